@@ -1,0 +1,76 @@
+"""Options and helpers shared by every command: workspace discovery, JSON output, progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from ..reports import Report
+from ..workspace import Workspace
+
+__all__ = [
+    "JsonOption",
+    "WorkspaceOption",
+    "console",
+    "emit",
+    "err_console",
+    "open_workspace",
+    "progress_bar",
+]
+
+console = Console()
+err_console = Console(stderr=True)
+
+WorkspaceOption = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Project directory (default: the current one or the nearest parent with a workspace).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def open_workspace(path: Path | None) -> Workspace:
+    """Open the workspace at ``path`` or found upward from the current directory."""
+    return Workspace.find(path)
+
+
+def emit(report: Report, as_json: bool) -> None:
+    """Print a report as JSON (machine use) or as a Rich summary (people)."""
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        report.render_terminal(console)
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool = False) -> Iterator[Progress]:
+    """A Rich progress display on stderr; hidden when ``quiet`` (e.g. with ``--json``)."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=True,
+    )
+    with progress:
+        yield progress

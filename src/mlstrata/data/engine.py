@@ -1,0 +1,46 @@
+"""DuckDB connections configured for the workspace: bounded memory, spill to the workspace's tmp/.
+
+Every out-of-core computation in the data stratum goes through :func:`connect`, so the memory
+limit in ``mlstrata.yaml`` (``data.memory_limit``) holds for ingest, profile, validate and clean.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from ..config import DataConfig
+
+__all__ = ["connect", "quote_identifier", "quote_literal"]
+
+
+def connect(settings: DataConfig, spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the configured memory limit, threads and spill folder."""
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit = {quote_literal(settings.memory_limit)}")
+    con.execute("SET preserve_insertion_order = true")
+    if settings.threads:
+        con.execute(f"SET threads = {int(settings.threads)}")
+    if spill_dir is not None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = {quote_literal(str(spill_dir))}")
+    return con
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a column or table name for SQL.
+
+    >>> quote_identifier('we"ird')
+    '"we""ird"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string literal for SQL.
+
+    >>> quote_literal("it's")
+    "'it''s'"
+    """
+    return "'" + value.replace("'", "''") + "'"

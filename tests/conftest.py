@@ -1,0 +1,63 @@
+"""Shared fixtures: a fresh workspace, a CLI runner and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlstrata.cli.main import main
+from mlstrata.workspace import Workspace
+
+from ._postgres import PostgresServer, start_postgres
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one CLI invocation printed and returned."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """A freshly initialised workspace in a temporary project directory."""
+    return Workspace.init(tmp_path / "project")
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run ``mlstrata ARGS...`` in-process from ``cwd`` and return its exit code and output."""
+
+    def run(*args: object, cwd: Path | None = None) -> CliResult:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        code = stop.value.code
+        return CliResult(code if isinstance(code, int) else 1, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1, started from the system's binaries for this session."""
+    base = Path(tempfile.mkdtemp(prefix="mlstrata-pg-"))
+    server = start_postgres(base)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
