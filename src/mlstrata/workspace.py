@@ -143,6 +143,11 @@ class Workspace:
             )
         self.config: ProjectConfig = load_config(self.root / CONFIG_FILE)
 
+    @property
+    def reports_dir(self) -> Path:
+        """Where human-facing reports (HTML + JSON) are written: ``<project>/reports/``."""
+        return self.root / "reports"
+
     # -- creation and discovery ---------------------------------------------------------------
 
     @classmethod
