@@ -15,9 +15,14 @@ from ..config import DataConfig
 __all__ = ["connect", "quote_identifier", "quote_literal"]
 
 
-def connect(settings: DataConfig, spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the configured memory limit, threads and spill folder."""
-    con = duckdb.connect(":memory:")
+def connect(
+    settings: DataConfig, spill_dir: Path | None = None, database: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the configured memory limit, threads and spill folder.
+
+    In memory by default; ``database`` puts the tables in a scratch file so large ingests spill.
+    """
+    con = duckdb.connect(str(database) if database else ":memory:")
     con.execute(f"SET memory_limit = {quote_literal(settings.memory_limit)}")
     con.execute("SET preserve_insertion_order = true")
     if settings.threads:
