@@ -9,13 +9,31 @@ the same rows and seed give the same assignment on any machine and DuckDB versio
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
-from typing import Literal, get_args
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
 
-from ..errors import DataError
-from .engine import quote_identifier
+from rich.console import Console
+from rich.table import Table
 
-__all__ = ["SplitStrategy", "holdout_query"]
+from ..errors import DataError, RefNotFoundError
+from ..reports import Report, html_page, table
+from ..workspace import Artifact, Workspace
+from .datasets import DatasetVersion, open_dataset, workspace_connection
+from .engine import quote_identifier, quote_literal
+
+__all__ = [
+    "SPLIT_KIND",
+    "SplitReport",
+    "SplitStrategy",
+    "find_split",
+    "holdout_query",
+    "load_split",
+    "split_dataset",
+    "strategy_column",
+    "subset_sql",
+]
 
 SplitStrategy = Literal["random", "stratified", "time", "group"]
 
@@ -25,6 +43,8 @@ _HASH = "__mlstrata_hash"
 _RANK = "__mlstrata_rank"
 _COUNT = "__mlstrata_count"
 _ROLE = {"stratified": "target", "time": "time", "group": "group"}
+SPLIT_KIND = "split"
+_MAX_CLASSES = 50
 
 
 def holdout_query(
@@ -160,3 +180,161 @@ def _hash_sql(text_sql: str, seed: int) -> str:
 def _hint(name: str, candidates: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=3)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+# -- the recorded train/validation split --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitReport(Report):
+    """What ``mlstrata split`` recorded: the split artifact and its counts per subset."""
+
+    artifact: Artifact
+    dataset: Artifact
+
+    def to_dict(self) -> dict[str, Any]:
+        """The split's ref and id, the dataset it splits, and its meta (counts, balance...)."""
+        return {**self.artifact.meta, "split": self.artifact.ref, "id": self.artifact.id,
+                "dataset": self.dataset.ref, "dataset_id": self.dataset.id}
+
+    def render_terminal(self, console: Console) -> None:
+        """A line naming the split and a table of rows (and classes) per subset."""
+        meta = self.artifact.meta
+        console.print(f"[bold]{self.artifact.ref}[/] {self.artifact.id[:12]}: "
+                      f"{meta['strategy']} split of {self.dataset.ref}, "
+                      f"validation {meta['fraction']}, seed {meta['seed']}")
+        grid = Table("subset", "rows", "class balance")
+        for subset, rows in meta["counts"].items():
+            balance = (meta["balance"] or {}).get(subset, {})
+            grid.add_row(subset, str(rows), ", ".join(f"{k}: {v}" for k, v in balance.items()))
+        console.print(grid)
+
+    def to_html(self) -> str:
+        """One page: the split's facts and its rows per subset."""
+        meta = self.artifact.meta
+        rows = [{"subset": subset, "rows": count,
+                 **{f"class {k}": v for k, v in (meta["balance"] or {}).get(subset, {}).items()}}
+                for subset, count in meta["counts"].items()]
+        facts = {"dataset": self.dataset.ref, "strategy": meta["strategy"],
+                 "validation fraction": meta["fraction"], "seed": meta["seed"]}
+        return html_page(f"Split {self.artifact.ref}", [("Subsets", [table(rows)])], facts=facts)
+
+
+def split_dataset(
+    ws: Workspace,
+    ref: str,
+    *,
+    strategy: SplitStrategy | None = None,
+    fraction: float = 0.1,
+    seed: int = 0,
+    target: str | None = None,
+    time: str | None = None,
+    group: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> SplitReport:
+    """Record which rows of dataset ``ref`` are train and which validation, as a ``split`` artifact.
+
+    The artifact is a Parquet file with one column ``subset`` aligned with the dataset's rows.
+    Defaults: stratified on the dataset's target when it has one, else random; the time column
+    defaults to the one named at ingest. The same dataset, settings and seed give the same
+    artifact (same bytes, same id).
+    """
+    dataset = open_dataset(ws, ref)
+    target = target or dataset.target
+    strategy = strategy or ("stratified" if target else "random")
+    time = time or dataset.meta.get("time")
+    names = [c["name"] for c in dataset.columns]
+    column = strategy_column(strategy, target=target, time=time, group=group, columns=names)
+    con = workspace_connection(ws)
+    try:
+        assigned = assignment_query(
+            f"SELECT *, file_row_number AS {_ROW} FROM "
+            f"read_parquet({quote_literal(str(dataset.path))}, file_row_number = true)",
+            strategy=strategy, fraction=fraction, seed=seed, column=column,
+        )
+        _notify(on_stage, "counting subsets")
+        counts, balance = _summarize(con, assigned, ref, target if target in names else None)
+        meta = {"strategy": strategy, "fraction": fraction, "seed": seed,
+                "columns": {_ROLE.get(strategy, "column"): column} if column else {},
+                "counts": counts, "balance": balance, "dataset": dataset.artifact.id}
+        _notify(on_stage, "writing split")
+        artifact = _store_split(ws, con, assigned, dataset, meta)
+    finally:
+        con.close()
+    return SplitReport(artifact, dataset.artifact)
+
+
+def _summarize(
+    con: Any, assigned: str, ref: str, target: str | None
+) -> tuple[dict[str, int], dict[str, dict[str, int]] | None]:
+    """Rows per subset and, for a target with few classes, rows per class per subset."""
+    subset = "CASE WHEN __holdout THEN 'validation' ELSE 'train' END"
+    rows = dict(con.execute(f"SELECT {subset}, count(*) FROM ({assigned}) GROUP BY 1").fetchall())
+    counts = {name: int(rows.get(name, 0)) for name in ("train", "validation")}
+    if counts["validation"] == 0 or counts["train"] == 0:
+        empty = "validation" if counts["validation"] == 0 else "train"
+        raise DataError(f"split of {ref} leaves the {empty} subset empty ({counts['train']} train, "
+                        f"{counts['validation']} validation rows); change --val or the strategy")
+    if target is None:
+        return counts, None
+    quoted = quote_identifier(target)
+    (classes,) = con.execute(f"SELECT count(DISTINCT {quoted}) FROM ({assigned})").fetchone()
+    if classes > _MAX_CLASSES:
+        return counts, None
+    balance: dict[str, dict[str, int]] = {"train": {}, "validation": {}}
+    for name, value, count in con.execute(
+        f"SELECT {subset}, CAST({quoted} AS VARCHAR), count(*) FROM ({assigned}) "
+        f"GROUP BY ALL ORDER BY 1, 2 NULLS LAST"
+    ).fetchall():
+        balance[name]["null" if value is None else value] = int(count)
+    return counts, balance
+
+
+def _store_split(
+    ws: Workspace, con: Any, assigned: str, dataset: DatasetVersion, meta: dict[str, Any]
+) -> Artifact:
+    """Write the ``subset`` column to Parquet, tagged with the dataset and settings; store it."""
+    tags = {"dataset": dataset.artifact.id, "strategy": meta["strategy"],
+            "fraction": str(meta["fraction"]), "seed": str(meta["seed"])}
+    kv = ", ".join(f"{key}: {quote_literal(value)}" for key, value in tags.items())
+    with ws.staging() as stage:
+        path = stage / "split.parquet"
+        con.execute(
+            f"COPY (SELECT CASE WHEN __holdout THEN 'validation' ELSE 'train' END AS subset "
+            f"FROM ({assigned})) TO {quote_literal(str(path))} "
+            f"(FORMAT parquet, KV_METADATA {{{kv}}})"
+        )
+        return ws.put_file(
+            path, kind=SPLIT_KIND, name=f"{dataset.artifact.name}.split", meta=meta,
+            inputs={"dataset": dataset.artifact.id}, access=dataset.artifact.access,
+            description=f"{meta['strategy']} train/validation split of {dataset.artifact.ref}",
+        )
+
+
+def find_split(ws: Workspace, dataset: Artifact) -> Artifact | None:
+    """The newest split recorded for ``dataset`` (lineage parent), or None."""
+    splits = [child for role, child in ws.children(dataset.id)
+              if role == "dataset" and child.kind == SPLIT_KIND]
+    return max(splits, key=lambda a: a.version, default=None)
+
+
+def load_split(ws: Workspace, dataset_ref: str) -> tuple[Artifact, Path]:
+    """The newest split of dataset ``dataset_ref`` and the path of its ``subset`` Parquet."""
+    dataset = open_dataset(ws, dataset_ref).artifact
+    split = find_split(ws, dataset)
+    if split is None:
+        raise RefNotFoundError(f"no split recorded for {dataset.ref}; "
+                               f"run 'mlstrata split {dataset.ref}' first")
+    return split, ws.path_for_read(split)
+
+
+def subset_sql(dataset_path: Path, split_path: Path, subset: str) -> str:
+    """SQL for the rows of a dataset's Parquet that a split puts in ``subset``, in order."""
+    return (f"SELECT data.* FROM read_parquet({quote_literal(str(dataset_path))}) AS data "
+            f"POSITIONAL JOIN read_parquet({quote_literal(str(split_path))}) AS split "
+            f"WHERE split.subset = {quote_literal(subset)}")
+
+
+def _notify(on_stage: Callable[[str], None] | None, stage: str) -> None:
+    if on_stage is not None:
+        on_stage(stage)
