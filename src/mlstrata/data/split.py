@@ -278,7 +278,7 @@ def _summarize(
     if target is None:
         return counts, None
     quoted = quote_identifier(target)
-    (classes,) = con.execute(f"SELECT count(DISTINCT {quoted}) FROM ({assigned})").fetchone()
+    ((classes,),) = con.execute(f"SELECT count(DISTINCT {quoted}) FROM ({assigned})").fetchall()
     if classes > _MAX_CLASSES:
         return counts, None
     balance: dict[str, dict[str, int]] = {"train": {}, "validation": {}}
