@@ -20,11 +20,11 @@ DuckDB expression, so ingest applies the policy inside the query that writes the
 >>> import duckdb
 >>> from mlstrata.data.types import columns_of
 >>> con = duckdb.connect()
->>> _ = con.execute("CREATE TABLE t AS SELECT 'ana' || range || '@example.es' AS contact FROM range(3)")
+>>> _ = con.execute("CREATE TABLE t AS SELECT 'ana' || range || '@mail.es' AS mail FROM range(3)")
 >>> [f.kinds for f in scan_pii(con, "t", columns_of(con.table("t")))]
 [('email',)]
->>> con.execute(f"SELECT {pii_expression('contact', 'mask', ['email'], '')} FROM t").fetchone()
-('a***@e***.es',)
+>>> con.execute(f"SELECT {pii_expression('mail', 'mask', ['email'], '')} FROM t").fetchone()
+('a***@m***.es',)
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from .types import ColumnInfo
 __all__ = ["PII_KINDS", "PiiFinding", "kinds_from_name", "pii_expression", "scan_pii"]
 
 PII_KINDS = (
-    "email", "phone", "card_number", "iban", "ip_address", "es_dni", "es_nie", "us_ssn", "name_hint",
+    "email", "phone", "card_number", "iban", "ip_address",
+    "es_dni", "es_nie", "us_ssn", "name_hint",
 )
 """Every kind a finding can name; ``name_hint`` is personal data only a column name reveals
 (names, addresses, birth dates)."""
@@ -187,9 +188,11 @@ def _scan_column(
     con: duckdb.DuckDBPyConnection, table: str, column: ColumnInfo, sample_size: int
 ) -> PiiFinding | None:
     name_kinds = kinds_from_name(column.name)
-    checked, per_value = 0, []
-    if column.type == "text":
-        checked, per_value = _validated_matches(con, table, column.name, sample_size)
+    checked, per_value = (
+        _validated_matches(con, table, column.name, sample_size)
+        if column.type == "text"
+        else (0, [])
+    )
     counts = Counter(kind for _, kinds in per_value for kind in kinds)
     value_kinds = {kind for kind, count in counts.items() if count >= _required(kind, checked)}
     kinds = tuple(kind for kind in PII_KINDS if kind in value_kinds or kind in name_kinds)
@@ -235,11 +238,16 @@ def _validated_matches(
 
 
 def _kinds_in(kinds: list[str], candidates: Sequence[list[str]]) -> set[str]:
-    return {
-        kind
-        for kind, found in zip(kinds, candidates, strict=True)
-        if any(VALIDATORS[kind](candidate) for candidate in found)
-    }
+    """The kinds with a validated candidate; a string a more specific kind (earlier in ``kinds``)
+    already claimed does not count again (``123-45-6789`` is an SSN, not also a phone)."""
+    claimed: set[str] = set()
+    found_kinds: set[str] = set()
+    for kind, found in zip(kinds, candidates, strict=True):
+        valid = {candidate for candidate in found if VALIDATORS[kind](candidate)} - claimed
+        if valid:
+            found_kinds.add(kind)
+            claimed |= valid
+    return found_kinds
 
 
 def _first_value(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str | None:
