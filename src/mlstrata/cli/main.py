@@ -8,7 +8,7 @@ import click
 import typer
 
 from ..errors import MlstrataError
-from . import store
+from . import profile, store
 from ._common import err_console
 
 __all__ = ["app", "main"]
@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 store.register(app)
+profile.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
