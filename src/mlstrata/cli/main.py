@@ -8,7 +8,7 @@ import click
 import typer
 
 from ..errors import MlstrataError
-from . import profile, store
+from . import profile, store, wrangle
 from ._common import err_console
 
 __all__ = ["app", "main"]
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 store.register(app)
 profile.register(app)
+wrangle.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,6 +56,7 @@ __all__ = [
     "load_recipe",
     "parse_recipe",
     "with_positions",
+    "without_positions",
 ]
 
 POSITION = "__mlstrata_pos"
@@ -477,9 +478,12 @@ def apply_fitted(con: duckdb.DuckDBPyConnection, fitted: FittedRecipe, input_sql
     >>> con.sql(apply_fitted(con, fitted, "SELECT * FROM (VALUES (NULL), (5.0)) t(x)")).fetchall()
     [(2.0,), (5.0,)]
     """
-    stages = fitted.stages(con, input_sql)
-    last = stages[-1] if stages else with_positions(input_sql)
-    return f"SELECT * EXCLUDE ({POSITION}) FROM ({last}) ORDER BY {POSITION}"
+    return without_positions(fitted.stages(con, input_sql)[-1])
+
+
+def without_positions(stage_sql: str) -> str:
+    """The rows of a stage (see :meth:`FittedRecipe.stages`) in input order, positions removed."""
+    return f"SELECT * EXCLUDE ({POSITION}) FROM ({stage_sql}) ORDER BY {POSITION}"
 
 
 def load_recipe(path: Path) -> Recipe | FittedRecipe:

@@ -224,7 +224,7 @@ def split_dataset(
     ws: Workspace,
     ref: str,
     *,
-    strategy: SplitStrategy | None = None,
+    strategy: str | None = None,
     fraction: float = 0.1,
     seed: int = 0,
     target: str | None = None,
