@@ -1,0 +1,169 @@
+"""Readers of delimited text (CSV/TSV) and JSON (array of objects, JSON Lines).
+
+Both are read by DuckDB with every column as text, so :mod:`.inference` can type each column from
+all of its values. DuckDB's multi-line error messages are reduced to the facts (line number,
+reason) and re-phrased as one line naming the user's file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from ..errors import SourceError
+from ._encoding import to_utf8
+from ._extract import Extract, check_unique
+from .engine import quote_identifier, quote_literal
+
+__all__ = ["read_csv", "read_json"]
+
+_DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+_HEAD_BYTES = 4096
+
+
+def read_csv(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
+             delimiter: str | None, encoding: str | None, tsv: bool) -> Extract:
+    """Read a delimited file into table ``raw`` with every column as text."""
+    utf8, encoding = to_utf8(path, encoding, staging)
+    delim = _DELIMITER_NAMES.get(delimiter or "", delimiter) or ("\t" if tsv else _sniff(con, utf8))
+    names = _header(path, utf8, delim)
+    columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in names)
+    try:
+        con.execute(
+            f"CREATE TABLE {quote_identifier(raw)} AS SELECT * FROM read_csv("
+            f"{quote_literal(str(utf8))}, header = true, delim = {quote_literal(delim)}, "
+            "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+            f"auto_detect = false, columns = {{{columns}}})")
+    except duckdb.Error as exc:
+        raise SourceError(_csv_error(path, str(exc), len(names), delim)) from exc
+    return Extract(str(path), True, lambda row: f"line {_csv_line(utf8, delim, row, len(names))}",
+                   path, details={"encoding": encoding, "delimiter": delim})
+
+
+def _sniff(con: duckdb.DuckDBPyConnection, path: Path) -> str:
+    row = con.execute(f"SELECT Delimiter FROM sniff_csv({quote_literal(str(path))})").fetchone()
+    return str(row[0]) if row else ","
+
+
+def _header(path: Path, utf8: Path, delimiter: str) -> list[str]:
+    """The header row parsed like DuckDB parses it; empty names become ``columnN``."""
+    with utf8.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle, delimiter=delimiter), None)
+    if not header or header == [""]:
+        raise SourceError(f"{path}: line 1 is empty; the first line must name the columns")
+    names = [name or f"column{position}" for position, name in enumerate(header, start=1)]
+    check_unique(names, f"{path}: line 1")
+    return names
+
+
+def _csv_error(path: Path, message: str, width: int, delimiter: str) -> str:
+    line = re.search(r"CSV Error on Line: (\d+)", message)
+    where = f"{path}: line {line.group(1)}" if line else str(path)
+    found = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+    if found:
+        return (f"{where} has {found.group(2)} fields but the header has {width}; fix that row "
+                f"(a missing or extra {delimiter!r}, or a value with {delimiter!r} not in quotes)")
+    return f"{where}: {_reason(message)}; fix the file or pass --delimiter/--encoding"
+
+
+def _reason(message: str) -> str:
+    """The first informative line of a DuckDB error message."""
+    for text in message.splitlines():
+        text = text.strip()
+        if text and not text.startswith(("Invalid Input Error: CSV Error", "Original Line")):
+            return text.split("Error: ", 1)[-1].rstrip(".")
+    return "unreadable"
+
+
+def _csv_line(utf8: Path, delimiter: str, row: int, width: int) -> int:
+    """The physical line where data row ``row`` (0-based) starts, skipping blank lines as DuckDB
+    does for files with more than one column. Used only to word an error."""
+    with utf8.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        start, seen, in_header = 1, -1, True
+        for record in reader:
+            if not in_header and (record or width == 1):
+                seen += 1
+                if seen == row:
+                    return start
+            in_header, start = False, reader.line_num + 1
+    return start
+
+
+def read_json(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
+              encoding: str | None) -> Extract:
+    """Read a JSON array of objects or a JSON Lines file into ``raw``, every column as text."""
+    utf8, encoding = to_utf8(path, encoding, staging)
+    lines = _layout(path, utf8) == "lines"
+    source = (f"read_json({quote_literal(str(utf8))}, records = true, format = "
+              f"{quote_literal('newline_delimited' if lines else 'array')}")
+    try:
+        names = [str(r[0]) for r in con.execute(
+            f"DESCRIBE SELECT * FROM {source}, sample_size = -1)").fetchall()]
+        check_unique(names, str(path))
+        columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in names)
+        con.execute(f"CREATE TABLE {quote_identifier(raw)} AS SELECT * FROM {source}, "
+                    f"columns = {{{columns}}})")
+    except duckdb.Error as exc:
+        raise SourceError(_json_error(path, utf8, lines, str(exc))) from exc
+    details = {"encoding": encoding, "layout": "lines" if lines else "array"}
+    if lines:
+        return Extract(str(path), True, lambda row: f"line {_nth_record_line(utf8, row)}", path,
+                       details=details)
+    return Extract(str(path), True, lambda row: f"record {row + 1}", path, details=details)
+
+
+def _layout(path: Path, utf8: Path) -> str:
+    """``array`` when the file starts with ``[``, ``lines`` when it starts with ``{``."""
+    with utf8.open(encoding="utf-8-sig") as handle:
+        head = handle.read(_HEAD_BYTES).lstrip()
+    if head.startswith("["):
+        return "array"
+    if head.startswith("{"):
+        return "lines"
+    raise SourceError(f"{path} is neither a JSON array of objects nor JSON Lines (it starts with "
+                      f"{head[:20]!r}); export the data as [{{...}}, ...] or one object per line")
+
+
+def _json_error(path: Path, utf8: Path, lines: bool, message: str) -> str:
+    if lines:
+        bad = _first_bad_line(utf8)
+        if bad is not None:
+            return f"{path}: line {bad[0]} is not a JSON object ({bad[1]}); fix or remove that line"
+    found = re.search(r"line (\d+)", message)
+    where = f"{path}: line {found.group(1)}" if found else str(path)
+    if "non-record JSON" in message:
+        return (f"{where} holds no JSON objects (an empty array, or values that are not objects); "
+                "export one object per row")
+    return f"{where} is not valid JSON ({_reason(message)}); fix the file"
+
+
+def _first_bad_line(utf8: Path) -> tuple[int, str] | None:
+    """The first non-blank line of a JSON Lines file that is not a JSON object, with the reason."""
+    for number, text in _numbered_lines(utf8):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return number, exc.msg
+        if not isinstance(value, dict):
+            return number, f"found {type(value).__name__}"
+    return None
+
+
+def _nth_record_line(utf8: Path, row: int) -> int:
+    for seen, (number, _) in enumerate(_numbered_lines(utf8)):
+        if seen == row:
+            return number
+    return row + 1
+
+
+def _numbered_lines(utf8: Path) -> Iterator[tuple[int, str]]:
+    with utf8.open(encoding="utf-8-sig") as handle:
+        for number, text in enumerate(handle, start=1):
+            if text.strip():
+                yield number, text
