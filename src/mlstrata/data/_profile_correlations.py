@@ -117,14 +117,17 @@ def compute_correlations(
     rows: int,
     target: TargetInfo | None = None,
     seed: int = 0,
+    sample_rows: int = SAMPLE_ROWS,
 ) -> Correlations:
-    """All correlation matrices and target associations, on a reproducible sample of rows."""
+    """All correlation matrices and target associations, on a reproducible sample of at most
+    ``sample_rows`` rows."""
     numeric = [c for c in columns if c.is_numeric and c.distinct >= 2][:MAX_MATRIX_COLUMNS]
     categorical = [c for c in columns if _is_categorical(c, target)][:MAX_MATRIX_COLUMNS]
     chosen = {c.name: c for c in numeric + categorical}
-    sampled = rows > SAMPLE_ROWS
+    sampled = rows > sample_rows
     try:
-        sample_rows = _make_sample(con, source_sql, list(chosen.values()), sampled, seed)
+        size = _make_sample(con, source_sql, list(chosen.values()), sample_rows if sampled else 0,
+                            seed)
         names = [c.name for c in numeric]
         pearson = _pearson(con, _SAMPLE, names, "pearson")
         spearman = _spearman(con, names)
@@ -133,7 +136,7 @@ def compute_correlations(
         associations = _target_associations(con, chosen, target, pearson, spearman, cramer)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_SAMPLE}; DROP TABLE IF EXISTS {_RANKS}")
-    return Correlations(sample_rows, sampled, seed, pearson, spearman, cramer, associations)
+    return Correlations(size, sampled, seed, pearson, spearman, cramer, associations)
 
 
 def _is_categorical(column: ColumnProfile, target: TargetInfo | None) -> bool:
@@ -146,12 +149,12 @@ def _make_sample(
     con: duckdb.DuckDBPyConnection,
     source_sql: str,
     columns: Sequence[ColumnProfile],
-    sampled: bool,
+    size: int,
     seed: int,
 ) -> int:
+    """Copy the chosen columns into a temporary table: all rows, or ``size`` of them when > 0."""
     select = ", ".join(f"{value_sql(c.info)} AS {quote_identifier(c.name)}" for c in columns)
-    clause = (f" USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE ({int(seed)})"
-              if sampled else "")
+    clause = f" USING SAMPLE reservoir({int(size)} ROWS) REPEATABLE ({int(seed)})" if size else ""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_SAMPLE} AS "
                 f"SELECT {select or '1 AS _'} FROM ({source_sql}){clause}")
     return int(con.execute(f"SELECT count(*) FROM {_SAMPLE}").fetchall()[0][0])
