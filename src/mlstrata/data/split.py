@@ -312,10 +312,8 @@ def _store_split(
 
 
 def find_split(ws: Workspace, dataset: Artifact) -> Artifact | None:
-    """The newest split recorded for ``dataset`` (lineage parent), or None."""
-    splits = [child for role, child in ws.children(dataset.id)
-              if role == "dataset" and child.kind == SPLIT_KIND]
-    return max(splits, key=lambda a: a.version, default=None)
+    """The newest split recorded for ``dataset`` (its lineage parent, mirrored in the meta)."""
+    return ws.find_by_meta(SPLIT_KIND, "dataset", dataset.id)
 
 
 def load_split(ws: Workspace, dataset_ref: str) -> tuple[Artifact, Path]:
