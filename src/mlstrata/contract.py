@@ -689,14 +689,21 @@ class Contract(_Model):
 
     def rules(self) -> list[Rule]:
         """Every rule of the contract in report order: rows, columns, SQL checks, Python checks."""
-        made: list[Rule] = [Rule(name="rows", kind="rows", column=None,
-                                 description=_rows_text(self.rows))]
-        made.extend(self.column_rules())
-        made.extend(Rule(name=f"check:{c.name}", kind="sql", column=None, description=c.sql)
-                    for c in self.checks)
-        made.extend(Rule(name=f"python:{spec}", kind="python", column=None,
-                         description=f"{spec}(row) is True") for spec in self.python_checks)
-        return made
+        return [self.rows_rule(), *self.column_rules(), *self.sql_rules(), *self.python_rules()]
+
+    def rows_rule(self) -> Rule:
+        """The row-count rule (always present; open bounds always pass)."""
+        return Rule(name="rows", kind="rows", column=None, description=_rows_text(self.rows))
+
+    def sql_rules(self) -> list[Rule]:
+        """One rule per custom SQL check, in contract order."""
+        return [Rule(name=f"check:{c.name}", kind="sql", column=None, description=c.sql)
+                for c in self.checks]
+
+    def python_rules(self) -> list[Rule]:
+        """One rule per Python check, in contract order."""
+        return [Rule(name=f"python:{spec}", kind="python", column=None,
+                     description=f"{spec}(row) is True") for spec in self.python_checks]
 
 
 def _rows_text(rows: RowBounds) -> str:

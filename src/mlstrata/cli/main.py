@@ -8,7 +8,7 @@ import click
 import typer
 
 from ..errors import MlstrataError
-from . import profile, store, wrangle
+from . import profile, store, validate, wrangle
 from ._common import err_console
 
 __all__ = ["app", "main"]
@@ -23,6 +23,7 @@ app = typer.Typer(
 store.register(app)
 profile.register(app)
 wrangle.register(app)
+validate.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,91 @@
+"""Contract commands: ``contract infer`` writes a contract, ``validate`` checks data against it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..data.contract_infer import infer_contract_for
+from ..data.validate import validate_target
+from ..reports import save_report
+from ._common import (
+    JsonOption,
+    WorkspaceOption,
+    console,
+    emit,
+    err_console,
+    open_workspace,
+    progress_bar,
+)
+
+__all__ = ["register"]
+
+contract_app = typer.Typer(
+    help="Data contracts: types, ranges, categories, patterns and custom checks as YAML.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``contract infer`` and ``validate`` to ``app``."""
+    contract_app.command("infer")(infer)
+    app.add_typer(contract_app, name="contract")
+    app.command("validate")(validate)
+
+
+def infer(
+    ref: Annotated[str, typer.Argument(help="Dataset: NAME, NAME@N or an id prefix.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Where to write the YAML (default: contracts/NAME.yaml).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite an existing contract file (it may hold your edits).")] = False,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """Infer an editable YAML contract from dataset REF (types, nulls, ranges, categories...)."""
+    ws = open_workspace(workspace)
+    with progress_bar(quiet=as_json) as progress:
+        progress.add_task(f"inferring a contract for {ref}", total=None)
+        contract, path = infer_contract_for(ws, ref, out.absolute() if out else None, force)
+    if as_json:
+        typer.echo(json.dumps({"path": str(path), "contract": contract.model_dump(mode="json")},
+                              indent=2))
+        return
+    rules = len(contract.column_rules())
+    console.print(f"contract for {contract.source}: {len(contract.columns)} columns, {rules} "
+                  f"rules -> {path}")
+    console.print("edit it, then run: mlstrata validate " + ref)
+
+
+def validate(
+    target: Annotated[str, typer.Argument(help="Dataset ref (NAME, NAME@N) or a data file.")],
+    contract: Annotated[Path | None, typer.Option(
+        "--contract", "-c", help="Contract YAML (default for a dataset: contracts/NAME.yaml).",
+    )] = None,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """Check a dataset or a new batch against its contract; exit 1 when a rule fails.
+
+    Prints per-rule pass/fail with failing counts and sample rows, and saves an HTML + JSON
+    report under reports/.
+    """
+    ws = open_workspace(workspace)
+    with progress_bar(quiet=as_json) as progress:
+        task = progress.add_task("validating", total=None)
+        report = validate_target(ws, target, contract.absolute() if contract else None,
+                                 lambda text: progress.update(task, description=text))
+    paths = save_report(report, ws.reports_dir, _report_stem(report.target))
+    emit(report, as_json)
+    (err_console if as_json else console).print(f"report: {paths['html']}", highlight=False)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _report_stem(target: str) -> str:
+    """``validate-<dataset ref or file name>`` with only file-name-safe characters."""
+    return "validate-" + re.sub(r"[^\w@.-]+", "_", Path(target).name)
