@@ -217,3 +217,9 @@ def test_profile_dataset_refuses_the_sealed_test_set(workspace: Workspace, tmp_p
 def test_profile_dataset_unknown_ref(workspace: Workspace) -> None:
     with pytest.raises(RefNotFoundError, match="no dataset/testset named 'ghost'"):
         profile_dataset(workspace, "ghost")
+
+
+def test_no_outliers_when_the_interquartile_range_is_zero() -> None:
+    flag = _profile("SELECT CASE WHEN range % 10 = 0 THEN 1 ELSE 0 END AS flag FROM range(100)")
+    assert flag.column("flag").outliers is None
+    assert _warnings(flag, "outliers") == []

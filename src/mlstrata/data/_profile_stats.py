@@ -230,8 +230,9 @@ def _numeric_histogram(
     column: ColumnInfo,
     summary: Mapping[str, Any],
     quantiles: Mapping[str, float | None],
-) -> tuple[Histogram, int, int]:
-    """Equal-width bins (one per integer when the range is small) and Tukey outlier counts."""
+) -> tuple[Histogram, int | None, int | None]:
+    """Equal-width bins (one per integer when the range is small) and Tukey outlier counts
+    (``None`` when the interquartile range is zero)."""
     low, high = float(summary["min"]), float(summary["max"])
     if column.type == "integer" and high - low < BINS:
         start, width, bins = low - 0.5, 1.0, int(high - low) + 1
@@ -250,6 +251,8 @@ def _numeric_histogram(
     for bin_, n, _, _ in found:
         counts[int(bin_)] = int(n)
     edges = tuple(start + i * width for i in range(bins + 1))
+    if q3 <= q1:  # Tukey's fences collapse: every value off the quartile would count
+        return Histogram(tuple(counts), edges), None, None
     outliers, far = (sum(int(r[i]) for r in found) for i in (2, 3))
     return Histogram(tuple(counts), edges), outliers, far
 
