@@ -8,7 +8,7 @@ import click
 import typer
 
 from ..errors import MlstrataError
-from . import profile, store, validate, wrangle
+from . import profile, store, synth, validate, wrangle
 from ._common import err_console
 
 __all__ = ["app", "main"]
@@ -24,6 +24,7 @@ store.register(app)
 profile.register(app)
 wrangle.register(app)
 validate.register(app)
+synth.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
