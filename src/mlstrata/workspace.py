@@ -311,7 +311,7 @@ class Workspace:
     def _close_names(self, name: str, kinds: tuple[str, ...]) -> str:
         import difflib
 
-        names = {a.name for a in self.list() if not kinds or a.kind in kinds}
+        names = {a.name for a in self.artifacts() if not kinds or a.kind in kinds}
         close = difflib.get_close_matches(name, sorted(names), n=3)
         return f" (did you mean {', '.join(close)}?)" if close else ""
 
@@ -327,7 +327,7 @@ class Workspace:
             raise RefNotFoundError(f"no artifact with id {artifact_id}; the catalog may be damaged")
         return found
 
-    def list(self, kind: str | None = None) -> list[Artifact]:
+    def artifacts(self, kind: str | None = None) -> list[Artifact]:
         """All artifacts (of one kind), oldest first."""
         with contextlib.closing(self._db()) as con:
             if kind:

@@ -83,11 +83,11 @@ def test_clean_errors_are_one_line_and_write_nothing(  # type: ignore[no-untyped
 ) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(recipe)
-    before = project.list()
+    before = project.artifacts()
     result = cli("clean", "loans", "--recipe", path, cwd=project.root)
     assert result.code != 0
     assert message in result.err and len(result.err.strip().splitlines()) == 1
-    assert project.list() == before
+    assert project.artifacts() == before
 
 
 @pytest.mark.parametrize(
@@ -102,8 +102,8 @@ def test_clean_errors_are_one_line_and_write_nothing(  # type: ignore[no-untyped
 def test_split_errors_are_one_line_and_write_nothing(  # type: ignore[no-untyped-def]
     cli, project: Workspace, args: list[str], message: str
 ) -> None:
-    before = project.list()
+    before = project.artifacts()
     result = cli("split", "loans", *args, cwd=project.root)
     assert result.code != 0
     assert message in result.err and len(result.err.strip().splitlines()) == 1
-    assert project.list() == before
+    assert project.artifacts() == before

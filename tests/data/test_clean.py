@@ -84,10 +84,10 @@ def test_a_recipe_that_drops_the_target_writes_nothing(
     make_dataset(workspace, DATA, target="y")
     path = tmp_path / "bad.yaml"
     path.write_text("steps:\n  - drop: {columns: [y]}\n")
-    before = workspace.list()
+    before = workspace.artifacts()
     with pytest.raises(RecipeError, match="removes the target column 'y'"):
         clean_dataset(workspace, "toy", path)
-    assert workspace.list() == before
+    assert workspace.artifacts() == before
 
 
 def test_unknown_recipe_ref_is_a_one_line_error(workspace: Workspace) -> None:

@@ -166,11 +166,11 @@ def test_time_split_defaults_to_the_ingest_time_column(workspace: Workspace) -> 
 
 def test_split_errors_leave_nothing_behind(workspace: Workspace) -> None:
     make_dataset(workspace, "SELECT range AS x FROM range(3)")
-    before = workspace.list()
+    before = workspace.artifacts()
     with pytest.raises(DataError, match="leaves the validation subset empty"):
         split_dataset(workspace, "toy", fraction=0.1)
     with pytest.raises(DataError, match="group column 'gg' does not exist"):
         split_dataset(workspace, "toy", strategy="group", group="gg")
     with pytest.raises(RefNotFoundError, match="no split recorded for toy@1"):
         load_split(workspace, "toy")
-    assert workspace.list() == before
+    assert workspace.artifacts() == before

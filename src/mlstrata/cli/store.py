@@ -41,7 +41,7 @@ def list_artifacts(
     as_json: JsonOption = False,
 ) -> None:
     """List artifacts in the workspace, oldest first."""
-    artifacts = open_workspace(workspace).list(kind)
+    artifacts = open_workspace(workspace).artifacts(kind)
     if as_json:
         typer.echo(json.dumps([a.to_dict() for a in artifacts], indent=2))
         return
