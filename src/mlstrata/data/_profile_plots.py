@@ -17,6 +17,7 @@ __all__ = ["class_balance_uri", "column_plot_uri", "heatmap_uri"]
 
 _SMALL = (3.4, 2.1)
 _COLOR = "#4c72b0"
+_TITLES = {"pearson": "Pearson", "spearman": "Spearman", "cramers_v": "Cramér's V"}
 
 
 def column_plot_uri(column: ColumnProfile) -> str | None:
@@ -38,6 +39,7 @@ def column_plot_uri(column: ColumnProfile) -> str | None:
     else:
         return None
     axes.set_title(column.name, fontsize=8)
+    axes.locator_params(axis="x", nbins=4)
     return figure_uri(figure)
 
 
@@ -59,9 +61,11 @@ def heatmap_uri(matrix: Matrix) -> str | None:
     if size <= 12:
         for (i, j), value in np.ndenumerate(values):
             if not np.isnan(value):
-                axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6)
+                dark = value < 0.5 if low == 0 else abs(value) > 0.6
+                axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                          color="white" if dark else "black")
     figure.colorbar(image, ax=axes, shrink=0.8)
-    axes.set_title(matrix.method.replace("_", " ").title(), fontsize=9)
+    axes.set_title(_TITLES.get(matrix.method, matrix.method), fontsize=9)
     return figure_uri(figure)
 
 
