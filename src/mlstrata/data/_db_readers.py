@@ -65,7 +65,7 @@ def read_sqlite(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
         tables = {name: quote_identifier(name) for (name,) in db.execute(
             "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
             "AND name NOT LIKE 'sqlite_%' ORDER BY name")}
-        sql, what = _statement(str(path), tables, table, query)
+        sql, what, table = _statement(str(path), tables, table, query)
         cursor = db.execute(sql)
         names = [column[0] for column in cursor.description]
         check_unique(names, f"{path}: {what}")
@@ -98,7 +98,7 @@ def read_duckdb(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
                 "UNION SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? "
                 "ORDER BY 1, 2", [alias, alias]).fetchall()}
-        sql, what = _statement(str(path), tables, table, query)
+        sql, what, table = _statement(str(path), tables, table, query)
         _create_from_query(con, alias, raw, sql, f"{path}: {what}")
     except duckdb.Error as exc:
         raise SourceError(f"{path}: reading {what} failed ({_first_line(exc)}); check the table "
@@ -139,7 +139,7 @@ def read_postgres(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
         with pg:
             tables = {(n if s == "public" else f"{s}.{n}"): f"{quote_identifier(s)}."
                       f"{quote_identifier(n)}" for s, n in pg.execute(_PG_TABLES).fetchall()}
-            sql, what = _statement(shown, tables, table, query)
+            sql, what, table = _statement(shown, tables, table, query)
             with pg.cursor(name="mlstrata_extract") as cursor:
                 cursor.itersize = 10_000
                 cursor.execute(sql)
@@ -170,12 +170,13 @@ def _to_float(value: Decimal | float | None) -> float | None:
 
 
 def _statement(source: str, tables: Mapping[str, str], table: str | None,
-               query: str | None) -> tuple[str, str]:
-    """The SQL to run and how to name it: the query, the named table, or the only table."""
+               query: str | None) -> tuple[str, str, str | None]:
+    """The SQL to run, how to name it, and the table read (the named one, the only one, or None
+    for a query)."""
     if table and query:
         raise SourceError(f"{source}: pass either a table or a query, not both")
     if query:
-        return query.strip().rstrip(";"), "the query"
+        return query.strip().rstrip(";"), "the query", None
     if table is None:
         if len(tables) != 1:
             listed = ", ".join(tables) or "none"
@@ -186,7 +187,7 @@ def _statement(source: str, tables: Mapping[str, str], table: str | None,
         near = get_close_matches(table, list(tables), n=1)
         hint = f"did you mean {near[0]!r}?" if near else f"tables: {', '.join(tables) or 'none'}"
         raise SourceError(f"{source} has no table {table!r}; {hint}")
-    return f"SELECT * FROM {tables[table]}", f"table {table!r}"
+    return f"SELECT * FROM {tables[table]}", f"table {table!r}", table
 
 
 def _extract(source: str, infer: bool, con: duckdb.DuckDBPyConnection, staging: Path, raw: str,

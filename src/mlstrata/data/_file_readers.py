@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +52,13 @@ def read_xlsx(path: Path, con: duckdb.DuckDBPyConnection, raw: str, *,
                           "spreadsheet program and save it again as .xlsx") from exc
     try:
         name = _sheet_name(path, book.sheetnames, sheet)
-        rows = iter(book[name].iter_rows(values_only=True))
         where = f"sheet {name!r} of {path}"
-        header_row, names = _header(rows, where)
-        schema = text_schema(names)
-        create_table(con, raw, schema)
-        append_rows(con, raw, schema, _data_rows(rows, len(names), header_row, where),
-                    [_excel_text] * len(names))
+        with closing(book[name].iter_rows(values_only=True)) as rows:
+            header_row, names = _header(rows, where)
+            schema = text_schema(names)
+            create_table(con, raw, schema)
+            append_rows(con, raw, schema, _data_rows(rows, len(names), header_row, where),
+                        [_excel_text] * len(names))
     finally:
         book.close()
     return Extract(where, True, lambda row: f"row {header_row + 1 + row} of sheet {name!r}", path,

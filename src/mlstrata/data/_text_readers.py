@@ -8,6 +8,7 @@ reason) and re-phrased as one line naming the user's file.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -24,13 +25,15 @@ __all__ = ["read_csv", "read_json"]
 
 _DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 _HEAD_BYTES = 4096
+_SNIFF_CHARS = 1 << 16
+_CANDIDATES = (",", ";", "\t", "|")
 
 
 def read_csv(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
              delimiter: str | None, encoding: str | None, tsv: bool) -> Extract:
     """Read a delimited file into table ``raw`` with every column as text."""
     utf8, encoding = to_utf8(path, encoding, staging)
-    delim = _DELIMITER_NAMES.get(delimiter or "", delimiter) or ("\t" if tsv else _sniff(con, utf8))
+    delim = _DELIMITER_NAMES.get(delimiter or "", delimiter) or ("\t" if tsv else _sniff(utf8))
     names = _header(path, utf8, delim)
     columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in names)
     try:
@@ -45,9 +48,21 @@ def read_csv(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str
                    path, details={"encoding": encoding, "delimiter": delim})
 
 
-def _sniff(con: duckdb.DuckDBPyConnection, path: Path) -> str:
-    row = con.execute(f"SELECT Delimiter FROM sniff_csv({quote_literal(str(path))})").fetchone()
-    return str(row[0]) if row else ","
+def _sniff(utf8: Path) -> str:
+    """The candidate delimiter that splits the header into most fields consistently with the
+    following lines (DuckDB's sniffer gives up on files with ragged rows)."""
+    with utf8.open(encoding="utf-8-sig", newline="") as handle:
+        sample = handle.read(_SNIFF_CHARS)
+    if len(sample) == _SNIFF_CHARS and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    best, best_score = ",", (0.0, 1)
+    for candidate in _CANDIDATES:
+        records = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=candidate) if r]
+        width = len(records[0]) if records else 0
+        score = (sum(len(r) == width for r in records) / len(records) if records else 0.0, width)
+        if width > 1 and score > best_score:
+            best, best_score = candidate, score
+    return best
 
 
 def _header(path: Path, utf8: Path, delimiter: str) -> list[str]:
@@ -72,11 +87,12 @@ def _csv_error(path: Path, message: str, width: int, delimiter: str) -> str:
 
 
 def _reason(message: str) -> str:
-    """The first informative line of a DuckDB error message."""
-    for text in message.splitlines():
-        text = text.strip()
+    """The sentence of a DuckDB error message that says what is wrong (its first paragraph that
+    is not the error header or the quoted original line)."""
+    for paragraph in message.split("\n\n"):
+        text = paragraph.strip()
         if text and not text.startswith(("Invalid Input Error: CSV Error", "Original Line")):
-            return text.split("Error: ", 1)[-1].rstrip(".")
+            return text.splitlines()[0].split("Error: ", 1)[-1].strip().rstrip(".")
     return "unreadable"
 
 

@@ -219,9 +219,10 @@ def _settle(columns: Sequence[_Column], row: Sequence[Any], source: str,
             failures, first_row, first_value = row[position:position + 3]
             position += 3
             if failures:
+                plural = "s" if failures != 1 else ""
                 raise SourceError(
                     f"{source}: column {c.name!r} cannot be read as {c.override}: "
-                    f"{first_value!r} at {locate(first_row)} ({failures} failing value{'s' * (failures != 1)}); "
+                    f"{first_value!r} at {locate(first_row)} ({failures} failing value{plural}); "
                     f"fix the value or choose another type in the schema for {c.name!r}")
             continue
         ev = Evidence(*row[position:position + 10])
