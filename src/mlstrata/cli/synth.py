@@ -32,7 +32,7 @@ def credit(
             help=f"File to write; the format follows the extension ({', '.join(CREDIT_FORMATS)}).",
         ),
     ],
-    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Number of rows.")] = 10_000,
+    rows: Annotated[int, typer.Option("--rows", "-n", help="Number of rows (at least 1).")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")] = 0,
 ) -> None:
     """Write a realistic credit-risk table: skewed numbers with gaps and outliers, categories,
