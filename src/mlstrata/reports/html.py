@@ -3,8 +3,8 @@
 Plots are matplotlib figures embedded as base64 PNG data URIs, so a report is one file that works
 offline. Fragments are escaped when built, so the template can insert them verbatim.
 
->>> str(table([{"a": 1, "b": "<x>"}]))[:30]
-'<table><thead><tr><th>a</th><th'
+>>> "&lt;x&gt;" in table([{"a": 1, "b": "<x>"}])
+True
 """
 
 from __future__ import annotations
