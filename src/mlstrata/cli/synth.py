@@ -32,11 +32,11 @@ def credit(
             help=f"File to write; the format follows the extension ({', '.join(CREDIT_FORMATS)}).",
         ),
     ],
-    rows: Annotated[int, typer.Option("--rows", "-n", help="Number of rows (at least 1).")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")] = 0,
+    rows: Annotated[int, typer.Option("--rows", "-n", help="Rows to write (at least 1).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
 ) -> None:
     """Write a realistic credit-risk table: skewed numbers with gaps and outliers, categories,
-    dates, postal codes (some invalid), e-mails and phones (PII) and a learnable `default` target."""
+    dates, postal codes (some invalid), e-mails and phones (PII), a learnable `default` target."""
     with progress_bar() as progress:
         task = progress.add_task(f"writing {out.name}", total=rows)
         write_credit(out, rows, seed, progress=lambda done: progress.update(task, completed=done))
