@@ -20,9 +20,10 @@ Every column rule is a :class:`ColumnRule` with a DuckDB predicate that is TRUE 
 single value (:meth:`Contract.check_record`, used per request by the serving layer). This module
 imports neither DuckDB nor pandas so the serving runtime can load it alone.
 
-Type rules for records (JSON values): an ``int`` is accepted where a float is expected, a float
-with no fractional part where an integer is expected; ``bool`` is never a number; dates and
-timestamps may be ISO strings (``2024-01-31``, ``2024-01-31T12:00:00``); NaN is not a float value.
+Type rules for records (JSON values): an ``int`` (or ``Decimal``) is accepted where a float is
+expected, a float with no fractional part where an integer is expected; ``bool`` is never a
+number; dates and timestamps may be ISO strings (``2024-01-31``, ``2024-01-31T12:00:00``); NaN
+is not a float value.
 
 Custom SQL checks are TRUE for valid rows; a NULL result passes (as in a SQL ``CHECK``). They run
 in DuckDB on datasets and in SQLite (stdlib ``sqlite3``) on records, so they must use the SQL both
@@ -45,12 +46,14 @@ import difflib
 import functools
 import importlib
 import math
+import numbers
 import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -122,12 +125,15 @@ def _coerce(kind: str, value: Any) -> Any:
     if isinstance(value, bool):
         return _BAD
     if kind == "integer":
-        if isinstance(value, int):
-            return value
-        return int(value) if isinstance(value, float) and value.is_integer() else _BAD
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        whole = isinstance(value, float | Decimal) and math.isfinite(value) and value % 1 == 0
+        return int(value) if whole else _BAD
     if kind == "float":
-        ok = isinstance(value, int) or (isinstance(value, float) and not math.isnan(value))
-        return float(value) if ok else _BAD
+        if not isinstance(value, numbers.Real | Decimal):
+            return _BAD
+        number = float(value)
+        return _BAD if math.isnan(number) else number
     if kind == "date":
         return _as_date(value)
     return _as_timestamp(value)

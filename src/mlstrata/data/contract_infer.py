@@ -7,8 +7,8 @@ What is inferred, and why it is loosened where it is:
   across zero, so a non-negative column stays non-negative; integers rounded outward), because a
   new batch legitimately reaches a little past what one sample saw. Dates and timestamps get only
   a widened minimum: new batches are newer, so an upper bound would reject every future batch.
-- **allowed categories** for text columns with at most 50 distinct values, each seen twice on
-  average (``distinct * 2 <= non-null rows``); the list is strict (unknown categories fail).
+- **allowed categories** for text columns with at most 50 distinct values, each seen 5 times on
+  average (``distinct * 5 <= non-null rows``); the list is strict (unknown categories fail).
 - **patterns** for codes: when one character shape (digits -> ``[0-9]``, capitals -> ``[A-Z]``,
   small letters -> ``[a-z]``, other characters literal) covers at least 95% of a text column of
   at most 32 characters, e.g. ``^[0-9]{5}$`` for a postal code. The few values off the shape are
@@ -168,7 +168,7 @@ def _may_be_categorical(s: _Stats) -> bool:
 
 
 def _is_categorical(distinct: int, non_null: int) -> bool:
-    return 0 < distinct <= MAX_CATEGORIES and distinct * 2 <= non_null
+    return 0 < distinct <= MAX_CATEGORIES and distinct * 5 <= non_null
 
 
 def _column_spec(s: _Stats, rows: int) -> ColumnSpec:

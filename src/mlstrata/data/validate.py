@@ -169,7 +169,9 @@ def validate(
     Raises ``ContractError`` when the contract names columns the data lacks or a SQL check does
     not run in DuckDB; broken rules are results, not errors.
     """
-    columns = {c.name: c.type for c in columns_of(relation)}
+    infos = columns_of(relation)
+    columns = {c.name: c.type for c in infos}
+    decimals = [c.name for c in infos if c.engine_type.upper().startswith("DECIMAL")]
     contract.require_columns(columns, label)
     python_checks = contract.python_check_functions()
     relation.create_view(_SOURCE, replace=True)
@@ -177,7 +179,8 @@ def validate(
         refs = _typed_view(con, contract, columns)
         _check_sql_runs(con, contract)
         rows, results = _aggregate_pass(con, contract, refs)
-        results += [_python_result(con, rule, check, refs) for rule, (_, check)
+        select = _python_select(refs, decimals)
+        results += [_python_result(con, select, rule, check) for rule, (_, check)
                     in zip(contract.python_rules(), python_checks, strict=True)]
     finally:
         con.execute(f"DROP VIEW IF EXISTS {_TYPED}")
@@ -259,15 +262,21 @@ def _display_columns(refs: dict[str, ColumnRef]) -> str:
     return f"* EXCLUDE ({hidden}) REPLACE ({restored})"
 
 
-def _python_result(con: duckdb.DuckDBPyConnection, rule: Rule,
-                   check: Callable[[dict[str, Any]], bool],
-                   refs: dict[str, ColumnRef]) -> RuleResult:
-    """Run one Python check row by row over Arrow record batches (memory stays bounded)."""
+def _python_select(refs: dict[str, ColumnRef], decimals: list[str]) -> str:
+    """The rows Python checks see: typed values, decimals as floats (as records give them)."""
     hidden = [ref.raw for ref in refs.values() if ref.value != ref.raw]
-    select = f"SELECT * EXCLUDE ({', '.join(hidden)})" if hidden else "SELECT *"
+    floats = [f"CAST({quote_sql_identifier(name)} AS DOUBLE) AS {quote_sql_identifier(name)}"
+              for name in decimals]
+    return ("SELECT *" + (f" EXCLUDE ({', '.join(hidden)})" if hidden else "")
+            + (f" REPLACE ({', '.join(floats)})" if floats else "") + f" FROM {_TYPED}")
+
+
+def _python_result(con: duckdb.DuckDBPyConnection, select: str, rule: Rule,
+                   check: Callable[[dict[str, Any]], bool]) -> RuleResult:
+    """Run one Python check row by row over Arrow record batches (memory stays bounded)."""
     failing, note = 0, ""
     sample: list[dict[str, Any]] = []
-    reader = con.sql(f"{select} FROM {_TYPED}").to_arrow_reader(BATCH_ROWS)
+    reader = con.sql(select).to_arrow_reader(BATCH_ROWS)
     number = 0
     for batch in reader:
         for row in batch.to_pylist():
