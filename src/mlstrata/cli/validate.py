@@ -66,20 +66,23 @@ def validate(
     contract: Annotated[Path | None, typer.Option(
         "--contract", "-c", help="Contract YAML (default for a dataset: contracts/NAME.yaml).",
     )] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for the JSON and HTML reports (default: the project's reports/).",
+    )] = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
     """Check a dataset or a new batch against its contract; exit 1 when a rule fails.
 
-    Prints per-rule pass/fail with failing counts and sample rows, and saves an HTML + JSON
-    report under reports/.
+    Prints per-rule pass/fail with failing counts and sample rows, and writes
+    <name>-v<N>-validate.json and .html (<file stem>-validate.* for a file).
     """
     ws = open_workspace(workspace)
     with progress_bar(quiet=as_json) as progress:
         task = progress.add_task("validating", total=None)
         report = validate_target(ws, target, contract.absolute() if contract else None,
                                  lambda text: progress.update(task, description=text))
-    paths = save_report(report, ws.reports_dir, _report_stem(report.target))
+    paths = save_report(report, out or ws.reports_dir, _report_stem(report.target))
     emit(report, as_json)
     (err_console if as_json else console).print(f"report: {paths['html']}", highlight=False)
     if not report.passed:
@@ -87,5 +90,6 @@ def validate(
 
 
 def _report_stem(target: str) -> str:
-    """``validate-<dataset ref or file name>`` with only file-name-safe characters."""
-    return "validate-" + re.sub(r"[^\w@.-]+", "_", Path(target).name)
+    """``NAME-vN-validate`` for a dataset ref, ``STEM-validate`` for a file, file-name safe."""
+    name = Path(target).stem if Path(target).is_file() else target.replace("@", "-v")
+    return re.sub(r"[^\w.-]+", "_", name) + "-validate"
