@@ -258,6 +258,8 @@ MASK_CASES: list[tuple[list[str], str | None, str | None]] = [
     (["us_ssn"], "123-45-6789", "***-**-6789"),
     (["name_hint"], "José Pérez-Gil", "J*** P***-G***"),
     (["email", "phone"], "ana@mail.es or +34 612345678.", "a***@m***.es or +** *****5678."),
+    (["phone"], "Llamé a José: +34 612 345 678.", "Llamé a José: +** *** **5 678."),
+    (["ip_address"], "from fe80::1:2 and 10.0.0.1", "from ****::*:* and **.*.*.*"),
     (["email"], "no address here", "no address here"),
     (["email"], None, None),
     ([], "left alone", "left alone"),

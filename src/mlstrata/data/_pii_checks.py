@@ -39,10 +39,12 @@ CANDIDATE_PATTERNS: dict[str, str] = {
     "us_ssn": r"\b\d{3}-\d{2}-\d{4}\b",
     "es_nie": r"\b[XYZxyz][ \-]?\d{7}[ \-]?[A-Za-z]\b",
     "es_dni": r"\b\d{8}[ \-]?[A-Za-z]\b",
-    "ip_address": r"\b\d{1,3}(?:\.\d{1,3}){3}\b|(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,7}",
+    "ip_address": r"\b\d{1,3}(?:\.\d{1,3}){3}\b|(?:\b[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,7}",
     "phone": r"(?:\+|\()?\b\d[\d \-.()]{7,}\d\b",
 }
-"""RE2 patterns, most specific first: masking tries them in this order at each position."""
+"""RE2 patterns, most specific first: masking tries them in this order at each position. Each
+starts at a word boundary or a non-word character (an e-mail can also be extended backwards over
+word characters), which lets masking skip whole words that start no match."""
 
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9%+\-_]+(?:\.[A-Za-z0-9%+\-_]+)*")
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?")

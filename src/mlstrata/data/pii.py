@@ -220,14 +220,12 @@ def _validated_matches(
     con: duckdb.DuckDBPyConnection, table: str, column: str, sample_size: int
 ) -> tuple[int, list[tuple[str, set[str]]]]:
     """Count the sampled values, and list each candidate value with the kinds it truly holds."""
-    quoted, source = quote_identifier(column), quote_identifier(table)
-    (checked,) = con.execute(
-        f"SELECT least(count({quoted}), {int(sample_size)}) FROM {source}"
-    ).fetchall()[0]
+    quoted = quote_identifier(column)
     sample = (
-        f"SELECT CAST({quoted} AS VARCHAR) AS v FROM {source} "
+        f"SELECT CAST({quoted} AS VARCHAR) AS v FROM {quote_identifier(table)} "
         f"WHERE {quoted} IS NOT NULL LIMIT {int(sample_size)}"
     )
+    (checked,) = con.execute(f"SELECT count(*) FROM ({sample})").fetchall()[0]
     kinds = list(CANDIDATE_PATTERNS)
     extracts = ", ".join("regexp_extract_all(v, ?)" for _ in kinds)
     rows = con.execute(
@@ -305,14 +303,18 @@ _MASKERS: dict[str, Callable[[str], str]] = {
 
 
 def _mask_sql(value: str, kinds: Sequence[str]) -> str:
-    """Mask whole values of a kind directly; mask PII substrings of free text token by token."""
+    """Mask whole values of a kind directly; mask PII substrings of free text token by token.
+
+    Free text is split into PII matches, words and single other characters (no pattern starts
+    inside a word), each PII token is masked for its kind and the text is joined back together.
+    """
     value_kinds = [kind for kind in CANDIDATE_PATTERNS if kind in kinds]
     otherwise = _mask_words(value) if "name_hint" in kinds else value
     if not value_kinds:
         return otherwise
     token = "_pii_token"
     per_token = " ".join(_when_full(token, kind) for kind in value_kinds)
-    any_token = quote_literal(_any_of(value_kinds) + r"|[\s\S]")
+    any_token = quote_literal(_any_of(value_kinds) + r"|\w+|\W")
     tokens = f"regexp_extract_all({value}, {any_token})"
     rebuilt = (
         f"array_to_string(list_transform({tokens}, "
