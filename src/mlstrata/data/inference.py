@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
-from typing import Any
 
 import duckdb
 
@@ -38,6 +37,7 @@ __all__ = ["NULL_TOKENS", "Evidence", "build_typed_table", "decide_type",
 
 NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none", "#n/a", "nil")
 """Values (compared trimmed and lower-cased) that text sources use for a missing value."""
+_TOKEN_LENGTH = max(len(token) for token in NULL_TOKENS)
 
 _INT = r"[+-]?[0-9]+"
 _NUM = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?|[+-]?(?i:inf|infinity)"
@@ -107,11 +107,11 @@ def build_typed_table(con: duckdb.DuckDBPyConnection, raw: str, target: str, *,
     _check_overrides(overrides, names, source)
     columns = [_Column(name, engine, infer and engine == "VARCHAR", overrides.get(name))
                for name, engine in zip(names, engine_types, strict=True)]
-    probed = [c for c in columns if c.override or c.inferred]
-    if probed:
-        row = con.execute(_probe_sql(raw, probed)).fetchone()
-        assert row is not None, "an aggregate without GROUP BY returns one row"
-        _settle(probed, row, source, locate)
+    for c in columns:
+        if c.override:
+            _check_override(con, raw, c, c.override, source, locate)
+        elif c.inferred:
+            c.decided = _infer(con, raw, c, source, locate)
     select = ", ".join(f"{c.output()} AS {quote_identifier(c.name)}" for c in columns)
     con.execute(f"CREATE TABLE {quote_identifier(target)} AS SELECT {select} "
                 f"FROM {quote_identifier(raw)}")
@@ -134,27 +134,31 @@ class _Column:
         q = quote_identifier(self.name)
         if not self.inferred:
             return q
-        return f"(CASE WHEN lower(trim({q})) IN ({_tokens()}) THEN NULL ELSE {q} END)"
+        return (f"(CASE WHEN length(trim({q})) <= {_TOKEN_LENGTH} AND lower(trim({q})) IN "
+                f"({_tokens()}) THEN NULL ELSE {q} END)")
 
     @property
     def trimmed(self) -> str:
+        """The value trimmed (for inferred text columns), ready to cast."""
         return f"trim({self.value})" if self.inferred else self.value
 
-    def cast(self, to: ColumnType) -> str:
-        """SQL that casts the value to ``to``, NULL where it does not fit exactly."""
+    def cast(self, to: ColumnType, *, checked: bool = True) -> str:
+        """SQL that casts the value to ``to``, NULL where it does not fit exactly (``checked``
+        false skips the exactness test, for types inference has already proven)."""
         x = self.trimmed
         if to == "text":
             return self.value if self.inferred else f"CAST({x} AS VARCHAR)"
-        if to == "integer":
+        if to == "integer" and checked:
             return (f"(CASE WHEN TRY_CAST({x} AS DOUBLE) = TRY_CAST({x} AS BIGINT) "
                     f"THEN TRY_CAST({x} AS BIGINT) END)")
         return f"TRY_CAST({x} AS {duckdb_type(to)})"
 
     def output(self) -> str:
         """The SELECT expression of the typed table."""
-        final = self.override or self.decided
-        if final is not None:
-            return self.cast(final)
+        if self.override:
+            return self.cast(self.override)
+        if self.decided:
+            return self.cast(self.decided, checked=False)
         if self.engine.startswith("TIMESTAMP WITH TIME ZONE"):
             return f"timezone('UTC', {self.value})"
         if logical_type(self.engine) == "text" and self.engine != "VARCHAR":
@@ -176,60 +180,69 @@ def _check_overrides(overrides: Mapping[str, ColumnType], names: Sequence[str],
                               f"does not have; {hint}")
 
 
-def _probe_sql(raw: str, columns: Sequence[_Column]) -> str:
-    """One aggregate query: evidence for inferred columns, first failure for overridden ones."""
-    flags, aggregates = ["rowid AS r"], []
-    for i, c in enumerate(columns):
-        if c.override:
-            flags.append(f"{c.value} IS NOT NULL AND {c.cast(c.override)} IS NULL AS bad{i}")
-            flags.append(f"CAST({c.value} AS VARCHAR) AS v{i}")
-            aggregates += [f"count_if(bad{i})", f"min(r) FILTER (bad{i})",
-                           f"arg_min(v{i}, r) FILTER (bad{i})"]
-            continue
-        v = f"v{i}"
-        flags += [
-            f"{c.trimmed} AS {v}",
-            f"regexp_full_match({v}, {quote_literal(_NUM)}) AND TRY_CAST({v} AS DOUBLE) "
-            f"IS NOT NULL AS num{i}",
-            f"regexp_full_match({v}, {quote_literal(_INT)}) AS int{i}",
-            f"TRY_CAST({v} AS BIGINT) IS NOT NULL AS fits{i}",
-        ]
-        aggregates += [
-            f"count({v})", f"count_if(num{i} AND int{i} AND fits{i})", f"count_if(num{i})",
-            f"count_if(num{i} AND regexp_full_match({v}, {quote_literal(_LEADING_ZERO)}))",
-            f"count_if(int{i} AND NOT fits{i})",
-            f"count_if(lower({v}) IN ('true', 'false'))",
-            f"count_if(regexp_full_match({v}, {quote_literal(_DATE)}) "
-            f"AND TRY_CAST({v} AS DATE) IS NOT NULL)",
-            f"count_if(regexp_full_match({v}, {quote_literal(_TIMESTAMP)}) "
-            f"AND TRY_CAST({v} AS TIMESTAMP) IS NOT NULL)",
-            f"min(r) FILTER ({v} IS NOT NULL AND NOT num{i})",
-            f"arg_min({v}, r) FILTER ({v} IS NOT NULL AND NOT num{i})",
-        ]
-    return (f"SELECT {', '.join(aggregates)} FROM "
-            f"(SELECT {', '.join(flags)} FROM {quote_identifier(raw)})")
+def _check_override(con: duckdb.DuckDBPyConnection, raw: str, c: _Column, to: ColumnType,
+                    source: str, locate: Locate) -> None:
+    """Refuse an override that some value cannot take, naming the first such value."""
+    bad = f"{c.value} IS NOT NULL AND {c.cast(to)} IS NULL"
+    failures, first_row, first_value = con.execute(
+        f"SELECT count(*), min(rowid), arg_min(CAST({c.value} AS VARCHAR), rowid) "
+        f"FROM {quote_identifier(raw)} WHERE {bad}").fetchall()[0]
+    if failures:
+        plural = "s" if failures != 1 else ""
+        raise SourceError(
+            f"{source}: column {c.name!r} cannot be read as {to}: {first_value!r} at "
+            f"{locate(first_row)} ({failures} failing value{plural}); fix the value or choose "
+            f"another type in the schema for {c.name!r}")
 
 
-def _settle(columns: Sequence[_Column], row: Sequence[Any], source: str,
-            locate: Locate) -> None:
-    """Decide each inferred column's type and check each override, from the probe's one row."""
-    position = 0
-    for c in columns:
-        if c.override:
-            failures, first_row, first_value = row[position:position + 3]
-            position += 3
-            if failures:
-                plural = "s" if failures != 1 else ""
-                raise SourceError(
-                    f"{source}: column {c.name!r} cannot be read as {c.override}: "
-                    f"{first_value!r} at {locate(first_row)} ({failures} failing value{plural}); "
-                    f"fix the value or choose another type in the schema for {c.name!r}")
-            continue
-        ev = Evidence(*row[position:position + 10])
-        position += 10
-        if is_number_column_with_text(ev):
-            raise SourceError(
-                f"{source}: column {c.name!r} holds numbers in {ev.numbers} of {ev.values} values "
-                f"but {ev.first_non_number!r} at {locate(ev.first_non_number_row or 0)}; "
-                f"fix that value, or read the column as text with --schema {c.name}=text")
-        c.decided = decide_type(ev)
+def _infer(con: duckdb.DuckDBPyConnection, raw: str, c: _Column, source: str,
+           locate: Locate) -> ColumnType:
+    """Type a text column from one aggregate pass over all of its values."""
+    ev = Evidence(*con.execute(_evidence_sql(raw, c.name)).fetchall()[0])
+    if is_number_column_with_text(ev):
+        raise SourceError(
+            f"{source}: column {c.name!r} holds numbers in {ev.numbers} of {ev.values} values "
+            f"but {ev.first_non_number!r} at {locate(ev.first_non_number_row or 0)}; "
+            f"fix that value, or read the column as text with --schema {c.name}=text")
+    return decide_type(ev)
+
+
+def _evidence_sql(raw: str, name: str) -> str:
+    """The aggregate query whose one row is a column's :class:`Evidence`.
+
+    Layered so each value is trimmed and null-checked once, and guarded with CASE so the costly
+    casts and patterns run only on values that can match (DuckDB evaluates CASE branches lazily).
+    """
+    flags = [
+        "CASE WHEN TRY_CAST(v AS DOUBLE) IS NOT NULL "
+        f"THEN regexp_full_match(v, {quote_literal(_NUM)}) ELSE false END AS num",
+        f"CASE WHEN v[5] = '-' THEN (regexp_full_match(v, {quote_literal(_DATE)}) "
+        "AND TRY_CAST(v AS DATE) IS NOT NULL) ELSE false END AS is_date",
+        f"CASE WHEN v[5] = '-' THEN (regexp_full_match(v, {quote_literal(_TIMESTAMP)}) "
+        "AND TRY_CAST(v AS TIMESTAMP) IS NOT NULL) ELSE false END AS is_ts",
+    ]
+    number_flags = [
+        f"CASE WHEN num THEN regexp_full_match(v, {quote_literal(_INT)}) ELSE false END AS int",
+        f"CASE WHEN num THEN regexp_full_match(v, {quote_literal(_LEADING_ZERO)}) "
+        "ELSE false END AS zero",
+    ]
+    evidence = [  # in the order of Evidence's fields
+        "count(v)", "count_if(fits)", "count_if(num)", "count_if(zero)",
+        "count_if(int AND NOT fits)", "count_if(lower(v) IN ('true', 'false'))",
+        "count_if(is_date)", "count_if(is_ts)", "min(r) FILTER (v IS NOT NULL AND NOT num)",
+        "arg_min(v, r) FILTER (v IS NOT NULL AND NOT num)",
+    ]
+    return (
+        f"SELECT {', '.join(evidence)} FROM ("
+        f"SELECT *, CASE WHEN int THEN TRY_CAST(v AS BIGINT) IS NOT NULL ELSE false END AS fits "
+        f"FROM (SELECT *, {', '.join(number_flags)} "
+        f"FROM (SELECT r, v, {', '.join(flags)} "
+        f"FROM (SELECT r, {_without_tokens('t')} AS v "
+        f"FROM (SELECT rowid AS r, trim({quote_identifier(name)}) AS t "
+        f"FROM {quote_identifier(raw)})))))")
+
+
+def _without_tokens(trimmed: str) -> str:
+    """SQL: the trimmed value, or NULL when it is a null token (short values only are checked)."""
+    return (f"CASE WHEN length({trimmed}) <= {_TOKEN_LENGTH} AND lower({trimmed}) IN "
+            f"({_tokens()}) THEN NULL ELSE {trimmed} END")
