@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from ..errors import MlstrataError
@@ -28,16 +27,13 @@ synth.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; an ``MlstrataError`` prints one line on stderr and exits with its code."""
+    """Run the CLI; an ``MlstrataError`` prints one line on stderr and exits with its code.
+
+    Typer handles usage errors itself (one line, exit 2); anything else is a bug and keeps its
+    traceback.
+    """
     try:
-        result = app(args=argv, standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("[red]aborted[/]")
-        sys.exit(130)
+        app(args=argv)
     except MlstrataError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    sys.exit(result if isinstance(result, int) else 0)
