@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..errors import MlstrataError
-from . import profile, store, synth, validate, wrangle
+from . import ingest, profile, store, synth, validate, wrangle
 from ._common import err_console
 
 __all__ = ["app", "main"]
@@ -20,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 store.register(app)
+ingest.register(app)
 profile.register(app)
 wrangle.register(app)
 validate.register(app)

@@ -1,0 +1,138 @@
+"""Data-stratum benchmark: mlstrata vs pandas describe() vs ydata-profiling, in one run.
+
+Measures wall time and peak RSS of each step in its own process (``os.wait4`` rusage):
+
+1. 5M synthetic credit rows (20 columns) → ``mlstrata ingest``, ``profile``, ``contract infer``,
+   ``validate`` — target: profile and validate under 2 GB peak RSS.
+2. 1M rows profiled by ``mlstrata profile``, by pandas ``describe(include="all")`` and by
+   ydata-profiling ``minimal=True`` — target: mlstrata at least 10x faster than ydata-profiling.
+
+ydata-profiling pins its own pandas/numpy, so it runs from a separate virtual environment
+(``benchmarks/work/peer-venv``, created on first use). Results go to ``benchmarks/results/``.
+
+Usage: ``.venv/bin/python benchmarks/bench_data.py [--rows 5000000] [--small-rows 1000000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+RESULTS = HERE / "results"
+BIN = Path(sys.executable).parent
+
+PANDAS_DESCRIBE = """
+import sys, pandas as pd
+frame = pd.read_parquet(sys.argv[1])
+frame.describe(include="all").to_json()
+"""
+YDATA_MINIMAL = """
+import sys, pandas as pd
+from ydata_profiling import ProfileReport
+frame = pd.read_parquet(sys.argv[1])
+ProfileReport(frame, minimal=True, progress_bar=False).to_json()
+"""
+
+
+def measure(label: str, command: list[str], cwd: Path) -> dict[str, object]:
+    """Run ``command`` in its own process; return wall seconds and its peak RSS in MB."""
+    print(f"· {label}: {' '.join(command[:4])} ...", flush=True)
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):  # validate exits 1 when rules fail, which is a result, not a crash
+        raise SystemExit(f"{label} failed with exit code {code}")
+    result = {"step": label, "seconds": round(seconds, 2),
+              "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit_code": code}
+    print(f"  {result}", flush=True)
+    return result
+
+
+def peer_python() -> Path:
+    """The interpreter of the peer environment with ydata-profiling, created when missing."""
+    venv = WORK / "peer-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "ydata-profiling", "pandas",
+                        "pyarrow", "setuptools"], check=True)
+    return python
+
+
+def mlstrata(*args: str) -> list[str]:
+    return [str(BIN / "mlstrata"), *args]
+
+
+def large_run(project: Path, rows: int) -> list[dict[str, object]]:
+    data = project / "credit-large.csv"
+    subprocess.run(mlstrata("synth", "credit", "--rows", str(rows), "--seed", "1",
+                            "--out", str(data)), check=True, cwd=project)
+    return [
+        measure("ingest", mlstrata("ingest", str(data), "--name", "large", "--target", "default",
+                                   "--json"), project),
+        measure("profile", mlstrata("profile", "large", "--json"), project),
+        measure("contract infer", mlstrata("contract", "infer", "large", "--json"), project),
+        measure("validate", mlstrata("validate", "large", "--json"), project),
+    ]
+
+
+def small_run(project: Path, rows: int) -> list[dict[str, object]]:
+    data = project / "credit-small.parquet"
+    subprocess.run(mlstrata("synth", "credit", "--rows", str(rows), "--seed", "2",
+                            "--out", str(data)), check=True, cwd=project)
+    subprocess.run(mlstrata("ingest", str(data), "--name", "small", "--target", "default",
+                            "--test-fraction", "0", "--json"),
+                   check=True, cwd=project, stdout=subprocess.DEVNULL)
+    peer = str(peer_python())
+    return [
+        measure("mlstrata profile (1M)", mlstrata("profile", "small", "--json"), project),
+        measure("pandas describe (1M)", [sys.executable, "-c", PANDAS_DESCRIBE, str(data)],
+                project),
+        measure("ydata-profiling minimal (1M)", [peer, "-c", YDATA_MINIMAL, str(data)], project),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--small-rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    project = WORK / "data-project"
+    subprocess.run(["rm", "-rf", str(project)], check=True)
+    subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
+    large = large_run(project, args.rows)
+    small = small_run(project, args.small_rows)
+    by_step = {r["step"]: r for r in small}
+    speedup = (by_step["ydata-profiling minimal (1M)"]["seconds"]  # type: ignore[operator]
+               / by_step["mlstrata profile (1M)"]["seconds"])
+    report = {
+        "benchmark": "bench_data",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "python": platform.python_version()},
+        "rows_large": args.rows,
+        "rows_small": args.small_rows,
+        "large": large,
+        "small": small,
+        "speedup_vs_ydata_minimal": round(speedup, 1),
+        "targets": {"profile_validate_peak_rss_under_mb": 2048, "speedup_at_least": 10},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "bench_data.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
