@@ -286,3 +286,26 @@ def test_unknown_postgres_table(postgres: Any, tmp_path: Path) -> None:
 def test_failing_postgres_query(postgres: Any, tmp_path: Path) -> None:
     message = _error(tmp_path, postgres.url, query="SELECT * FROM missing_relation")
     assert "reading the query failed" in message and "missing_relation" in message
+
+
+def test_xlsx_header_with_a_gap(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["a", None, "c"])
+    book.active.append([1, 2, 3])
+    book.save(tmp_path / "g.xlsx")
+    assert "row 1, column 2 of the header is empty" in _error(tmp_path, tmp_path / "g.xlsx")
+
+
+def test_xlsx_switching_column_names_the_sheet_row(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "loans"
+    for row in ([None], ["amount"], [1], [2], [3], ["three"]):  # the header is on row 2
+        sheet.append(row)
+    book.save(tmp_path / "s.xlsx")
+    message = _error(tmp_path, tmp_path / "s.xlsx")
+    assert "column 'amount'" in message and "'three' at row 6 of sheet 'loans'" in message

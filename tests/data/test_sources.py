@@ -211,6 +211,22 @@ def test_quoted_values_with_newlines_and_nulls(tmp_path: Path) -> None:
                                              (3, "a, b")]
 
 
+def test_unnamed_header_cells_get_positional_names(tmp_path: Path) -> None:
+    assert _load(tmp_path, "i.csv", b",value\n0,x\n1,y\n") == [("column1", "value"), (0, "x"),
+                                                                (1, "y")]
+
+
+def test_sqlite_storage_classes_are_typed_by_inference(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (n, f, code, blob)")
+        db.executemany("INSERT INTO t VALUES (?, ?, ?, ?)",
+                       [(1, 2.0, "007", b"\x00\xff"), (2, 0.5, "010", None)])
+    db.close()
+    assert _load(tmp_path, "s.sqlite", path.read_bytes()) == [
+        ("n", "f", "code", "blob"), (1, 2.0, "007", "00ff"), (2, 0.5, "010", None)]
+
+
 def test_schema_overrides_beat_inference(tmp_path: Path) -> None:
     rows = _load(tmp_path, "s.csv", b"zip,n,flag\n8001,1,0\n28004,2,1\n",
                  schema={"zip": "text", "n": "float", "flag": "boolean"})

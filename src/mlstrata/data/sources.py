@@ -8,9 +8,10 @@ inference (:mod:`.inference`); typed sources keep their types. Problems raise
 This module reads; storing, PII and splitting belong to :mod:`.ingest`.
 
 >>> import tempfile
->>> folder = Path(tempfile.mkdtemp())
->>> _ = (folder / "loans.csv").write_text("zip,amount,paid\\n08001,12.5,true\\n28004,3,NA\\n")
->>> loaded = load_source(SourceSpec(str(folder / "loans.csv")), duckdb.connect(), folder)
+>>> with tempfile.TemporaryDirectory() as folder:
+...     csv = Path(folder) / "loans.csv"
+...     _ = csv.write_text("zip,amount,paid\\n08001,12.5,true\\n28004,3,NA\\n")
+...     loaded = load_source(SourceSpec(str(csv)), duckdb.connect(), Path(folder))
 >>> [(c.name, c.type) for c in loaded.columns], loaded.rows
 ([('zip', 'text'), ('amount', 'float'), ('paid', 'boolean')], 2)
 """
