@@ -53,7 +53,7 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  #
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server on 127.0.0.1, started from the system's binaries for this session."""
+    """A real PostgreSQL server on 127.0.0.1, started from the system's binaries, per session."""
     base = Path(tempfile.mkdtemp(prefix="mlstrata-pg-"))
     server = start_postgres(base)
     try:

@@ -52,7 +52,7 @@ class RefNotFoundError(WorkspaceError):
 
 
 class AccessDeniedError(WorkspaceError):
-    """An artifact was read for a purpose its access level does not allow (e.g. the sealed test set)."""
+    """An artifact was read for a purpose its access level forbids (e.g. the sealed test set)."""
 
 
 class InsufficientSpaceError(WorkspaceError):

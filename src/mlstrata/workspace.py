@@ -44,6 +44,8 @@ SEALED_KIND = "testset"
 ACCEPTANCE_PURPOSE = "acceptance-test"
 _SCHEMA_VERSION = 1
 _SPACE_MARGIN_BYTES = 64 * 1024 * 1024
+_ARTIFACT_FIELDS = ("id", "kind", "name", "version", "relpath", "size", "created_at", "owner",
+                    "access", "description", "command", "meta")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -408,8 +410,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _artifact(row: tuple[Any, ...]) -> Artifact:
-    *head, meta = row
-    return Artifact(*head, meta=json.loads(meta))
+    values = dict(zip(_ARTIFACT_FIELDS, row, strict=True))
+    values["meta"] = json.loads(values["meta"])
+    return Artifact(**values)
 
 
 def _now() -> str:

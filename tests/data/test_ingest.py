@@ -100,7 +100,8 @@ def test_pii_is_found_and_hashed_before_writing(workspace: Workspace, csv_file: 
 
 def test_unknown_target_is_refused_and_nothing_written(workspace: Workspace,
                                                        csv_file: Path) -> None:
-    with pytest.raises(DataError, match=r"--target column 'lable' does not exist; did you mean label"):
+    expected = r"--target column 'lable' does not exist; did you mean label"
+    with pytest.raises(DataError, match=expected):
         _ingest(workspace, csv_file, target="lable")
     assert workspace.artifacts() == []
     assert list((workspace.store / "tmp").iterdir()) == []

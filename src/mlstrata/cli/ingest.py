@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +16,10 @@ from ._common import JsonOption, WorkspaceOption, emit, open_workspace, progress
 
 __all__ = ["register"]
 
-T = TypeVar("T", bound=str)
+
+
+def _option(help_text: str) -> Any:
+    return typer.Option(help=help_text)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,42 +28,43 @@ def register(app: typer.Typer) -> None:
 
 
 def ingest_command(
-    source: Annotated[str, typer.Argument(help="File path (csv, tsv, parquet, json, jsonl, xlsx, "
-                                               "sqlite, duckdb) or a postgresql:// URL.")],
+    source: Annotated[str, typer.Argument(
+        help="File (csv, tsv, parquet, json, jsonl, xlsx, sqlite, duckdb) or postgresql:// URL.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name in the catalog.")],
-    target: Annotated[str | None, typer.Option(help="Target column (enables stratified sealing).")] = None,
-    key: Annotated[str | None, typer.Option(help="Column that identifies each row uniquely.")] = None,
-    time: Annotated[str | None, typer.Option(help="Time column: the most recent rows are sealed.")] = None,
-    format: Annotated[str | None, typer.Option("--format", help="Force the format instead of "
-                                                                "detecting it.")] = None,
-    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: sniffed).")] = None,
-    encoding: Annotated[str | None, typer.Option(help="Text encoding (default: detected).")] = None,
-    sheet: Annotated[str | None, typer.Option(help="Excel sheet (default: the first).")] = None,
-    table: Annotated[str | None, typer.Option(help="Table to read from a database source.")] = None,
-    query: Annotated[str | None, typer.Option(help="SQL query to read from a database source.")] = None,
-    schema: Annotated[list[str] | None, typer.Option(
-        help="COL=TYPE type override (text, integer, float, boolean, date, timestamp); repeatable.")] = None,
-    pii: Annotated[list[str] | None, typer.Option(
-        help="COL=ACTION PII policy (keep, drop, hash, mask); repeatable.")] = None,
-    access: Annotated[str | None, typer.Option(help="public, internal or restricted.")] = None,
-    description: Annotated[str, typer.Option(help="Free text for the catalog.")] = "",
-    test_fraction: Annotated[float | None, typer.Option(
-        help="Share of rows sealed as the test set (default: data.sealed_test_fraction).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the sealed split.")] = None,
+    target: Annotated[str | None, _option("Target column (seals a stratified test set).")] = None,
+    key: Annotated[str | None, _option("Column that identifies each row uniquely.")] = None,
+    time: Annotated[str | None, _option("Time column: the most recent rows are sealed.")] = None,
+    format: Annotated[str | None, _option("Force the format instead of detecting it.")] = None,
+    delimiter: Annotated[str | None, _option("CSV delimiter (default: sniffed).")] = None,
+    encoding: Annotated[str | None, _option("Text encoding (default: detected).")] = None,
+    sheet: Annotated[str | None, _option("Excel sheet (default: the first).")] = None,
+    table: Annotated[str | None, _option("Table to read from a database source.")] = None,
+    query: Annotated[str | None, _option("SQL query to read from a database source.")] = None,
+    schema: Annotated[list[str] | None, _option(
+        "COL=TYPE override (text, integer, float, boolean, date, timestamp); repeatable.")] = None,
+    pii: Annotated[list[str] | None, _option(
+        "COL=ACTION PII policy (keep, drop, hash, mask); repeatable.")] = None,
+    access: Annotated[str | None, _option("public, internal or restricted.")] = None,
+    description: Annotated[str, _option("Free text for the catalog.")] = "",
+    test_fraction: Annotated[float | None, _option(
+        "Share of rows sealed as the test set (default: data.sealed_test_fraction).")] = None,
+    seed: Annotated[int | None, _option("Seed of the sealed split.")] = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
     """Ingest SOURCE as an immutable dataset version with a sealed test set and a raw backup."""
     ws = open_workspace(workspace)
+    overrides = _pairs(schema, "--schema", ColumnType)
     spec = SourceSpec(
         location=_absolute(source), format=format, delimiter=delimiter, encoding=encoding,
         sheet=sheet, table=table, query=query,
-        schema={**ws.config.data.schema_overrides, **_pairs(schema, "--schema", ColumnType)},
+        schema=typing.cast(dict[str, ColumnType], {**ws.config.data.schema_overrides, **overrides}),
     )
     options = IngestOptions(
         name=name, target=target, key=key, time=time,
-        access=_choice(access, "--access", AccessLevel) if access else None,
-        description=description, pii=_pairs(pii, "--pii", PiiAction),
+        access=typing.cast(AccessLevel | None, access and _choice(access, "--access", AccessLevel)),
+        description=description,
+        pii=typing.cast(dict[str, PiiAction], _pairs(pii, "--pii", PiiAction)),
         test_fraction=test_fraction, seed=seed,
     )
     with progress_bar(quiet=as_json) as progress:
@@ -73,9 +77,9 @@ def _absolute(source: str) -> str:
     return source if "://" in source else str(Path(source).expanduser().absolute())
 
 
-def _pairs(values: list[str] | None, flag: str, allowed: object) -> dict[str, T]:
+def _pairs(values: list[str] | None, flag: str, allowed: object) -> dict[str, str]:
     """Parse repeated ``COL=VALUE`` flags, checking each value against a Literal type."""
-    parsed: dict[str, T] = {}
+    parsed: dict[str, str] = {}
     for item in values or []:
         column, sep, value = item.partition("=")
         if not sep or not column:
@@ -84,8 +88,8 @@ def _pairs(values: list[str] | None, flag: str, allowed: object) -> dict[str, T]
     return parsed
 
 
-def _choice(value: str, flag: str, allowed: object) -> T:
+def _choice(value: str, flag: str, allowed: object) -> str:
     choices = typing.get_args(allowed)
     if value not in choices:
         raise ConfigError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
-    return typing.cast(T, value)
+    return value

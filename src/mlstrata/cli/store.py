@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Project directory to create.")] = Path("."),
-    project: Annotated[str | None, typer.Option(help="Project name (default: folder name).")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project name (default: folder name).")
+    ] = None,
 ) -> None:
     """Create mlstrata.yaml and the .mlstrata/ workspace in DIRECTORY."""
     ws = Workspace.init(directory, project)
@@ -35,7 +37,7 @@ def init(
 def list_artifacts(
     kind: Annotated[
         str | None,
-        typer.Argument(help="Only this kind: raw, dataset, testset, contract, recipe, split, report."),
+        typer.Argument(help="Only this kind: raw, dataset, testset, recipe, split."),
     ] = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,

@@ -60,7 +60,9 @@ def ingest(
     """Ingest ``spec`` into ``ws`` as dataset ``options.name``; ``step`` reports progress."""
     report = step or (lambda _: None)
     settings = ws.config.data
-    fraction = settings.sealed_test_fraction if options.test_fraction is None else options.test_fraction
+    fraction = options.test_fraction
+    if fraction is None:
+        fraction = settings.sealed_test_fraction
     if not 0.0 <= fraction < 1.0:
         raise DataError(f"--test-fraction must be in [0, 1), got {fraction}; 0.2 is typical")
     seed = settings.seed if options.seed is None else options.seed
@@ -127,7 +129,8 @@ def _check_named_columns(loaded: LoadedSource, options: IngestOptions) -> None:
                          ("--time", options.time)):
         if column is not None and column not in names:
             close = difflib.get_close_matches(column, names, n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else f"columns are: {', '.join(names)}"
+            hint = (f"did you mean {', '.join(close)}?" if close
+                    else f"columns are: {', '.join(names)}")
             raise DataError(f"{loaded.location}: {flag} column '{column}' does not exist; {hint}")
     if options.time is not None:
         kind = next(c.type for c in loaded.columns if c.name == options.time)
@@ -146,7 +149,8 @@ def _check_key_unique(con: duckdb.DuckDBPyConnection, loaded: LoadedSource, key:
     ).fetchone()
     if row is not None:
         value, times = row
-        problem = "is empty in some rows" if value is None else f"repeats value {value!r} {times} times"
+        problem = ("is empty in some rows" if value is None
+                   else f"repeats value {value!r} {times} times")
         raise DataError(
             f"{loaded.location}: --key column '{key}' {problem}; a key must identify each row "
             "uniquely, so pick another column or drop --key"

@@ -41,7 +41,7 @@ class Report:
 
 
 def save_report(report: Report, directory: Path, stem: str) -> dict[str, Path]:
-    """Write ``<stem>.json`` and ``<stem>.html`` atomically into ``directory``; return both paths."""
+    """Write ``<stem>.json`` and ``<stem>.html`` atomically into ``directory``; return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"json": directory / f"{stem}.json", "html": directory / f"{stem}.html"}
     write_text(paths["json"], report.to_json())

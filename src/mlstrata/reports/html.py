@@ -45,7 +45,7 @@ def html_page(
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Fragment:
-    """An HTML table of ``rows``; ``columns`` picks and orders the keys (default: the first row's)."""
+    """An HTML table of ``rows``; ``columns`` picks and orders the keys (default: row 1's)."""
     if not rows:
         return Markup("<p class='muted'>(none)</p>")
     keys = list(columns or rows[0].keys())
