@@ -132,3 +132,15 @@ def test_cli_ingest_json_and_error_line(cli, workspace: Workspace, csv_file: Pat
     assert len(bad.err.strip().splitlines()) == 1 and "'nope' does not exist" in bad.err
     missing = cli("ingest", csv_file.with_name("absent.csv"), "--name", "x", "-w", workspace.root)
     assert missing.code == 2 and "absent.csv" in missing.err
+
+
+def test_reingest_after_clean_returns_the_ingested_version(workspace: Workspace,
+                                                           csv_file: Path, tmp_path: Path) -> None:
+    from mlstrata.data.clean import clean_dataset
+
+    first = _ingest(workspace, csv_file, target="label")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("steps:\n  - derive: {name: double_income, sql: 'income * 2'}\n")
+    clean_dataset(workspace, "loans", recipe)
+    again = _ingest(workspace, csv_file, target="label")
+    assert again.dataset.id == first.dataset.id  # type: ignore[attr-defined]

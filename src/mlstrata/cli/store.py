@@ -49,8 +49,12 @@ def list_artifacts(
         return
     table = Table("ref", "kind", "id", "size", "access", "created", "description")
     for a in artifacts:
-        table.add_row(a.ref, a.kind, a.id[:12], str(a.size), a.access, a.created_at,
+        table.add_row(a.ref, a.kind, a.id[:12], f"{a.size:,}", a.access, a.created_at[:16],
                       a.description)
+    for column in table.columns[:6]:
+        column.no_wrap = True
+    table.columns[-1].max_width = 36
+    table.columns[-1].no_wrap = True
     console.print(table)
 
 

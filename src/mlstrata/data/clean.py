@@ -31,6 +31,8 @@ __all__ = ["CleanReport", "StepRows", "clean_dataset"]
 
 RECIPE_KIND = "recipe"
 _RENAMED_META = ("target", "time", "key")
+# Meta that identifies an ingest; a cleaned version must not be mistaken for one.
+_INGEST_ONLY_META = ("ingest_key",)
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ def _output_meta(
     """The input's catalog meta with the output's columns and renamed target/time/key."""
     columns = columns_of(con.sql(output_sql))
     names = {column.name for column in columns}
-    meta: dict[str, Any] = dict(dataset.meta)
+    meta: dict[str, Any] = {k: v for k, v in dataset.meta.items() if k not in _INGEST_ONLY_META}
     renames = _renames(fitted)
     for key in _RENAMED_META:
         old = meta.get(key)
