@@ -87,6 +87,17 @@ def test_a_bad_batch_file_fails_with_counts_and_sample_rows(
     text = console.export_text()
     assert "FAILED" in text and "row 2: age='10'" in text
     assert json.loads(report.to_json())["rules_failed"] == 6
+    html = report.to_html()
+    assert "Failing rows: age.min" in html and "boat" in html
+
+
+def test_markup_in_data_is_printed_verbatim(workspace: Workspace) -> None:
+    make_dataset(workspace, "SELECT '[/bold] [red]x' AS code", name="codes")
+    write_contract(workspace, {"columns": {"code": {"type": "text", "pattern": "^[a-z]$"}}},
+                   "codes")
+    console = Console(record=True, width=120)
+    validate_target(workspace, "codes").render_terminal(console)
+    assert "row 1: code='[/bold] [red]x'" in console.export_text()
 
 
 def test_sql_checks_count_failures_over_a_dataset(workspace: Workspace) -> None:

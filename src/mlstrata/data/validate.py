@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..contract import ColumnRef, Contract, Rule, quote_sql_identifier
@@ -105,18 +106,21 @@ class ValidationReport(Report):
     def render_terminal(self, console: Console) -> None:
         """A table of rules (failed first) with red/green status, then failing samples."""
         verdict = "[bold green]PASSED[/]" if self.passed else "[bold red]FAILED[/]"
-        console.print(f"{verdict} {self.target}: {self.rows} rows against {self.contract}")
+        console.print(f"{verdict} {escape(self.target)}: {self.rows} rows against "
+                      f"{escape(self.contract)}")
         grid = Table("rule", "checks", "status", "failing", "note")
         for result in sorted(self.results, key=lambda r: (r.passed, not r.blocking)):
-            grid.add_row(result.rule.name, result.rule.description, _status(result),
-                         str(result.failing), result.note)
+            grid.add_row(escape(result.rule.name), escape(result.rule.description),
+                         _status(result), str(result.failing), escape(result.note))
         console.print(grid)
         for result in self.failed:
-            console.print(f"[bold]{result.rule.name}[/]: first failing rows")
+            console.print(f"[bold]{escape(result.rule.name)}[/]: first failing rows")
             for row in result.sample:
-                console.print("  " + _sample_line(result.rule, row), highlight=False)
+                console.print("  " + _sample_line(result.rule, row), markup=False,
+                              highlight=False)
         if self.extra_columns:
-            console.print(f"columns not in the contract: {', '.join(self.extra_columns)}")
+            console.print(f"columns not in the contract: {', '.join(self.extra_columns)}",
+                          markup=False)
 
     def to_html(self) -> str:
         """A self-contained page: the verdict, every rule, and samples of failing rows."""
