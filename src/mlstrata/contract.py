@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -89,7 +89,7 @@ __all__ = [
     "sql_literal",
 ]
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION: Final = 1
 LogicalType = Literal["text", "integer", "float", "boolean", "date", "timestamp"]
 Severity = Literal["error", "warning"]
 PythonCheck = Callable[[dict[str, Any]], bool]
@@ -250,8 +250,8 @@ class ColumnRule(Rule):
         """A DuckDB predicate TRUE for rows that break the rule (NULL counts as passing)."""
         raise NotImplementedError
 
-    def count_sql(self, ref: ColumnRef, source: str) -> str:
-        """An aggregate expression over ``source`` counting the failing rows."""
+    def count_sql(self, ref: ColumnRef) -> str:
+        """An aggregate expression counting the failing rows."""
         return f"count(*) FILTER (WHERE {self.failing_sql(ref)})"
 
     def sample_sql(self, ref: ColumnRef, source: str) -> str:
@@ -358,7 +358,7 @@ class _Unique(ColumnRule):
     def failing_sql(self, ref: ColumnRef) -> str:
         raise NotImplementedError("uniqueness has no row predicate; use count_sql")
 
-    def count_sql(self, ref: ColumnRef, source: str) -> str:
+    def count_sql(self, ref: ColumnRef) -> str:
         return f"count({ref.value}) - count(DISTINCT {ref.value})"
 
     def sample_sql(self, ref: ColumnRef, source: str) -> str:
@@ -502,7 +502,7 @@ class _Compiled:
 class Contract(_Model):
     """A data contract: columns, row bounds and custom checks, loaded from and saved to YAML."""
 
-    version: Literal[1] = 1
+    version: Literal[1] = CONTRACT_VERSION
     dataset: str = ""
     source: str | None = None
     rows: RowBounds = RowBounds()
@@ -568,10 +568,6 @@ class Contract(_Model):
         if source_type == target or (source_type, target) == ("integer", "float"):
             return ColumnRef(raw, raw, source_type)
         return ColumnRef(raw, f"TRY_CAST({raw} AS {_SQL_TYPE[target]})", source_type)
-
-    def sql_type(self, column: str) -> str:
-        """The DuckDB type of a contract column."""
-        return _SQL_TYPE[self.columns[column].type]
 
     def require_columns(self, available: Iterable[str], where: str) -> None:
         """Raise ``ContractError`` naming each contract column missing from ``available``."""

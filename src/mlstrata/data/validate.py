@@ -226,7 +226,7 @@ def _aggregate_pass(con: duckdb.DuckDBPyConnection, contract: Contract,
                     refs: dict[str, ColumnRef]) -> tuple[int, list[RuleResult]]:
     """Count failing rows of every column rule and SQL check in one scan, then sample failures."""
     column_rules = contract.column_rules()
-    counts = [rule.count_sql(refs[rule.column], _TYPED) for rule in column_rules]
+    counts = [rule.count_sql(refs[rule.column]) for rule in column_rules]
     counts += [f"count(*) FILTER (WHERE NOT ({check.sql}))" for check in contract.checks]
     try:
         rows, *failing = con.execute(
