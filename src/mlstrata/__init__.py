@@ -2,11 +2,38 @@
 
 The Python API mirrors the CLI (``mlstrata ingest`` ↔ :func:`mlstrata.ingest`); results are report
 objects that render in Jupyter. This package is not a model-training library of its own: it
-composes DuckDB, pyarrow and (later) scikit-learn, MLflow and onnxruntime.
+composes DuckDB, pyarrow and well-kept ML libraries, and keeps every artifact in a workspace.
 """
 
 from __future__ import annotations
 
+from .api import (
+    clean,
+    infer_contract,
+    ingest,
+    init,
+    load_contract,
+    open_workspace,
+    profile,
+    split,
+    synth_credit,
+    validate,
+)
+from .errors import MlstrataError
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "MlstrataError",
+    "__version__",
+    "clean",
+    "infer_contract",
+    "ingest",
+    "init",
+    "load_contract",
+    "open_workspace",
+    "profile",
+    "split",
+    "synth_credit",
+    "validate",
+]
