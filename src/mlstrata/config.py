@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,10 +20,16 @@ from .errors import ConfigError
 __all__ = [
     "CONFIG_FILE",
     "AccessLevel",
+    "BehaviouralTest",
+    "CVConfig",
     "ColumnType",
     "DataConfig",
+    "FeatureConfig",
+    "GateConfig",
+    "ModelConfig",
     "PiiAction",
     "ProjectConfig",
+    "TuneConfig",
     "load_config",
     "write_default_config",
 ]
@@ -53,12 +59,98 @@ class DataConfig(_Strict):
     checks: list[str] = Field(default_factory=list)
 
 
+TaskSetting = Literal["auto", "binary", "multiclass", "regression", "clustering"]
+Encoding = Literal["onehot", "ordinal", "target"]
+Transform = Literal["log", "sqrt", "square", "boxcox"]
+DatePart = Literal["year", "month", "day", "dayofweek", "hour", "cyclical"]
+
+
+class FeatureConfig(_Strict):
+    """Feature engineering: one preprocessing pipeline, fitted on training rows only."""
+
+    scaling: Literal["standard", "minmax", "robust", "none"] = "standard"
+    transforms: dict[str, Transform] = Field(default_factory=dict)
+    discretize: dict[str, int] = Field(default_factory=dict)
+    encoding: Encoding = "onehot"
+    encodings: dict[str, Encoding] = Field(default_factory=dict)
+    rare_level_min_frequency: float = Field(0.01, ge=0.0, lt=0.5)
+    max_onehot_levels: int = Field(30, ge=2)
+    date_parts: list[DatePart] = Field(
+        default_factory=lambda: ["year", "month", "dayofweek", "cyclical"]
+    )
+    missing_indicators: bool = True
+    select_k_best: int | None = Field(None, ge=1)
+    drop: list[str] = Field(default_factory=list)
+    keep: list[str] = Field(default_factory=list)
+    leakage_threshold: float = Field(0.98, gt=0.5, le=1.0)
+
+
+class CVConfig(_Strict):
+    """Cross-validation of the candidates."""
+
+    folds: int = Field(5, ge=2, le=20)
+    strategy: Literal["auto", "kfold", "stratified", "time"] = "auto"
+
+
+class TuneConfig(_Strict):
+    """Optuna tuning of the best candidates."""
+
+    top_k: int = Field(3, ge=0)
+    trials: int = Field(20, ge=1)
+    timeout_seconds: float = Field(300.0, gt=0)
+    storage: str | None = None
+
+
+class GateConfig(_Strict):
+    """Business gates checked by ``mlstrata evaluate`` on validation data."""
+
+    metrics: list[str] = Field(default_factory=list)
+    cost_matrix: dict[str, float] | None = None
+    max_latency_ms: float | None = Field(None, gt=0)
+    max_package_mb: float | None = Field(None, gt=0)
+
+
+class BehaviouralTest(_Strict):
+    """One behavioural test of the acceptance test (invariance, directional, minimum)."""
+
+    name: str
+    kind: Literal["invariance", "directional", "minimum"]
+    column: str | None = None
+    values: list[Any] = Field(default_factory=list)
+    direction: Literal["increasing", "decreasing"] | None = None
+    epsilon: float = Field(0.05, ge=0.0)
+    cases: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ModelConfig(_Strict):
+    """Settings of the model stratum."""
+
+    task: TaskSetting = "auto"
+    metric: str | None = None
+    candidates: list[str] | None = None
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    cv: CVConfig = Field(default_factory=CVConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    ensembles: list[Literal["voting", "stacking", "bagging"]] = Field(
+        default_factory=lambda: ["voting", "stacking"]
+    )
+    require_onnx: bool = True
+    seed: int = 0
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    registry_name: str | None = None
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    gates: GateConfig = Field(default_factory=GateConfig)
+    tests: list[BehaviouralTest] = Field(default_factory=list)
+
+
 class ProjectConfig(_Strict):
     """The whole of ``mlstrata.yaml``."""
 
     project: str = "mlstrata-project"
     owner: str = Field(default_factory=getpass.getuser)
     data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
 
 
 def load_config(path: Path) -> ProjectConfig:
