@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import mlstrata.contract
 from mlstrata.contract import Contract, load_python_check
 from mlstrata.errors import ContractError
 
@@ -236,3 +237,24 @@ def test_contract_module_imports_without_duckdb_or_pandas() -> None:
             "print(sorted({'duckdb', 'pandas', 'numpy'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_public_names_of_the_package() -> None:
+    assert set(mlstrata.contract.__all__) == {
+        "CONTRACT_VERSION", "ColumnRef", "ColumnRule", "ColumnSpec", "Contract", "LogicalType",
+        "PythonCheck", "Rule", "RowBounds", "SqlCheck", "Violation", "load_python_check",
+        "quote_sql_identifier", "sql_literal"}
+    for name in mlstrata.contract.__all__:
+        assert getattr(mlstrata.contract, name) is not None
+
+
+def test_a_used_contract_still_equals_its_twin(contract: Contract) -> None:
+    assert contract.check_record(GOOD) == []  # compiles and caches the record checker
+    assert contract == Contract.model_validate(SPEC)
+    assert contract != contract.without_columns(["income"])
+
+
+def test_the_record_checker_is_built_once_and_shared(contract: Contract) -> None:
+    checker = contract.record_checker()
+    assert contract.record_checker() is checker
+    assert [v.rule for v in checker.check({**GOOD, "age": 5})] == ["min"]
