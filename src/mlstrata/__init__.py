@@ -7,19 +7,23 @@ composes DuckDB, pyarrow and well-kept ML libraries, and keeps every artifact in
 
 from __future__ import annotations
 
-from .api import (
-    clean,
-    infer_contract,
-    ingest,
-    init,
-    load_contract,
-    open_workspace,
-    profile,
-    split,
-    synth_credit,
-    validate,
-)
+from typing import TYPE_CHECKING, Any
+
 from .errors import MlstrataError
+
+if TYPE_CHECKING:
+    from .api import (
+        clean,
+        infer_contract,
+        ingest,
+        init,
+        load_contract,
+        open_workspace,
+        profile,
+        split,
+        synth_credit,
+        validate,
+    )
 
 __version__ = "0.1.0"
 
@@ -37,3 +41,14 @@ __all__ = [
     "synth_credit",
     "validate",
 ]
+
+_API = frozenset(__all__) - {"MlstrataError", "__version__"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the API (and DuckDB with it) on first use, so ``mlstrata.contract`` loads alone."""
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'mlstrata' has no attribute {name!r}")
