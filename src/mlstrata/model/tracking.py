@@ -88,8 +88,8 @@ class TrackedRun:
 
         flat = {f"cv_{m}_{stat}": float(v) for m, stats in metrics.items()
                 for stat, v in stats.items()}
-        with _quiet(), mlflow.start_run(run_name=name, nested=True,
-                                        tags={f"{TAG_PREFIX}candidate": name, **(tags or {})}) as run:
+        run_tags = {f"{TAG_PREFIX}candidate": name, **(tags or {})}
+        with _quiet(), mlflow.start_run(run_name=name, nested=True, tags=run_tags) as run:
             mlflow.log_params({k: _param(v) for k, v in params.items()})
             mlflow.log_metrics({**flat, **{k: float(v) for k, v in timings.items()}})
             return str(run.info.run_id)
