@@ -7,8 +7,9 @@ from datetime import date
 import duckdb
 import pytest
 
-from mlstrata.contract import Contract
+from mlstrata.contract import ColumnSpec, Contract
 from mlstrata.data.contract_infer import infer_contract, infer_contract_for, shape_pattern
+from mlstrata.data.validate import validate_target
 from mlstrata.errors import ContractError
 from mlstrata.workspace import Workspace
 from tests._factories import make_dataset
@@ -114,3 +115,73 @@ def test_infer_contract_for_keeps_an_existing_contract(workspace: Workspace) -> 
     assert path.read_text().endswith("# my edits\n")
     infer_contract_for(workspace, "credit", force=True)
     assert not path.read_text().endswith("# my edits\n")
+
+
+DISCRETE_SQL = """
+SELECT (range % 2)::INTEGER AS "default",
+       [12, 24, 36, 48, 60][1 + range % 5] AS term_months,
+       [0, 1, 2, 5][1 + range % 4] AS late_payments,
+       (range % 3) - 1 AS trend,
+       range * 3 AS amount
+FROM range(100)
+"""
+
+
+def test_discrete_integers_keep_their_observed_bounds() -> None:
+    con = duckdb.connect()
+    columns = infer_contract(con, con.sql(DISCRETE_SQL), name="loans").columns
+    default = columns["default"]  # a 0/1 target: never max 2
+    assert (default.min, default.max, default.allowed) == (0, 1, None)
+    late = columns["late_payments"]  # counts with gaps: 3 or 4 late payments are plausible
+    assert (late.min, late.max, late.allowed) == (0, 5, None)
+    trend = columns["trend"]
+    assert (trend.min, trend.max) == (-1, 1)
+    amount = columns["amount"]  # 100 distinct values: continuous, widened but not below zero
+    assert (amount.min, amount.max) == (0, 327)
+
+
+def test_a_regular_grid_of_integers_becomes_allowed_values() -> None:
+    con = duckdb.connect()
+    term = infer_contract(con, con.sql(DISCRETE_SQL), name="loans").columns["term_months"]
+    assert term.allowed == [12, 24, 36, 48, 60] and term.strict
+    assert (term.min, term.max) == (None, None)
+    assert [v.rule for v in Contract(columns={"t": term}).check_record({"t": 18})] == ["allowed"]
+
+
+def test_a_grid_seen_too_rarely_keeps_min_and_max() -> None:
+    con = duckdb.connect()
+    sql = "SELECT [12, 24, 36][1 + range % 3] AS term FROM range(6)"  # each value seen twice
+    term = infer_contract(con, con.sql(sql), name="few").columns["term"]
+    assert (term.min, term.max, term.allowed) == (12, 36, None)
+
+
+PII_SQL = """
+SELECT range AS n,
+       'h' || lpad(range::VARCHAR, 6, '0') AS email,  -- a stand-in hash with a pattern
+       'j***@e***.com' AS phone,
+       lpad(range::VARCHAR, 5, '0') AS card,
+       lpad(range::VARCHAR, 5, '0') AS zip
+FROM range(60)
+"""
+PII_META = {"pii": [{"column": "email", "kinds": ["email"], "action": "hash"},
+                    {"column": "phone", "kinds": ["phone"], "action": "mask"},
+                    {"column": "zip", "kinds": ["national_id"], "action": "keep"},
+                    {"column": "gone", "kinds": ["iban"], "action": "drop"}]}
+
+
+def test_hashed_and_masked_columns_get_only_type_and_nullability(workspace: Workspace) -> None:
+    make_dataset(workspace, PII_SQL, name="people", extra_meta=PII_META)
+    contract, path = infer_contract_for(workspace, "people")
+    for name in ("email", "phone"):
+        spec = contract.columns[name]
+        bare = ColumnSpec(type="text", nullable=False, description=spec.description)
+        assert spec == bare  # no pattern, categories, uniqueness or range
+        assert "at ingest: only type and nullability are checked" in spec.description
+    assert contract.columns["zip"].pattern == "^[0-9]{5}$"  # kept as is: still checked
+    assert contract.columns["card"].pattern == "^[0-9]{5}$"
+    text = path.read_text()
+    assert "PII hashed at ingest" in text and "PII masked at ingest" in text
+    raw = {"n": 1, "email": "ana@example.com", "phone": "+34 600 000 000", "card": "00001",
+           "zip": "00001"}
+    assert Contract.load(path).check_record(raw) == []  # a raw request passes
+    assert validate_target(workspace, "people").passed  # and so does the stored data

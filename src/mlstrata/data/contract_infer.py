@@ -3,10 +3,17 @@
 What is inferred, and why it is loosened where it is:
 
 - **types** are the dataset's logical types; **nullable** is true when any value is missing.
-- **ranges** of numbers are the observed min/max widened by 10% of their span on each side (never
-  across zero, so a non-negative column stays non-negative; integers rounded outward), because a
-  new batch legitimately reaches a little past what one sample saw. Dates and timestamps get only
-  a widened minimum: new batches are newer, so an upper bound would reject every future batch.
+- **ranges** of continuous numbers are the observed min/max widened by 10% of their span on each
+  side (never across zero, so a non-negative column stays non-negative; integers rounded outward),
+  because a new batch legitimately reaches a little past what one sample saw. Dates and timestamps
+  get only a widened minimum: new batches are newer, so an upper bound would reject every future
+  batch.
+- **discrete integers** (at most 20 distinct values: a 0/1 target, a 1-5 rating, a term in months)
+  get the observed min/max, unwidened: widening would invent values (a ``default`` of 2). When
+  their values form a regular grid with a step above 1 (``term_months`` 12, 24, 36, 48, 60, each
+  seen 5 times on average) they get those values as strict ``allowed`` instead, because a value
+  off a designed grid (18 months) is a data error. Counts with gaps (0, 1, 2, 5 late payments) keep
+  min/max only: an unseen count in between is plausible.
 - **allowed categories** for text columns with at most 50 distinct values, each seen 5 times on
   average (``distinct * 5 <= non-null rows``); the list is strict (unknown categories fail).
 - **patterns** for codes: when one character shape (digits -> ``[0-9]``, capitals -> ``[A-Z]``,
@@ -17,6 +24,10 @@ What is inferred, and why it is loosened where it is:
 - **unique** for id-like columns: no nulls, no duplicates, and a name like ``id``/``*_id``/``key``
   or an integer column counting 1, 2, 3... without gaps.
 - **rows**: at least one row; no upper bound (batches of any size are welcome).
+- **PII columns hashed or masked at ingest** (the catalog's ``pii`` entries) get only their type
+  and nullability, with a ``description`` saying why: new raw batches and live requests carry the
+  raw values, which the stored hashes' or masks' patterns, categories, uniqueness and ranges say
+  nothing about (see :func:`relax_pii_columns`).
 
 >>> import duckdb
 >>> con = duckdb.connect()
@@ -30,7 +41,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -45,10 +56,11 @@ from ..workspace import Workspace
 from .datasets import open_dataset, workspace_connection
 from .types import ColumnInfo, columns_of
 
-__all__ = ["infer_contract", "infer_contract_for"]
+__all__ = ["infer_contract", "infer_contract_for", "relax_pii_columns", "shape_pattern"]
 
 WIDEN = 0.10
 MAX_CATEGORIES = 50
+MAX_DISCRETE = 20
 PATTERN_COVERAGE = 0.95
 MAX_PATTERN_LENGTH = 32
 SHAPE_SAMPLE_ROWS = 20_000
@@ -56,6 +68,7 @@ _VIEW = "__mlstrata_infer"
 _ID_NAME = re.compile(r"(^|[_\s-])(id|key|uuid|guid)$")
 _SHAPE_CLASS = {"9": "[0-9]", "A": "[A-Z]", "a": "[a-z]"}
 _REGEX_SPECIAL = set(r".^$*+?()[]{}|\/-")
+_TRANSFORMED = {"hash": "hashed", "mask": "masked"}
 
 
 @dataclass
@@ -70,6 +83,7 @@ class _Stats:
     approx_distinct: int = 0
     distinct: int | None = None
     categories: list[Any] | None = None
+    levels: list[int] | None = None
     pattern: str | None = None
 
 
@@ -135,6 +149,9 @@ def _second_pass(con: duckdb.DuckDBPyConnection, stats: list[_Stats], rows: int)
         if _may_be_categorical(s):
             parts.append(f"list(DISTINCT {q} ORDER BY {q}) FILTER (WHERE {q} IS NOT NULL)")
             slots.append((s, "categories"))
+        elif _may_be_discrete(s):
+            parts.append(f"list(DISTINCT {q} ORDER BY {q}) FILTER (WHERE {q} IS NOT NULL)")
+            slots.append((s, "levels"))
         if rows >= 2 and s.non_null == rows and s.approx_distinct >= 0.9 * rows:
             parts.append(f"count(DISTINCT {q})")
             slots.append((s, "distinct"))
@@ -143,6 +160,8 @@ def _second_pass(con: duckdb.DuckDBPyConnection, stats: list[_Stats], rows: int)
     for s in stats:
         if s.categories is not None and not _is_categorical(len(s.categories), s.non_null):
             s.categories = None
+        if s.levels is not None and len(s.levels) > MAX_DISCRETE:
+            s.levels = None
 
 
 def _patterns(con: duckdb.DuckDBPyConnection, stats: list[_Stats]) -> None:
@@ -183,13 +202,19 @@ def _may_be_categorical(s: _Stats) -> bool:
     return s.info.type == "text" and 0 < s.approx_distinct <= MAX_CATEGORIES * 1.2
 
 
+def _may_be_discrete(s: _Stats) -> bool:
+    return s.info.type == "integer" and 0 < s.approx_distinct <= MAX_DISCRETE * 1.2
+
+
 def _is_categorical(distinct: int, non_null: int) -> bool:
     return 0 < distinct <= MAX_CATEGORIES and distinct * 5 <= non_null
 
 
 def _column_spec(s: _Stats, rows: int) -> ColumnSpec:
     settings: dict[str, Any] = {"type": s.info.type, "nullable": s.non_null < rows}
-    if s.low is not None and s.high is not None:
+    if s.levels is not None:
+        settings |= _discrete_range(s.levels, s.non_null)
+    elif s.low is not None and s.high is not None:
         settings |= _widened_range(s.info.type, s.low, s.high)
     if s.categories is not None:
         settings |= {"allowed": s.categories, "strict": True}
@@ -206,6 +231,15 @@ def _looks_like_id(s: _Stats, rows: int) -> bool:
     if _ID_NAME.search(name.lower()) or name.endswith("Id"):
         return True
     return s.info.type == "integer" and s.high - s.low + 1 == rows
+
+
+def _discrete_range(levels: list[int], non_null: int) -> dict[str, Any]:
+    """Observed bounds of a discrete integer column, or its values when they form a grid."""
+    steps = {b - a for a, b in zip(levels, levels[1:], strict=False)}
+    grid = len(levels) >= 3 and len(steps) == 1 and steps.pop() > 1
+    if grid and _is_categorical(len(levels), non_null):
+        return {"allowed": levels, "strict": True}
+    return {"min": levels[0], "max": levels[-1]}
 
 
 def _widened_range(kind: str, low: Any, high: Any) -> dict[str, Any]:
@@ -241,6 +275,33 @@ def shape_pattern(shape: str) -> str:
     return "^" + "".join(pieces) + "$"
 
 
+def relax_pii_columns(contract: Contract, pii: Iterable[Mapping[str, Any]]) -> Contract:
+    """Keep only type and nullability on the columns whose values were hashed or masked at ingest.
+
+    ``pii`` is the catalog's list of findings, each with ``column`` and ``action``
+    (keep/drop/hash/mask). The stored values of a hashed or masked column are not what new raw
+    batches and live requests carry, so rules learned from them (a hex pattern, categories,
+    uniqueness) would reject every raw value; the column's ``description`` says so.
+
+    >>> contract = Contract.model_validate(
+    ...     {"columns": {"mail": {"type": "text", "pattern": "^[0-9a-f]{64}$", "unique": True}}})
+    >>> relaxed = relax_pii_columns(contract, [{"column": "mail", "action": "hash"}])
+    >>> relaxed.columns["mail"].pattern, relaxed.columns["mail"].unique
+    (None, False)
+    """
+    columns = dict(contract.columns)
+    for entry in pii:
+        name, done = entry.get("column"), _TRANSFORMED.get(entry.get("action", ""))
+        if done is None or name not in columns:
+            continue
+        columns[name] = ColumnSpec(
+            type=columns[name].type, nullable=columns[name].nullable,
+            description=f"PII {done} at ingest: only type and nullability are checked, because "
+                        "new batches and requests carry the raw values")
+    return Contract.model_validate({**contract.model_dump(exclude={"columns"}),
+                                    "columns": columns})
+
+
 def infer_contract_for(
     ws: Workspace, ref: str, out: Path | None = None, force: bool = False
 ) -> tuple[Contract, Path]:
@@ -258,6 +319,7 @@ def infer_contract_for(
     con = workspace_connection(ws)
     try:
         contract = infer_contract(con, dataset.relation(con), name, source=dataset.artifact.ref)
+        contract = relax_pii_columns(contract, dataset.meta.get("pii") or [])
     finally:
         con.close()
     text = contract.to_yaml()
