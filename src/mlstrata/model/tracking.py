@@ -58,8 +58,9 @@ class TrackedRun:
     def log_dataset(self, frame: Any, *, name: str, digest: str, target: str | None) -> None:
         """Record the dataset version as the run's training input (name = ref, digest = id)."""
         import mlflow
+        from mlflow.data.pandas_dataset import from_pandas
 
-        dataset = mlflow.data.from_pandas(frame, name=name, digest=digest[:36], targets=target)
+        dataset = from_pandas(frame, name=name, digest=digest[:36], targets=target)
         with _quiet():
             mlflow.log_input(dataset, context="training")
 
@@ -124,7 +125,7 @@ def training_run(
     resolved = resolve_uri(ws, uri)
     name = experiment or ws.config.model.experiment or ws.config.project
     experiment_id = _experiment_id(ws, resolved, name)
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(resolved)
     try:
         with _quiet():
