@@ -88,7 +88,7 @@ def _check_declaration(test: BehaviouralTest, inputs: list[str], pipeline: Any) 
                 raise ConfigError(
                     f"{where}: case {i + 1} "
                     + (f"names unknown column(s) {unknown}" if unknown else "expects nothing")
-                    + f"; give input columns and 'expected' (a label) and/or 'min'/'max' (a score)"
+                    + "; give input columns and 'expected' (a label) and/or 'min'/'max' (a score)"
                 )
 
 
@@ -142,7 +142,8 @@ def _minimum(pipeline: Any, probe: pd.DataFrame, test: BehaviouralTest) -> Behav
                           for case in test.cases])[list(probe.columns)]
     labels = pipeline.predict(frame)
     scores = _scores(pipeline, frame)[:, -1]
-    reasons = [_case_failure(case, labels[i], float(scores[i])) for i, case in enumerate(test.cases)]
+    reasons = [_case_failure(case, label, float(value))
+               for case, label, value in zip(test.cases, labels, scores, strict=True)]
     wrong = [f"case {i + 1}: {why}" for i, why in enumerate(reasons) if why]
     detail = "; ".join(wrong) or f"all {len(test.cases)} cases as expected"
     return BehaviourResult(test.name, test.kind, not wrong, len(test.cases), len(wrong), detail)

@@ -103,7 +103,8 @@ def parse_gate(text: str, where: str = "model.gates.metrics") -> MetricGate:
     """Parse one gate expression; a ConfigError names ``where``, the text and the grammar."""
     match = _GATE.match(text)
     if match is None:
-        raise ConfigError(f"mlstrata.yaml {where}: cannot parse gate '{text}'; write {GATE_GRAMMAR}")
+        raise ConfigError(f"mlstrata.yaml {where}: cannot parse gate '{text}'; "
+                          f"write {GATE_GRAMMAR}")
     metric, op, value, at_metric, at_op, at_value = match.groups()
     condition = Condition(metric.lower(), op, float(value))
     if at_metric is None:
@@ -155,8 +156,9 @@ def cost_threshold(
     """
     unknown = sorted(set(costs) - set(COST_KEYS))
     if unknown:
-        raise ConfigError(f"mlstrata.yaml model.gates.cost_matrix: unknown key(s) {unknown}; use "
-                          f"{', '.join(COST_KEYS)} (the cost of each outcome, e.g. {{fp: 1, fn: 5}})")
+        raise ConfigError(f"mlstrata.yaml model.gates.cost_matrix: unknown key(s) {unknown}; "
+                          f"use {', '.join(COST_KEYS)} (the cost of each outcome, e.g. "
+                          "{fp: 1, fn: 5})")
     c = {key: float(costs.get(key, 0.0)) for key in COST_KEYS}
     positive = np.asarray(positive, dtype=bool)
     curves = _threshold_curves(positive, scores)
