@@ -117,3 +117,16 @@ def test_validate_without_a_contract_says_to_infer_one(cli: Any, workspace: Work
 def test_help_texts(cli: Any) -> None:
     assert "--contract" in cli("validate", "--help").out
     assert "infer" in cli("contract", "--help").out
+
+
+def test_a_batch_missing_a_contract_column_is_one_line_naming_file_column_and_match(
+        cli: Any, workspace: Workspace, tmp_path: Path) -> None:
+    contract = infer(cli, workspace)
+    batch = tmp_path / "batch.csv"
+    batch.write_text("customer_id,age,postcode,purpose\n1,30,28001,car\n")
+    result = cli("validate", batch, "--contract", contract, "-w", workspace.root)
+    assert result.code == 2
+    err = result.err.replace("\n", "")
+    assert f"{batch}: contract column(s) 'postal_code' (did you mean postcode?) not in the data" \
+        in err
+    assert "schema" not in err and not workspace.reports_dir.exists()

@@ -193,6 +193,26 @@ def test_a_file_needs_a_contract_and_a_missing_file_is_named(
         validate_target(workspace, str(tmp_path / "nope.csv"))
 
 
+
+def test_a_batch_file_missing_a_contract_column_gets_the_contracts_error(
+        workspace: Workspace, credit: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.csv"
+    batch.write_text("customer_id,agee,income,postal_code\n1,30,1.5,28001\n")
+    with pytest.raises(ContractError) as caught:
+        validate_target(workspace, str(batch), credit)
+    assert str(caught.value) == (
+        f"{batch}: contract column(s) 'age' (did you mean agee?), 'purpose' not in the data; "
+        "fix the contract's column names or pass the right data")
+    assert not list((workspace.store / "tmp").glob("stage-*"))  # nothing left half-written
+
+
+def test_a_batch_file_unreadable_either_way_keeps_the_loaders_error(
+        workspace: Workspace, credit: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.csv"
+    batch.write_text(BATCH_HEADER + "1,30,1.5,28001,car\n2,31,1.5\n")
+    with pytest.raises(SourceError, match="batch.csv"):
+        validate_target(workspace, str(batch), credit)
+
 # -- the two evaluators agree ------------------------------------------------------------------
 
 AGREEMENT = Contract.model_validate({

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from rich.console import Console
@@ -32,6 +32,9 @@ from ..reports import Report, badge, html_page, paragraph, table
 from ..workspace import Workspace
 from .datasets import open_dataset, workspace_connection
 from .types import columns_of
+
+if TYPE_CHECKING:
+    from .sources import LoadedSource
 
 __all__ = ["RuleResult", "ValidationReport", "validate", "validate_target"]
 
@@ -370,24 +373,42 @@ def _contract_path_for_file(path: Path, contract_path: Path | None) -> Path:
 
 def _validate_file(ws: Workspace, path: Path, contract_file: Path,
                    step: Callable[[str], None]) -> ValidationReport:
-    from .sources import SourceSpec, load_source
-
     contract = _load_contract(ws, contract_file)
     con = workspace_connection(ws)
     try:
         with ws.staging() as staging:
             step(f"reading {path.name}")
-            # Contract columns are read as text and cast by the contract, so a bad value is a
-            # failing row of the type rule instead of a read error, and codes keep leading zeros.
-            spec = SourceSpec(location=str(path.absolute()),
-                              schema=dict.fromkeys(contract.columns, "text"))
-            loaded = load_source(spec, con, staging)
+            loaded = _load_batch(con, path, contract, staging)
             step(f"validating {path.name}")
             with _project_on_path(ws.root):
                 return validate(con, con.table(loaded.table), contract, str(path),
                                 _shown(ws, contract_file))
     finally:
         con.close()
+
+
+def _load_batch(con: duckdb.DuckDBPyConnection, path: Path, contract: Contract,
+                staging: Path) -> LoadedSource:
+    """Read a batch file with the contract's columns as text, for the contract to cast.
+
+    As text, a bad value is a failing row of the type rule instead of a read error (inference
+    would refuse a number column holding one word), and codes keep their leading zeros. Naming
+    columns as text needs the file to have them all, so when the read fails the file is read
+    again with inferred types to learn its columns: a missing one then gets the contract's own
+    error naming it, the file and close matches, rather than the loader's.
+    """
+    from .sources import SourceSpec, load_source
+
+    location = str(path.absolute())
+    try:
+        return load_source(SourceSpec(location, schema=dict.fromkeys(contract.columns, "text")),
+                           con, staging)
+    except SourceError:
+        with contextlib.suppress(SourceError):  # unreadable either way: keep the first error
+            probe = load_source(SourceSpec(location), con, staging)
+            con.execute(f"DROP TABLE {quote_sql_identifier(probe.table)}")
+            contract.require_columns([c.name for c in probe.columns], str(path))
+        raise
 
 
 def _load_contract(ws: Workspace, contract_file: Path) -> Contract:
