@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..errors import MlstrataError
-from . import ingest, profile, store, synth, validate, wrangle
+from . import evaluate, ingest, models, profile, store, synth, validate, wrangle
 from ._common import err_console
 
 __all__ = ["app", "main"]
@@ -25,6 +25,8 @@ profile.register(app)
 wrangle.register(app)
 validate.register(app)
 synth.register(app)
+evaluate.register(app)
+models.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
