@@ -1,0 +1,231 @@
+"""Cross-validation: folds, one scored pass of a pipeline over them, and k for clustering.
+
+Every fold fits a *fresh* pipeline on its training rows only, so preprocessing learns nothing
+from the rows it is scored on. The out-of-fold predictions are kept for error analysis and for
+stacking. Folds are stratified for classification, shuffled k-fold for regression and
+clustering, and forward-chaining (``TimeSeriesSplit``) over the time order when asked.
+
+>>> folds = make_folds("binary", [0, 1] * 5, n_splits=5, strategy="auto", seed=0)
+>>> [len(test) for _, test in folds]
+[2, 2, 2, 2, 2]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from .metrics import score
+
+__all__ = ["CVResult", "Fold", "choose_k", "cross_validate", "make_folds"]
+
+Fold = tuple[np.ndarray[Any, np.dtype[np.intp]], np.ndarray[Any, np.dtype[np.intp]]]
+_STRATEGIES = ("auto", "kfold", "stratified", "time")
+_CLASSIFICATION = ("binary", "multiclass")
+
+
+def make_folds(
+    task: str,
+    y: Any,
+    n_splits: int,
+    strategy: str,
+    seed: int,
+    time_order: np.ndarray[Any, Any] | None = None,
+) -> list[Fold]:
+    """Row positions ``(train, test)`` of each fold.
+
+    ``y`` is the target (for clustering any sequence as long as the data). ``strategy`` is
+    ``auto`` (stratified for classification, k-fold otherwise), ``kfold``, ``stratified`` or
+    ``time``; ``time`` needs ``time_order``, one sortable value per row, and never trains on
+    rows later than the ones it tests.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
+
+    labels = pd.Series(np.asarray(y, dtype=object) if task != "clustering" else np.zeros(len(y)))
+    _check_rows(task, labels, n_splits)
+    if strategy not in _STRATEGIES:
+        raise ConfigError(f"model.cv.strategy: unknown {strategy!r}; use {', '.join(_STRATEGIES)}")
+    if strategy == "time":
+        if time_order is None:
+            raise ConfigError("model.cv.strategy: time needs a time column; declare one or use auto")
+        order = np.argsort(np.asarray(time_order), kind="stable")
+        splits = TimeSeriesSplit(n_splits=n_splits).split(order)
+        return [(order[tr], order[te]) for tr, te in splits]
+    if strategy == "stratified" or (strategy == "auto" and task in _CLASSIFICATION):
+        if task not in _CLASSIFICATION:
+            raise ConfigError(f"model.cv.strategy: stratified needs a classification task, "
+                              f"not {task}; use kfold or auto")
+        _check_strata(labels, n_splits)
+        splitter: Any = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        return [(tr, te) for tr, te in splitter.split(np.zeros(len(labels)), labels.astype(str))]
+    splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return [(tr, te) for tr, te in splitter.split(np.zeros(len(labels)))]
+
+
+def _check_rows(task: str, labels: pd.Series, n_splits: int) -> None:
+    if task != "clustering" and bool(labels.isna().any()):
+        raise DataError(f"target has {int(labels.isna().sum())} missing values; drop or impute "
+                        f"them in the cleaning recipe before training")
+    if len(labels) < n_splits:
+        raise DataError(f"{len(labels)} training rows are fewer than model.cv.folds={n_splits}; "
+                        f"lower the folds or add rows")
+    if task in _CLASSIFICATION and labels.nunique() < 2:
+        raise DataError(f"target has a single class ({labels.iloc[0]!r}); classification needs "
+                        f"at least two")
+
+
+def _check_strata(labels: pd.Series, n_splits: int) -> None:
+    counts = labels.value_counts()
+    if int(counts.min()) < n_splits:
+        raise DataError(
+            f"class {counts.idxmin()!r} has {int(counts.min())} rows, fewer than "
+            f"model.cv.folds={n_splits}; lower the folds or add rows of that class"
+        )
+
+
+@dataclass
+class CVResult:
+    """One candidate's cross-validation: metric mean ± std, fold scores, timing, OOF predictions.
+
+    ``fit_seconds`` and ``predict_seconds`` are means per fold. ``oof_pred`` / ``oof_proba`` hold
+    each row's prediction by the fold that did not train on it; ``oof_mask`` says which rows have
+    one (time-series folds never test the earliest rows). ``classes`` orders ``oof_proba``.
+    """
+
+    candidate: str
+    metrics: dict[str, tuple[float, float]]
+    fold_scores: dict[str, list[float]]
+    fit_seconds: float
+    predict_seconds: float
+    oof_pred: np.ndarray[Any, Any]
+    oof_proba: np.ndarray[Any, Any] | None
+    oof_mask: np.ndarray[Any, np.dtype[np.bool_]]
+    params: dict[str, Any] = field(default_factory=dict)
+    classes: list[Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able summary (no per-row arrays)."""
+        return {
+            "candidate": self.candidate,
+            "metrics": {m: {"mean": mean, "std": std} for m, (mean, std) in self.metrics.items()},
+            "fold_scores": self.fold_scores,
+            "fit_seconds": self.fit_seconds,
+            "predict_seconds": self.predict_seconds,
+            "params": self.params,
+            "classes": self.classes,
+        }
+
+
+def cross_validate(
+    pipeline_factory: Callable[[], Any],
+    X: pd.DataFrame,
+    y: pd.Series | None,
+    folds: Sequence[Fold],
+    task: str,
+    metrics: Sequence[str],
+    on_fold: Callable[[int], None] | None = None,
+    *,
+    candidate: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> CVResult:
+    """Fit a fresh ``pipeline_factory()`` on each fold's training rows and score its test rows.
+
+    ``on_fold(i)`` is called after fold ``i`` (for progress bars). ``candidate`` names the
+    result (default: the final estimator's class).
+    """
+    classes = sorted(pd.unique(y)) if y is not None and task in _CLASSIFICATION else None
+    target = np.asarray(y) if y is not None else np.zeros(len(X))
+    out = _OutOfFold(len(X), target.dtype, classes)
+    fold_scores: dict[str, list[float]] = {m: [] for m in metrics}
+    fit_times, predict_times, name = [], [], candidate
+    for i, (train, test) in enumerate(folds):
+        pipe = pipeline_factory()
+        start = time.perf_counter()
+        pipe.fit(X.iloc[train], None if y is None else y.iloc[train])
+        fit_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        pred, proba = _predict(pipe, X.iloc[test], task, classes)
+        predict_times.append(time.perf_counter() - start)
+        out.put(test, pred, proba)
+        extra = pipe[:-1].transform(X.iloc[test]) if task == "clustering" else None
+        for m in metrics:
+            fold_scores[m].append(score(m, target[test], pred, proba, extra, classes))
+        name = name or type(pipe[-1]).__name__
+        if on_fold is not None:
+            on_fold(i)
+    return CVResult(
+        candidate=name or "pipeline",
+        metrics={m: (float(np.mean(v)), float(np.std(v))) for m, v in fold_scores.items()},
+        fold_scores=fold_scores,
+        fit_seconds=float(np.mean(fit_times)) if fit_times else 0.0,
+        predict_seconds=float(np.mean(predict_times)) if predict_times else 0.0,
+        oof_pred=out.pred, oof_proba=out.proba, oof_mask=out.mask,
+        params=dict(params or {}), classes=classes,
+    )
+
+
+def _predict(
+    pipe: Any, X: pd.DataFrame, task: str, classes: list[Any] | None
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    """Predictions and, for classifiers, probabilities aligned to all ``classes``.
+
+    A fold's model may have seen fewer classes than the whole target; its columns are placed
+    under the classes it knows and the others get probability 0.
+    """
+    pred = np.asarray(pipe.predict(X))
+    if classes is None:
+        return pred, None
+    fold_proba = np.asarray(pipe.predict_proba(X), dtype=float)
+    proba = np.zeros((len(X), len(classes)))
+    for j, cls in enumerate(pipe.classes_):
+        proba[:, classes.index(cls)] = fold_proba[:, j]
+    return pred, proba
+
+
+class _OutOfFold:
+    """Collects each fold's test predictions into whole-data arrays."""
+
+    def __init__(self, rows: int, dtype: np.dtype[Any], classes: list[Any] | None) -> None:
+        self.pred = np.empty(rows, dtype=dtype if classes is not None else float)
+        self.proba = None if classes is None else np.full((rows, len(classes)), np.nan)
+        self.mask = np.zeros(rows, dtype=bool)
+
+    def put(self, rows: np.ndarray[Any, Any], pred: np.ndarray[Any, Any],
+            proba: np.ndarray[Any, Any] | None) -> None:
+        self.pred[rows] = pred
+        if self.proba is not None and proba is not None:
+            self.proba[rows] = proba
+        self.mask[rows] = True
+
+
+def choose_k(
+    X_transformed: Any, k_range: Sequence[int] = range(2, 11), seed: int = 0
+) -> tuple[int, list[dict[str, float]]]:
+    """The number of clusters with the best silhouette, and the silhouette/Davies-Bouldin table.
+
+    Each k is fitted with k-means on the (already preprocessed) features; a k that is not
+    smaller than the number of rows is skipped.
+    """
+    from sklearn.cluster import KMeans
+
+    rows = len(X_transformed)
+    ks = [k for k in k_range if 2 <= k < rows]
+    if not ks:
+        raise DataError(f"{rows} rows cannot be clustered into any k in {list(k_range)}; "
+                        f"clustering needs more rows than clusters")
+    table = []
+    for k in ks:
+        clusters = KMeans(n_clusters=k, random_state=seed, n_init="auto").fit_predict(X_transformed)
+        table.append({
+            "k": float(k),
+            "silhouette": score("silhouette", None, clusters, X=X_transformed),
+            "davies_bouldin": score("davies_bouldin", None, clusters, X=X_transformed),
+        })
+    best = max(table, key=lambda row: -np.inf if np.isnan(row["silhouette"]) else row["silhouette"])
+    return int(best["k"]), table
