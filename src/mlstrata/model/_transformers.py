@@ -167,7 +167,7 @@ class MissingFlags(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     missing values gets no flag, so nothing constant is added).
 
     >>> MissingFlags().fit_transform(np.array([[1.0, np.nan], [2.0, 3.0]])).tolist()
-    [[0.0, 1.0], [0.0, 0.0]]
+    [[1.0], [0.0]]
     """
 
     def fit(self, X: Any, y: Any = None) -> MissingFlags:
