@@ -7,8 +7,13 @@ carrying the meta that ``mlstrata.model.artifact`` documents.
 
 from __future__ import annotations
 
+import shutil
+import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mlstrata import api
 from mlstrata.data.synth import write_credit
@@ -76,3 +81,49 @@ def fit_model(
     }
     lineage = {"dataset": data.dataset.id, **({"split": split} if split else {})}
     return store_model(ws, pipeline, name=name, meta=meta, inputs=lineage)
+
+
+# -- fixtures (imported by the test modules that use them) -----------------------------------
+
+# load_sealed_test (model/data.py) fetches Arrow from a DB-API result; DuckDB warns about the copy.
+SEALED_READ_WARNING = "ignore:Arrow output on a DB-API result:UserWarning"
+
+
+@pytest.fixture(scope="module")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ingested and split credit workspace per test module, copied by each test."""
+    root = tmp_path_factory.mktemp("credit")
+    credit_workspace(root)
+    return root / "project"
+
+
+@pytest.fixture
+def credit(_template: Path, tmp_path: Path) -> Workspace:
+    """A private copy of the template workspace (dataset ``credit`` + its split)."""
+    shutil.copytree(_template, tmp_path / "project")
+    return Workspace(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def _empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised, empty MLflow SQLite store (creating one takes seconds; copying does not)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def tracked(credit: Workspace, _empty_mlflow_db: Path) -> Workspace:
+    """The credit workspace with its own (fresh) embedded MLflow store."""
+    shutil.copy(_empty_mlflow_db, credit.store / "mlflow.db")
+    return credit
+
+
+def write_config(ws: Workspace, text: str) -> Workspace:
+    """Replace ``mlstrata.yaml`` and reopen the workspace so the new config is read."""
+    (ws.root / "mlstrata.yaml").write_text(textwrap.dedent(text))
+    return Workspace(ws.root)

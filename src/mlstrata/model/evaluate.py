@@ -306,6 +306,10 @@ def _latencies(pipeline: Any, features: Any, package_dir: Path | None) -> dict[s
     if package_dir is not None:
         import onnxruntime as ort
 
+        if not (package_dir / "model.onnx").is_file():
+            raise DataError(f"{package_dir}: no model.onnx here, so this is not a package; pass "
+                            "a directory built by 'mlstrata package', or omit --package")
+
         session = ort.InferenceSession(str(package_dir / "model.onnx"),
                                        providers=["CPUExecutionProvider"])
         feeds = [_onnx_feed(session, row) for row in rows]
