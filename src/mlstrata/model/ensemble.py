@@ -1,0 +1,123 @@
+"""Ensembles of the best models: soft voting / averaging, stacking, bagging of the best one.
+
+An ensemble is built from the *estimators* of the leaderboard's best candidates and placed behind
+the same preprocessing as they are (one ``features`` step feeding every member), so it is one
+pipeline like any other: it is cross-validated, joins the leaderboard and wins only if it scores
+better. Members are the best entry of each distinct candidate (tuned or not), best first.
+
+ONNX: skl2onnx converts ``VotingClassifier`` (with ``flatten_transform=False``),
+``VotingRegressor``, ``StackingClassifier``/``StackingRegressor`` and ``BaggingClassifier``/
+``BaggingRegressor``, and ``tests/model/test_ensemble.py`` converts them and measures parity.
+Measured: XGBoost inside any ensemble, and HistGradientBoosting inside voting or stacking, convert
+but disagree with scikit-learn (up to 0.2–1.0 in probability), so those ensembles are marked
+``onnx=False`` — with ``require_onnx`` they cannot win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["ENSEMBLE_KINDS", "Ensemble", "EnsembleKind", "Member", "build_ensembles"]
+
+EnsembleKind = Literal["voting", "stacking", "bagging"]
+ENSEMBLE_KINDS: tuple[EnsembleKind, ...] = ("voting", "stacking", "bagging")
+
+_STACKING_FOLDS = 3
+_BAGS = 5
+_NO_ONNX_PARITY: dict[str, frozenset[str]] = {
+    "voting": frozenset({"xgboost", "hist_gb"}),
+    "stacking": frozenset({"xgboost", "hist_gb"}),
+    "bagging": frozenset({"xgboost"}),
+}
+_CLASSIFICATION = ("binary", "multiclass")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model an ensemble is made of: its candidate name (unique), unfitted estimator, and
+    whether it converts to ONNX on its own."""
+
+    name: str
+    estimator: Any
+    onnx: bool
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """One unfitted ensemble estimator and what it is made of."""
+
+    name: str
+    kind: EnsembleKind
+    members: tuple[str, ...]
+    estimator: Any
+    onnx: bool
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """What the leaderboard and MLflow record as this entry's parameters."""
+        return {"kind": self.kind, "members": list(self.members)}
+
+
+def build_ensembles(
+    kinds: Sequence[EnsembleKind], task: str, members: Sequence[Member], seed: int
+) -> list[Ensemble]:
+    """The requested ensembles of ``members`` (best first) that make sense for ``task``.
+
+    Voting and stacking need at least two members; bagging resamples the best one. Clustering
+    has no ensembles here.
+
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> found = build_ensembles(["voting", "bagging"], "binary",
+    ...     [Member("tree", DecisionTreeClassifier(), True),
+    ...      Member("logistic", LogisticRegression(), True)], seed=0)
+    >>> [(e.name, e.members) for e in found]
+    [('voting', ('tree', 'logistic')), ('bagging', ('tree',))]
+    """
+    if task not in (*_CLASSIFICATION, "regression") or not members:
+        return []
+    out = []
+    for kind in dict.fromkeys(kinds):
+        chosen = list(members[:1]) if kind == "bagging" else list(members)
+        if kind != "bagging" and len(chosen) < 2:
+            continue
+        estimator = _BUILDERS[kind](task, [(m.name, m.estimator) for m in chosen], seed)
+        onnx = all(m.onnx and m.name not in _NO_ONNX_PARITY[kind] for m in chosen)
+        out.append(Ensemble(kind, kind, tuple(m.name for m in chosen), estimator, onnx))
+    return out
+
+
+def _voting(task: str, estimators: list[tuple[str, Any]], seed: int) -> Any:
+    """Soft voting (mean of probabilities) for classification, mean prediction for regression."""
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    if task in _CLASSIFICATION:
+        return VotingClassifier(estimators, voting="soft", flatten_transform=False)
+    return VotingRegressor(estimators)
+
+
+def _stacking(task: str, estimators: list[tuple[str, Any]], seed: int) -> Any:
+    """A logistic (classification) or ridge (regression) model over the members' predictions."""
+    from sklearn.ensemble import StackingClassifier, StackingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if task in _CLASSIFICATION:
+        folds = StratifiedKFold(_STACKING_FOLDS, shuffle=True, random_state=seed)
+        return StackingClassifier(estimators, LogisticRegression(max_iter=1000), cv=folds,
+                                  stack_method="predict_proba")
+    return StackingRegressor(estimators, Ridge(), cv=KFold(_STACKING_FOLDS, shuffle=True,
+                                                           random_state=seed))
+
+
+def _bagging(task: str, estimators: list[tuple[str, Any]], seed: int) -> Any:
+    """Bootstrap copies of the best model, averaged."""
+    from sklearn.ensemble import BaggingClassifier, BaggingRegressor
+
+    cls = BaggingClassifier if task in _CLASSIFICATION else BaggingRegressor
+    return cls(estimators[0][1], n_estimators=_BAGS, random_state=seed)
+
+
+_BUILDERS = {"voting": _voting, "stacking": _stacking, "bagging": _bagging}
