@@ -96,7 +96,9 @@ class Candidate:
         known = estimator.get_params(deep=False)
         _check_params(self.name, params, known)
         settings = {k: v for k, v in self.defaults.items() if k in known} | dict(params)
-        if self.seed_param in known and self.seed_param not in params:
+        if self.seed_param is not None and self.seed_param in known and (
+            self.seed_param not in params
+        ):
             settings[self.seed_param] = seed
         estimator.set_params(**settings)
         if self.calibrate and task in _CLASSIFICATION:
@@ -298,7 +300,8 @@ def resolve_candidates(
             hint = f"did you mean {', '.join(close)}?" if close else (
                 f"known: {', '.join(CANDIDATES)}")
             raise ConfigError(f"model.candidates: unknown model {name!r}; {hint}")
-    kept, dropped = [], []
+    kept: list[str] = []
+    dropped: list[str] = []
     for name in dict.fromkeys(chosen):
         reason = _drop_reason(CANDIDATES[name], task, rows, require_onnx)
         (dropped if reason else kept).append(f"{name} ({reason})" if reason else name)

@@ -53,7 +53,9 @@ def make_folds(
         raise ConfigError(f"model.cv.strategy: unknown {strategy!r}; use {', '.join(_STRATEGIES)}")
     if strategy == "time":
         if time_order is None:
-            raise ConfigError("model.cv.strategy: time needs a time column; declare one or use auto")
+            raise ConfigError(
+                "model.cv.strategy: time needs a time column; declare one or use auto"
+            )
         order = np.argsort(np.asarray(time_order), kind="stable")
         splits = TimeSeriesSplit(n_splits=n_splits).split(order)
         return [(order[tr], order[te]) for tr, te in splits]

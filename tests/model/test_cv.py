@@ -1,0 +1,156 @@
+"""Cross-validation: folds per strategy, their errors, fresh pipelines per fold, OOF, choose_k."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlstrata.errors import ConfigError, DataError
+from mlstrata.model.candidates import CANDIDATES
+from mlstrata.model.cv import choose_k, cross_validate, make_folds
+from mlstrata.model.metrics import metric_names
+
+
+def _frame(rows: int = 90, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(rows, 3)), columns=["a", "b", "c"])
+    y = pd.Series(np.where(X["a"] + 0.3 * rng.normal(size=rows) > 0, "bad", "good"))
+    return X, y
+
+
+def test_stratified_folds_keep_class_shares_and_cover_each_row_once() -> None:
+    y = np.array(["a"] * 30 + ["b"] * 60)
+    folds = make_folds("binary", y, n_splits=3, strategy="auto", seed=0)
+    tested = np.concatenate([test for _, test in folds])
+    assert sorted(tested) == list(range(90))
+    for train, test in folds:
+        assert (y[test] == "a").sum() == 10 and not set(train) & set(test)
+
+
+def test_regression_uses_shuffled_kfold_reproducibly() -> None:
+    y = np.arange(20.0)
+    first = make_folds("regression", y, 4, "auto", seed=1)
+    again = make_folds("regression", y, 4, "auto", seed=1)
+    assert all((a[1] == b[1]).all() for a, b in zip(first, again, strict=True))
+    other = make_folds("regression", y, 4, "auto", seed=2)
+    assert any(set(a[1]) != set(b[1]) for a, b in zip(first, other, strict=True))
+
+
+def test_time_folds_never_train_on_later_rows() -> None:
+    when = np.array([5, 1, 9, 3, 7, 2, 8, 4, 6, 0])
+    for train, test in make_folds("regression", np.zeros(10), 3, "time", 0, time_order=when):
+        assert when[train].max() < when[test].min()
+
+
+def test_time_strategy_without_a_time_column_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="model.cv.strategy: time needs a time column"):
+        make_folds("regression", np.zeros(10), 3, "time", 0)
+
+
+def test_unknown_strategy_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown 'group'"):
+        make_folds("regression", np.zeros(10), 3, "group", 0)
+
+
+def test_fewer_rows_than_folds() -> None:
+    with pytest.raises(DataError, match="3 training rows are fewer than model.cv.folds=5"):
+        make_folds("regression", [1.0, 2.0, 3.0], 5, "auto", 0)
+
+
+def test_smallest_class_smaller_than_folds() -> None:
+    with pytest.raises(DataError, match="class 'rare' has 2 rows, fewer than model.cv.folds=3"):
+        make_folds("binary", ["common"] * 20 + ["rare"] * 2, 3, "auto", 0)
+
+
+def test_single_class() -> None:
+    with pytest.raises(DataError, match="target has a single class \\('yes'\\)"):
+        make_folds("binary", ["yes"] * 20, 3, "auto", 0)
+
+
+def test_nan_in_the_target() -> None:
+    with pytest.raises(DataError, match="target has 1 missing values; drop or impute"):
+        make_folds("regression", [1.0, np.nan, 3.0, 4.0], 2, "auto", 0)
+
+
+def test_stratified_on_regression_is_refused() -> None:
+    with pytest.raises(ConfigError, match="stratified needs a classification task"):
+        make_folds("regression", np.arange(10.0), 2, "stratified", 0)
+
+
+class _CountingScaler(StandardScaler):
+    """Records the row count of every fit, to prove each fold fits on its own training rows."""
+
+    fitted_rows: list[int] = []
+
+    def fit(self, X, y=None, sample_weight=None):  # type: ignore[no-untyped-def]
+        _CountingScaler.fitted_rows.append(len(X))
+        return super().fit(X, y, sample_weight)
+
+
+def test_cross_validate_fits_a_fresh_pipeline_per_fold_on_train_rows_only() -> None:
+    X, y = _frame()
+    folds = make_folds("binary", y, 3, "auto", 0)
+    _CountingScaler.fitted_rows = []
+    seen: list[int] = []
+
+    def factory() -> Pipeline:
+        return Pipeline([("s", _CountingScaler()),
+                         ("m", CANDIDATES["logistic"].build("binary", {}, 0))])
+
+    result = cross_validate(factory, X, y, folds, "binary", metric_names("binary"),
+                            on_fold=seen.append, candidate="logistic", params={"C": 1.0})
+    assert _CountingScaler.fitted_rows == [len(train) for train, _ in folds]
+    assert seen == [0, 1, 2]
+    mean, std = result.metrics["roc_auc"]
+    assert mean > 0.8 and std >= 0 and len(result.fold_scores["roc_auc"]) == 3
+    assert result.classes == ["bad", "good"] and result.oof_mask.all()
+    assert result.oof_proba is not None
+    np.testing.assert_allclose(result.oof_proba.sum(axis=1), 1.0)
+    assert set(result.oof_pred) == {"bad", "good"}
+    summary = json.loads(json.dumps(result.to_dict()))
+    assert summary["candidate"] == "logistic" and summary["params"] == {"C": 1.0}
+    assert summary["fit_seconds"] > 0
+
+
+def test_cross_validate_regression_and_time_folds_mark_untested_rows() -> None:
+    X, _ = _frame()
+    y = X["a"] * 2 + X["b"]
+    folds = make_folds("regression", y, 3, "time", 0, time_order=np.arange(len(X)))
+    result = cross_validate(
+        lambda: Pipeline([("s", StandardScaler()),
+                          ("m", CANDIDATES["ridge"].build("regression", {}, 0))]),
+        X, y, folds, "regression", ["rmse", "r2"])
+    assert result.candidate == "Ridge" and result.oof_proba is None
+    assert not result.oof_mask[: len(X) // 4].any() and result.oof_mask[-10:].all()
+    assert result.metrics["r2"][0] > 0.95
+
+
+def test_cross_validate_clustering_scores_transformed_features() -> None:
+    X_arr, _ = make_blobs(120, 2, centers=3, cluster_std=0.5, random_state=0)
+    X = pd.DataFrame(X_arr * 50, columns=["x", "y"])
+    folds = make_folds("clustering", np.zeros(len(X)), 3, "auto", 0)
+    result = cross_validate(
+        lambda: Pipeline([("s", StandardScaler()),
+                          ("m", CANDIDATES["kmeans"].build("clustering", {"n_clusters": 3}, 0))]),
+        X, None, folds, "clustering", metric_names("clustering"))
+    assert result.metrics["silhouette"][0] > 0.5
+
+
+def test_choose_k_finds_the_blobs() -> None:
+    X, _ = make_blobs(150, 2, centers=4, cluster_std=0.5, random_state=0)
+    k, table = choose_k(X, range(2, 7), seed=0)
+    assert k == 4
+    assert [row["k"] for row in table] == [2, 3, 4, 5, 6]
+    best = min(table, key=lambda row: row["davies_bouldin"])
+    assert best["k"] == 4
+
+
+def test_choose_k_with_too_few_rows() -> None:
+    with pytest.raises(DataError, match="2 rows cannot be clustered"):
+        choose_k(np.zeros((2, 2)), range(2, 5))
