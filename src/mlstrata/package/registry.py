@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,9 +334,12 @@ def _save_native(pipeline: Any, stage: Path) -> Path:
     level = logger.level
     logger.setLevel(logging.ERROR)  # the generic pickle caution; the registry is trusted storage
     try:
-        mlflow.sklearn.save_model(
-            pipeline, str(path), pip_requirements=requirements,
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+        with warnings.catch_warnings():
+            # raised once while mlflow.pyfunc imports its chat-agent types, about MLflow's own code
+            warnings.filterwarnings("ignore", ".*Any type hint is inferred", UserWarning)
+            mlflow.sklearn.save_model(
+                pipeline, str(path), pip_requirements=requirements,
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
     finally:
         logger.setLevel(level)
     return path
