@@ -63,6 +63,9 @@ TaskSetting = Literal["auto", "binary", "multiclass", "regression", "clustering"
 Encoding = Literal["onehot", "ordinal", "target"]
 Transform = Literal["log", "sqrt", "square", "boxcox"]
 DatePart = Literal["year", "month", "day", "dayofweek", "hour", "cyclical"]
+EnsembleKind = Literal["voting", "stacking", "bagging"]
+_DEFAULT_DATE_PARTS: tuple[DatePart, ...] = ("year", "month", "dayofweek", "cyclical")
+_DEFAULT_ENSEMBLES: tuple[EnsembleKind, ...] = ("voting", "stacking")
 
 
 class FeatureConfig(_Strict):
@@ -75,9 +78,7 @@ class FeatureConfig(_Strict):
     encodings: dict[str, Encoding] = Field(default_factory=dict)
     rare_level_min_frequency: float = Field(0.01, ge=0.0, lt=0.5)
     max_onehot_levels: int = Field(30, ge=2)
-    date_parts: list[DatePart] = Field(
-        default_factory=lambda: ["year", "month", "dayofweek", "cyclical"]
-    )
+    date_parts: list[DatePart] = Field(default_factory=lambda: list(_DEFAULT_DATE_PARTS))
     missing_indicators: bool = True
     select_k_best: int | None = Field(None, ge=1)
     drop: list[str] = Field(default_factory=list)
@@ -131,9 +132,7 @@ class ModelConfig(_Strict):
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     cv: CVConfig = Field(default_factory=CVConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
-    ensembles: list[Literal["voting", "stacking", "bagging"]] = Field(
-        default_factory=lambda: ["voting", "stacking"]
-    )
+    ensembles: list[EnsembleKind] = Field(default_factory=lambda: list(_DEFAULT_ENSEMBLES))
     require_onnx: bool = True
     seed: int = 0
     tracking_uri: str | None = None

@@ -138,7 +138,7 @@ def load_sealed_test(ws: Workspace, model: Artifact) -> pd.DataFrame:
             if not isinstance(fitted, FittedRecipe):
                 raise DataError(f"recipe {recipe.ref} is not fitted; the catalog may be damaged")
             sql = apply_fitted(con, fitted, sql)
-        return con.execute(sql).to_arrow_table().to_pandas()
+        return con.execute(sql).df()
     finally:
         con.close()
 
