@@ -28,7 +28,9 @@ __all__ = [
     "GateConfig",
     "ModelConfig",
     "PiiAction",
+    "PipelineConfig",
     "ProjectConfig",
+    "SplitSettings",
     "TuneConfig",
     "load_config",
     "write_default_config",
@@ -143,6 +145,33 @@ class ModelConfig(_Strict):
     tests: list[BehaviouralTest] = Field(default_factory=list)
 
 
+class SplitSettings(_Strict):
+    """The train/validation split ``mlstrata run`` records."""
+
+    strategy: Literal["random", "stratified", "time", "group"] | None = None
+    val: float = Field(0.1, gt=0.0, lt=1.0)
+    seed: int = 0
+    group: str | None = None
+
+
+class PipelineConfig(_Strict):
+    """What ``mlstrata run`` executes: source → ingest → clean → validate → split → model steps.
+
+    Paths are relative to the project directory.
+    """
+
+    source: str | None = None
+    name: str | None = None
+    target: str | None = None
+    key: str | None = None
+    time: str | None = None
+    recipe: str | None = None
+    contract: str | None = None
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    package: bool = True
+    register: bool = True
+
+
 class ProjectConfig(_Strict):
     """The whole of ``mlstrata.yaml``."""
 
@@ -150,6 +179,7 @@ class ProjectConfig(_Strict):
     owner: str = Field(default_factory=getpass.getuser)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
 
 def load_config(path: Path) -> ProjectConfig:
