@@ -169,7 +169,7 @@ class PipelineConfig(_Strict):
     contract: str | None = None
     split: SplitSettings = Field(default_factory=SplitSettings)
     package: bool = True
-    register: bool = True
+    register_model: bool = True
 
 
 class ProjectConfig(_Strict):
