@@ -9,7 +9,7 @@ import mlstrata
 
 EXPECTED = {
     "MlstrataError", "__version__", "clean", "infer_contract", "ingest", "init", "load_contract",
-    "open_workspace", "profile", "split", "synth_credit", "validate",
+    "open_workspace", "profile", "run", "split", "synth_credit", "validate",
 }
 
 

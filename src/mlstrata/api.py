@@ -25,6 +25,7 @@ from .data.sources import SourceSpec
 from .data.split import SplitReport, split_dataset
 from .data.synth import write_credit
 from .data.validate import ValidationReport, validate_target
+from .pipeline import RunReport, run_pipeline
 from .workspace import Workspace
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "load_contract",
     "open_workspace",
     "profile",
+    "run",
     "split",
     "synth_credit",
     "validate",
@@ -133,3 +135,8 @@ def split(
     """Record a reproducible train/validation split of a dataset version."""
     return split_dataset(open_workspace(workspace), ref, strategy=strategy, fraction=val,
                          seed=seed, target=target, time=time, group=group)
+
+
+def run(*, workspace: WorkspaceLike = None) -> RunReport:
+    """Run the ``pipeline:`` of ``mlstrata.yaml`` end to end, skipping unchanged steps."""
+    return run_pipeline(open_workspace(workspace))

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..errors import MlstrataError
-from . import evaluate, ingest, models, profile, store, synth, validate, wrangle
+from . import evaluate, ingest, models, package, profile, run, store, synth, validate, wrangle
 from ._common import err_console
 
 __all__ = ["app", "main"]
@@ -27,6 +27,8 @@ validate.register(app)
 synth.register(app)
 evaluate.register(app)
 models.register(app)
+package.register(app)
+run.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,32 @@
+"""The ``run`` command: the whole configured pipeline, skipping unchanged steps."""
+
+from __future__ import annotations
+
+import typer
+
+from ._common import JsonOption, WorkspaceOption, emit, open_workspace, progress_bar
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` to ``app``."""
+    app.command("run")(run_command)
+
+
+def run_command(
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """Run the pipeline of mlstrata.yaml: ingest, clean, validate, split, train, evaluate, test,
+    package, register. Steps whose inputs have not changed are skipped; exit 1 when a
+    validation, gate or acceptance test fails."""
+    from ..pipeline import run_pipeline
+
+    ws = open_workspace(workspace)
+    with progress_bar(quiet=as_json) as progress:
+        task = progress.add_task("mlstrata run", total=None)
+        report = run_pipeline(ws, lambda step: progress.update(task, description=step))
+    emit(report, as_json)
+    if not report.passed:
+        raise typer.Exit(1)
