@@ -7,7 +7,19 @@ import sys
 import typer
 
 from ..errors import MlstrataError
-from . import evaluate, ingest, models, package, profile, run, store, synth, validate, wrangle
+from . import (
+    evaluate,
+    ingest,
+    models,
+    package,
+    profile,
+    run,
+    store,
+    synth,
+    train,
+    validate,
+    wrangle,
+)
 from ._common import err_console
 
 __all__ = ["app", "main"]
@@ -29,6 +41,7 @@ evaluate.register(app)
 models.register(app)
 package.register(app)
 run.register(app)
+train.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,6 @@ double, float32 is tried and parity decides whether it is acceptable.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,7 @@ __all__ = [
 ONNX_OPSET = {"": 17, "ai.onnx.ml": 3}
 PARITY_BOUND = 1e-4
 _CLASSIFIER_OUTPUTS = ("label", "probabilities")
-_FLOAT32_TREES = ("RandomForest", "ExtraTrees", "DecisionTree", "XGB")
+_FLOAT32_TREES = ("RandomForest", "ExtraTrees", "DecisionTree")
 
 
 class OnnxConversionError(MlstrataError):
@@ -245,10 +244,17 @@ def _rename_outputs(onnx_model: Any, task: str, model: Any) -> list[dict[str, An
                 {"name": "scores", "type": "float", "shape": [None, None],
                  "meaning": "distance to each cluster centre"}]
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
-    return [{"name": "label", "type": "text" if isinstance(classes[0], str) else "integer",
+    return [{"name": "label", "type": _label_type(classes[0]),
              "shape": [None]},
             {"name": "probabilities", "type": "float", "shape": [None, len(classes)],
              "classes": classes}]
+
+
+def _label_type(label: Any) -> str:
+    """The logical type of class labels (a boolean target gives 0/1 labels in ONNX)."""
+    if isinstance(label, bool):
+        return "boolean"
+    return "text" if isinstance(label, str) else "integer"
 
 
 def _rename(graph: Any, old: str, new: str) -> None:
@@ -299,57 +305,31 @@ _REGISTERED: list[bool] = []
 
 
 def _register_converters() -> None:
-    """Register once: double-precision trees and imputer, LightGBM and XGBoost converters."""
+    """Register once: mlstrata's transformers, LightGBM/XGBoost, double trees and imputer."""
     if _REGISTERED:
         return
-    _register_boosters()
+    from ..model import candidates, features
+
+    features.register_onnx_converters()
+    candidates.register_onnx_converters()
     _register_double_trees()
     _register_double_imputer()
     _REGISTERED.append(True)
 
 
-def _register_boosters() -> None:
-    try:
-        candidates = importlib.import_module("mlstrata.model.candidates")
-    except ImportError:
-        candidates = None
-    if candidates is not None and hasattr(candidates, "register_onnx_converters"):
-        candidates.register_onnx_converters()
-        return
-    from lightgbm import LGBMClassifier, LGBMRegressor
-    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common.shape_calculator import (
-        calculate_linear_classifier_output_shapes,
-        calculate_linear_regressor_output_shapes,
-    )
-    from xgboost import XGBClassifier, XGBRegressor
-
-    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    for cls, convert in ((LGBMClassifier, convert_lightgbm), (XGBClassifier, convert_xgboost)):
-        update_registered_converter(cls, f"Mlstrata{cls.__name__}",
-                                    calculate_linear_classifier_output_shapes, convert,
-                                    options=classifier_options)
-    for cls, convert in ((LGBMRegressor, convert_lightgbm), (XGBRegressor, convert_xgboost)):
-        update_registered_converter(cls, f"Mlstrata{cls.__name__}",
-                                    calculate_linear_regressor_output_shapes, convert)
-
-
 def _register_double_trees() -> None:
     """Wrap every registered tree-ensemble converter so that double inputs stay double."""
     from lightgbm import LGBMClassifier, LGBMRegressor
-    from sklearn import ensemble
     from skl2onnx import update_registered_converter
     from skl2onnx._supported_operators import sklearn_operator_name_map
     from skl2onnx.common._registration import get_converter, get_shape_calculator
-    from xgboost import XGBClassifier, XGBRegressor
+    from sklearn import ensemble
 
     skl2onnx_trees = [ensemble.HistGradientBoostingClassifier,
                       ensemble.HistGradientBoostingRegressor, ensemble.RandomForestClassifier,
                       ensemble.RandomForestRegressor, ensemble.ExtraTreesClassifier,
                       ensemble.ExtraTreesRegressor]
-    boosters = [LGBMClassifier, LGBMRegressor, XGBClassifier, XGBRegressor]
+    boosters = [LGBMClassifier, LGBMRegressor]
     for cls in skl2onnx_trees + boosters:
         alias = sklearn_operator_name_map.get(cls)
         if alias is None:
@@ -381,8 +361,9 @@ class _TreeNodeAdapter:
 
     skl2onnx writes HistGradientBoosting's ``nodes_missing_value_tracks_true`` as Python bools
     (onnx >= 1.17 rejects them), and tree converters write thresholds as float attributes, which
-    onnxruntime compares in float32. With double inputs, thresholds go to ``*_as_tensor`` attributes instead; the scores
-    (float in ONNX) are cast to double when skl2onnx declared them double.
+    onnxruntime compares in float32. With double inputs, thresholds go to ``*_as_tensor``
+    attributes instead; the scores (float in ONNX) are cast to double when the converter
+    declared them double.
     """
 
     _AS_TENSOR = ("nodes_values", "base_values", "class_weights", "target_weights")
@@ -440,9 +421,9 @@ def _as_list(names: Any) -> list[str]:
 
 
 def _register_double_imputer() -> None:
-    from sklearn.impute import SimpleImputer
     from skl2onnx import update_registered_converter
     from skl2onnx.common._registration import get_converter, get_shape_calculator
+    from sklearn.impute import SimpleImputer
 
     alias = "SklearnSimpleImputer"
     update_registered_converter(SimpleImputer, alias, get_shape_calculator(alias),

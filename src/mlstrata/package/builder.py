@@ -1,0 +1,350 @@
+"""Build a model package: one self-describing directory (and ``.zip``) per model version.
+
+Layout of ``<project>/packages/<model>-<version>/``::
+
+    model.onnx        the pipeline after its ``dates`` step, preprocessing included
+    model.joblib      the native pipeline (load only after its sha256 matches the manifest)
+    signature.json    inputs (types, nullability, categories/ranges from the contract), dates
+                      to expand, ONNX inputs, outputs (label, probabilities + class order, value)
+    contract.yaml     the data contract, when the project has one for the dataset
+    MLmodel, python_model.pkl, python_env.yaml, requirements.txt ...
+                      an MLflow pyfunc model: mlflow.pyfunc.load_model(dir).predict(frame)
+    model_card.md / model_card.html
+    model.pmml        with --pmml only
+    manifest.json     sha256 + size of every file above, lineage, library versions, parity
+
+Nothing is written unless everything succeeds: the package is built in the workspace's staging
+area and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+
+from .. import _atomic
+from ..contract import Contract
+from ..model.artifact import load_model
+from ..model.data import load_training_data
+from ..reports import Report, html_page, paragraph, table
+from ..workspace import Artifact, Workspace
+from .manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
+from .model_card import ModelCard
+from .onnx_export import OnnxExport, Parity, measure_parity, split_dates, to_onnx
+from .pmml import export_pmml
+
+__all__ = ["PARITY_SAMPLE_ROWS", "PackageResult", "build_package"]
+
+PARITY_SAMPLE_ROWS = 2000
+_LIBRARIES = ("scikit-learn", "onnx", "onnxruntime", "skl2onnx", "onnxmltools", "lightgbm",
+              "xgboost-cpu", "mlflow", "joblib", "numpy", "pandas")
+_PROGRESS_VARIABLE = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+@dataclass(frozen=True)
+class PackageResult(Report):
+    """A built package: its directory, zip and manifest."""
+
+    path: Path
+    zip_path: Path | None
+    manifest: Manifest
+
+    @property
+    def size(self) -> int:
+        """Total bytes of the package directory's files."""
+        return sum(entry.size for entry in self.manifest.files.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Path, files, parity and size, JSON-ready."""
+        return {"path": str(self.path), "zip": str(self.zip_path) if self.zip_path else None,
+                "model": f"{self.manifest.model_name}@{self.manifest.model_version}",
+                "size": self.size, "float_precision": self.manifest.float_precision,
+                "parity": self.manifest.parity,
+                "files": {name: e.size for name, e in self.manifest.files.items()}}
+
+    def render_terminal(self, console: Console) -> None:
+        """Print where the package is, its files, parity and size."""
+        parity = self.manifest.parity
+        console.print(f"package: {self.path}", highlight=False, soft_wrap=True)
+        if self.zip_path:
+            console.print(f"zip:     {self.zip_path}", highlight=False, soft_wrap=True)
+        for name, entry in self.manifest.files.items():
+            console.print(f"  {name:<28} {entry.size:>12,} bytes", highlight=False)
+        console.print(f"parity:  max |ONNX - native| = {parity['max_abs_diff']:.3g} on "
+                      f"{parity['rows']} rows, {parity['label_mismatches']} flipped labels "
+                      f"({self.manifest.float_precision})", highlight=False)
+        console.print(f"size:    {self.size / 1e6:.2f} MB", highlight=False)
+
+    def to_html(self) -> str:
+        """A one-page summary of the package."""
+        rows = [{"file": n, "bytes": e.size, "sha256": e.sha256}
+                for n, e in self.manifest.files.items()]
+        return html_page(f"Package {self.path.name}", [
+            ("Files", [table(rows)]), ("Parity", [table([self.manifest.parity])]),
+            ("Location", [paragraph(str(self.path))])])
+
+
+def build_package(
+    ws: Workspace,
+    model_ref: str,
+    out: Path | None = None,
+    *,
+    parity_rows: pd.DataFrame | None = None,
+    zip_: bool = True,
+    pmml: bool = False,
+) -> PackageResult:
+    """Package model ``model_ref`` into ``out`` (default ``<project>/packages/<name>-<version>``).
+
+    Parity is measured on ``parity_rows`` (default: the training dataset's validation rows, or up
+    to 2,000 training rows) and must be within the bound, or nothing is written.
+    """
+    artifact, pipeline = load_model(ws, model_ref)
+    task = str(artifact.meta["task"])
+    columns = _input_names(artifact, pipeline)
+    rows = (parity_rows if parity_rows is not None else _default_rows(ws, artifact, task))[columns]
+    export = to_onnx(pipeline, rows.head(100), task)
+    parity = measure_parity(pipeline, export.model_bytes, rows, task)
+    parity.require(artifact.ref)
+    target = (out or ws.root / "packages" / f"{artifact.name}-{artifact.version}").resolve()
+    with ws.staging() as stage:
+        directory = stage / target.name
+        directory.mkdir()
+        manifest = _write_package(ws, artifact, pipeline, export, parity, directory, pmml)
+        zipped = _zip(directory) if zip_ else None
+        _install(directory, target)
+        zip_path = target.with_name(target.name + ".zip") if zipped else None
+        if zipped is not None and zip_path is not None:
+            os.replace(zipped, zip_path)
+    return PackageResult(target, zip_path, manifest)
+
+
+def _input_names(artifact: Artifact, pipeline: Any) -> list[str]:
+    inputs = artifact.meta.get("inputs")
+    if inputs:
+        return [str(item["name"]) for item in inputs]
+    return [str(name) for name in pipeline.feature_names_in_]
+
+
+def _default_rows(ws: Workspace, artifact: Artifact, task: str) -> pd.DataFrame:
+    setting: Any = task if task in ("binary", "multiclass", "regression", "clustering") else "auto"
+    data = load_training_data(ws, str(artifact.meta["dataset"]), setting)
+    if data.is_validation.any():
+        return data.features("validation")
+    train = data.features("train")
+    return train.sample(n=min(PARITY_SAMPLE_ROWS, len(train)), random_state=0)
+
+
+def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: OnnxExport,
+                   parity: Parity, directory: Path, pmml: bool) -> Manifest:
+    native = ws.path_for_read(artifact)
+    _atomic.write_bytes(directory / "model.onnx", export.model_bytes)
+    shutil.copyfile(native, directory / "model.joblib")
+    contract = _find_contract(ws, artifact)
+    if contract is not None:
+        shutil.copyfile(contract, directory / "contract.yaml")
+    signature = _signature(artifact, pipeline, export,
+                           Contract.load(contract) if contract is not None else None)
+    _atomic.write_text(directory / "signature.json", json.dumps(signature, indent=2, default=str))
+    _save_mlflow(directory, artifact)
+    lineage = _lineage(ws, artifact)
+    card = ModelCard(artifact.name, artifact.version, artifact.id, str(artifact.meta["task"]),
+                     artifact.meta.get("target"), str(artifact.meta.get("candidate", "")),
+                     lineage, artifact.meta.get("cv") or {}, artifact.meta.get("acceptance"),
+                     artifact.meta.get("gates"), parity.to_dict(),
+                     list(artifact.meta.get("excluded") or []))
+    _atomic.write_text(directory / "model_card.md", card.to_markdown())
+    _atomic.write_text(directory / "model_card.html", card.to_html())
+    if pmml:
+        export_pmml(pipeline, directory / "model.pmml", _input_names(artifact, pipeline),
+                    artifact.meta.get("target"))
+    manifest = Manifest(
+        schema_version=MANIFEST_SCHEMA_VERSION, mlstrata_version=metadata.version("mlstrata"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_name=artifact.name, model_version=artifact.version, model_id=artifact.id,
+        task=str(artifact.meta["task"]),
+        lineage={e["role"]: e["id"] for e in lineage}, files=hash_files(directory),
+        libraries=_library_versions(), parity=parity.to_dict(),
+        float_precision=export.float_precision, opset=export.opset)
+    _atomic.write_text(directory / MANIFEST_FILE, manifest.to_json())
+    return manifest
+
+
+def _signature(artifact: Artifact, pipeline: Any, export: OnnxExport,
+               contract: Contract | None) -> dict[str, Any]:
+    types = {str(i["name"]): str(i.get("type", "")) for i in artifact.meta.get("inputs") or []}
+    inputs = []
+    for name in _input_names(artifact, pipeline):
+        spec = contract.columns.get(name) if contract is not None else None
+        entry: dict[str, Any] = {"name": name, "logical_type": spec.type if spec else types.get(
+            name, ""), "nullable": spec.nullable if spec else True}
+        if spec is not None:
+            entry.update({k: v for k, v in (("allowed", spec.allowed), ("strict", spec.strict),
+                                            ("min", spec.min), ("max", spec.max),
+                                            ("pattern", spec.pattern)) if v is not None})
+        inputs.append(entry)
+    expander, _ = split_dates(pipeline)
+    return {"schema_version": 1, "model": artifact.ref, "task": artifact.meta["task"],
+            "target": artifact.meta.get("target"), "inputs": inputs,
+            "dates": _date_spec(expander), "onnx_inputs": export.input_schema,
+            "outputs": export.outputs, "float_precision": export.float_precision}
+
+
+def _date_spec(expander: Any) -> list[dict[str, Any]]:
+    """Which columns the runtime expands into which parts (from the fitted ``dates`` step)."""
+    if expander is None:
+        return []
+    columns = getattr(expander, "columns_", None) or getattr(expander, "columns", None) or []
+    parts = list(getattr(expander, "parts", None) or [])
+    return [{"column": str(column), "parts": parts} for column in columns]
+
+
+def _find_contract(ws: Workspace, artifact: Artifact) -> Path | None:
+    """``contracts/<name>.yaml`` of the training dataset or the nearest dataset it came from."""
+    dataset: Artifact | None = ws.get(str(artifact.meta["dataset"]))
+    while dataset is not None:
+        path = ws.root / "contracts" / f"{dataset.name}.yaml"
+        if path.is_file():
+            return path
+        parents = [p for _, p in ws.parents(dataset.id) if p.kind == "dataset"]
+        dataset = parents[0] if parents else None
+    return None
+
+
+def _lineage(ws: Workspace, artifact: Artifact) -> list[dict[str, str]]:
+    """Every ancestor of the model (raw bytes → dataset → recipe → split → model), oldest first."""
+    seen: dict[str, dict[str, str]] = {}
+    frontier = [("model", artifact)]
+    while frontier:
+        role, current = frontier.pop()
+        if current.id in seen:
+            continue
+        seen[current.id] = {"role": role, "kind": current.kind, "ref": current.ref,
+                            "id": current.id}
+        frontier += ws.parents(current.id)
+    dataset_id = str(artifact.meta.get("dataset", ""))
+    if dataset_id and dataset_id not in seen:
+        dataset = ws.get(dataset_id)
+        seen[dataset.id] = {"role": "dataset", "kind": dataset.kind, "ref": dataset.ref,
+                            "id": dataset.id}
+    return sorted(seen.values(), key=lambda e: (e["kind"] == "model", e["ref"]))
+
+
+def _save_mlflow(directory: Path, artifact: Artifact) -> None:
+    """Write an MLflow pyfunc model whose ``predict`` runs the hash-checked native pipeline.
+
+    MLflow saves into a fresh directory; its files are moved to the package root and the
+    artifact path is pointed at the package's own ``model.joblib`` (no second copy).
+    """
+    import yaml
+
+    mlflow_pyfunc = _import_pyfunc()
+    staging = directory.parent / "mlflow"
+    requirements = [f"{name}=={metadata.version(name)}"
+                    for name in ("scikit-learn", "joblib", "pandas") if _installed(name)]
+    logger = logging.getLogger("mlflow")
+    level, progress = logger.level, os.environ.get(_PROGRESS_VARIABLE)
+    logger.setLevel(logging.ERROR)  # its cloudpickle notice is about MLflow, not this package
+    os.environ[_PROGRESS_VARIABLE] = "false"  # no "Downloading artifacts" bar on stderr
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mlflow_pyfunc.save_model(
+                path=str(staging), python_model=_native_python_model(artifact.id),
+                artifacts={"native": str(directory / "model.joblib")},
+                pip_requirements=requirements)
+    finally:
+        logger.setLevel(level)
+        if progress is None:
+            os.environ.pop(_PROGRESS_VARIABLE, None)
+        else:
+            os.environ[_PROGRESS_VARIABLE] = progress
+    mlmodel = yaml.safe_load((staging / "MLmodel").read_text())
+    mlmodel["flavors"]["python_function"]["artifacts"]["native"]["path"] = "model.joblib"
+    (staging / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=False))
+    shutil.rmtree(staging / "artifacts")
+    for item in staging.iterdir():
+        os.replace(item, directory / item.name)
+    staging.rmdir()
+
+
+def _native_python_model(sha256: str) -> Any:
+    """A pyfunc model that checks ``model.joblib``'s sha256 before it unpickles it.
+
+    Defined inside a function so that cloudpickle stores the class by value: loading needs
+    MLflow and scikit-learn, not this module.
+    """
+    mlflow_pyfunc = _import_pyfunc()
+
+    with warnings.catch_warnings():  # MLflow asks for type hints; they would be enforced
+        warnings.simplefilter("ignore")
+
+        class NativeModel(mlflow_pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+            def __init__(self, expected: str) -> None:
+                self.expected = expected
+                self.pipeline: Any = None
+
+            def load_context(self, context: Any) -> None:
+                import hashlib
+
+                import joblib
+
+                path = context.artifacts["native"]
+                with open(path, "rb") as handle:
+                    actual = hashlib.file_digest(handle, "sha256").hexdigest()
+                if actual != self.expected:
+                    raise ValueError(f"{path}: sha256 {actual[:12]} does not match the packaged "
+                                     f"{self.expected[:12]}; refusing to unpickle it")
+                self.pipeline = joblib.load(path)
+
+            # No annotations: MLflow would turn them into a schema it enforces on every call.
+            def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+                return self.pipeline.predict(model_input)
+
+        return NativeModel(sha256)
+
+
+def _import_pyfunc() -> Any:
+    """``mlflow.pyfunc``, imported without the warnings MLflow raises about its own types."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mlflow.pyfunc
+    return mlflow.pyfunc
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _library_versions() -> dict[str, str]:
+    return {name: metadata.version(name) for name in _LIBRARIES if _installed(name)}
+
+
+def _zip(directory: Path) -> Path:
+    archive = shutil.make_archive(str(directory), "zip", root_dir=directory.parent,
+                                  base_dir=directory.name)
+    return Path(archive)
+
+
+def _install(staged: Path, target: Path) -> None:
+    """Move the finished package into place, replacing an older build of the same version."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        os.replace(target, old)
+        shutil.rmtree(old)
+    shutil.move(str(staged), str(target))
