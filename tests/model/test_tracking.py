@@ -59,6 +59,7 @@ def test_a_run_logs_candidates_dataset_tags_and_artifacts(workspace: Workspace) 
     assert parent.inputs.dataset_inputs[0].dataset.digest.startswith("abab")
     nested = client.get_run(child)
     assert nested.data.tags["mlflow.parentRunId"] == run.run_id
+    assert nested.info.experiment_id == parent.info.experiment_id == run.experiment_id
     assert nested.data.metrics["cv_roc_auc_mean"] == pytest.approx(0.9)
     assert nested.data.params["penalty"] == "['l2']"
     assert [a.path for a in client.list_artifacts(run.run_id, "report")] == ["report/train.json"]

@@ -60,8 +60,8 @@ class TrackedRun:
         import mlflow
         from mlflow.data.pandas_dataset import from_pandas
 
-        dataset = from_pandas(frame, name=name, digest=digest[:36], targets=target)
         with _quiet():
+            dataset = from_pandas(frame, name=name, digest=digest[:36], targets=target)
             mlflow.log_input(dataset, context="training")
 
     def set_lineage(self, ids: Mapping[str, str | None]) -> None:
@@ -90,7 +90,8 @@ class TrackedRun:
         flat = {f"cv_{m}_{stat}": float(v) for m, stats in metrics.items()
                 for stat, v in stats.items()}
         run_tags = {f"{TAG_PREFIX}candidate": name, **(tags or {})}
-        with _quiet(), mlflow.start_run(run_name=name, nested=True, tags=run_tags) as run:
+        with _quiet(), mlflow.start_run(run_name=name, nested=True, tags=run_tags,
+                                        experiment_id=self.experiment_id) as run:
             mlflow.log_params({k: _param(v) for k, v in params.items()})
             mlflow.log_metrics({**flat, **{k: float(v) for k, v in timings.items()}})
             return str(run.info.run_id)
@@ -183,7 +184,7 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence MLflow's INFO chatter and SQLAlchemy deprecation warnings raised inside MLflow."""
+    """Silence MLflow's INFO chatter, its schema hints and SQLAlchemy deprecation warnings."""
     logger = logging.getLogger("mlflow")
     alembic = logging.getLogger("alembic")
     levels = logger.level, alembic.level
@@ -193,6 +194,7 @@ def _quiet() -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
             yield
     finally:
         logger.setLevel(levels[0])

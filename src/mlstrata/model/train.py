@@ -1,0 +1,476 @@
+"""``mlstrata train``: from a dataset version to a stored, tracked, cross-validated winner.
+
+The stages, in order:
+
+1. load the training side of the dataset (never the sealed test set, nor the validation rows of
+   its split — those are for ``evaluate``), cut the folds; bad targets, too few rows and unknown
+   config keys fail here, before anything is fitted or stored;
+2. leakage guard + feature plan (identifiers, constants and leaking columns excluded by name);
+3. cross-validate every candidate (plus the dummy baseline, which cannot win) → leaderboard;
+4. tune the top ``model.tune.top_k`` candidates with Optuna; the tuned versions join the board;
+5. ensembles (voting, stacking, bagging) of the best models join the board — and win only if
+   they score strictly better;
+6. refit the winner on all training rows, analyse its out-of-fold errors, store it as a ``model``
+   artifact with lineage to the dataset (and split), write the JSON + HTML report and log it all
+   to MLflow.
+
+Clustering follows the same path with k-means models, k chosen by silhouette (Davies-Bouldin
+reported beside it), and no tuning or ensembles.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from ..reports import save_report
+from ..workspace import Artifact, Workspace
+from .artifact import store_model
+from .candidates import CANDIDATES, Candidate, resolve_candidates
+from .cv import CVResult, Fold, choose_k, cross_validate, make_folds
+from .data import TrainingData, load_training_data
+from .ensemble import Member, build_ensembles
+from .error_analysis import ErrorAnalysis, analyze_errors
+from .features import FeaturePlan, make_pipeline, plan_features
+from .leakage import screen_features
+from .metrics import greater_is_better, metric_names, primary_metric
+from .tracking import TrackedRun, training_run
+from .train_report import Entry, EntryKind, TrainResult
+from .tune import FoldReport, Tuning, storage_url, study_name, tune_candidate
+
+__all__ = ["Progress", "train"]
+
+_BASELINE = "dummy"
+_ENSEMBLE_MEMBERS = 3
+_KIND_ORDER = {"baseline": 0, "candidate": 0, "tuned": 1, "ensemble": 2}
+
+
+class Progress(Protocol):
+    """Where ``train`` reports progress: one task per candidate / tuning / ensemble, by fold."""
+
+    def start(self, label: str, total: int) -> None:
+        """A new unit of work with ``total`` steps begins."""
+
+    def advance(self) -> None:
+        """One step (a fold) of the current unit is done."""
+
+
+class _Silent:
+    def start(self, label: str, total: int) -> None:
+        """Nothing to show."""
+
+    def advance(self) -> None:
+        """Nothing to show."""
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """Everything fixed before the first model is fitted."""
+
+    ws: Workspace
+    data: TrainingData
+    task: str
+    X: pd.DataFrame
+    y: pd.Series | None
+    folds: list[Fold]
+    plan: FeaturePlan
+    metric: str
+    metrics: list[str]
+    candidates: list[Candidate]
+    baseline: Candidate | None
+
+    @property
+    def seed(self) -> int:
+        return self.ws.config.model.seed
+
+    @property
+    def require_onnx(self) -> bool:
+        return self.ws.config.model.require_onnx
+
+    def params(self, candidate: str) -> dict[str, Any]:
+        """The hyper-parameters ``model.params`` sets for ``candidate``."""
+        return dict(self.ws.config.model.params.get(candidate, {}))
+
+    def pipeline(self, estimator: Any) -> Any:
+        return make_pipeline(self.plan, self.ws.config.model.features, estimator)
+
+
+def train(
+    ws: Workspace, ref: str, *, tracking_uri: str | None = None, progress: Progress | None = None
+) -> TrainResult:
+    """Train on dataset ``ref`` as ``mlstrata.yaml`` says; store and return the winner.
+
+    ``tracking_uri`` overrides ``model.tracking_uri``. Nothing is stored in the workspace when
+    any stage fails.
+    """
+    started = time.perf_counter()
+    shown: Progress = progress or _Silent()
+    setup = _prepare(ws, ref)
+    dataset, split = setup.data.dataset, setup.data.split
+    with training_run(ws, uri=tracking_uri, run_name=f"train {dataset.ref}") as run:
+        run.log_dataset(setup.data.frame.loc[~setup.data.is_validation], name=dataset.ref,
+                        digest=dataset.id, target=setup.data.target)
+        run.set_lineage({"dataset_id": dataset.id, "split_id": split.id if split else None,
+                         "raw_sha256": _raw_sha256(ws, dataset)})
+        factories: dict[str, Callable[[], Any]] = {}
+        clusters, tunings = None, []
+        if setup.task == "clustering":
+            board, clusters = _clustering_board(setup, run, shown, factories)
+        else:
+            board = _candidate_board(setup, run, shown, factories)
+            tunings = _tune_top(setup, board, run, shown, factories)
+            board += _ensemble_board(setup, board, run, shown, factories)
+        ranked = _rank(board, setup.metric)
+        winner = _winner(ranked, setup.metric)
+        pipeline = factories[winner.name]().fit(setup.X, setup.y)
+        model = _store(setup, pipeline, winner, ranked, run.run_id)
+        result = TrainResult(
+            model=model, dataset=dataset.ref, task=setup.task, target=setup.data.target,
+            metric=setup.metric, greater_is_better=greater_is_better(setup.metric),
+            leaderboard=ranked, winner=winner.name, excluded=setup.plan.excluded,
+            tuning=tunings, errors=_analyze(setup, winner), clusters=clusters,
+            mlflow_run_id=run.run_id, tracking_uri=run.uri,
+            seconds=time.perf_counter() - started,
+        )
+        _publish(ws, result, run)
+    return result
+
+
+# -- preparation ------------------------------------------------------------------------------
+
+
+def _prepare(ws: Workspace, ref: str) -> _Setup:
+    """Load, check and plan everything; raises before any fitting on a user mistake."""
+    config = ws.config.model
+    _check_param_names(config.params)
+    data = load_training_data(ws, ref, config.task)
+    task = str(data.task)
+    features = data.features("train")
+    y = data.labels("train") if data.target is not None else None
+    folds = make_folds(task, y if y is not None else np.zeros(len(features)), config.cv.folds,
+                       config.cv.strategy, config.seed, _time_order(data, config.cv.strategy))
+    train_rows = data.frame.loc[~data.is_validation]
+    findings = screen_features(train_rows, data.target, task, data.columns, config.features,
+                               seed=config.seed)
+    levels = {c.name: int(features[c.name].nunique()) for c in data.feature_columns
+              if c.type == "text"}
+    plan = plan_features(data.columns, data.target, config.features, findings, task=task,
+                         levels=levels)
+    if config.require_onnx and not plan.onnx:
+        raise ConfigError(f"mlstrata.yaml: model.features: {'; '.join(plan.notes)}; choose "
+                          "another encoding or set model.require_onnx: false")
+    metric = primary_metric(task, config.metric)
+    candidates = resolve_candidates(config.candidates, task, len(features), config.require_onnx)
+    names = {c.name for c in candidates}
+    baseline = (CANDIDATES[_BASELINE] if task != "clustering" and _BASELINE not in names
+                else None)
+    for candidate in [*candidates, *([baseline] if baseline else [])]:
+        candidate.build(task, config.params.get(candidate.name, {}), config.seed)
+    return _Setup(ws, data, task, features[plan.inputs], y, folds, plan, metric,
+                  [metric, *[m for m in metric_names(task) if m != metric]], candidates,
+                  baseline)
+
+
+def _check_param_names(params: Mapping[str, Any]) -> None:
+    import difflib
+
+    for name in params:
+        if name not in CANDIDATES:
+            close = difflib.get_close_matches(name, list(CANDIDATES), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else (
+                f"known: {', '.join(CANDIDATES)}")
+            raise ConfigError(f"mlstrata.yaml: model.params names unknown model {name!r}; {hint}")
+
+
+def _time_order(data: TrainingData, strategy: str) -> np.ndarray[Any, Any] | None:
+    column = data.dataset.meta.get("time")
+    if strategy != "time" or not column:
+        return None
+    return np.asarray(data.frame.loc[~data.is_validation, str(column)].to_numpy())
+
+
+def _raw_sha256(ws: Workspace, artifact: Artifact) -> str | None:
+    """The sha256 of the raw source bytes this dataset descends from (lineage walk)."""
+    pending, seen = [artifact], set()
+    while pending:
+        current = pending.pop()
+        if current.meta.get("raw_sha256"):
+            return str(current.meta["raw_sha256"])
+        if current.kind == "raw":
+            return current.id
+        seen.add(current.id)
+        pending += [p for _, p in ws.parents(current.id) if p.id not in seen]
+    return None
+
+
+# -- cross-validation -------------------------------------------------------------------------
+
+
+def _cross_validate(
+    setup: _Setup, name: str, factory: Callable[[], Any], params: Mapping[str, Any],
+    progress: Progress, report: FoldReport | None = None,
+) -> CVResult:
+    """Cross-validate fold by fold, so each fold's score can feed a progress bar and a pruner."""
+    parts = []
+    for i, fold in enumerate(setup.folds):
+        part = cross_validate(factory, setup.X, setup.y, [fold], setup.task, setup.metrics,
+                              candidate=name, params=dict(params))
+        parts.append(part)
+        progress.advance()
+        if report is not None:
+            report(i, part.fold_scores[setup.metric][0])
+    return _merge(parts, name, params)
+
+
+def _merge(parts: list[CVResult], name: str, params: Mapping[str, Any]) -> CVResult:
+    """One result from single-fold results: fold scores concatenated, predictions combined."""
+    first = parts[0]
+    fold_scores = {m: [s for p in parts for s in p.fold_scores[m]] for m in first.fold_scores}
+    pred, mask = first.oof_pred.copy(), np.zeros(len(first.oof_mask), dtype=bool)
+    proba = None if first.oof_proba is None else first.oof_proba.copy()
+    for part in parts:
+        rows = part.oof_mask
+        pred[rows] = part.oof_pred[rows]
+        mask |= rows
+        if proba is not None and part.oof_proba is not None:
+            proba[rows] = part.oof_proba[rows]
+    return CVResult(
+        candidate=name,
+        metrics={m: (float(np.mean(v)), float(np.std(v))) for m, v in fold_scores.items()},
+        fold_scores=fold_scores,
+        fit_seconds=float(np.mean([p.fit_seconds for p in parts])),
+        predict_seconds=float(np.mean([p.predict_seconds for p in parts])),
+        oof_pred=pred, oof_proba=proba, oof_mask=mask, params=dict(params),
+        classes=first.classes,
+    )
+
+
+def _entry(
+    setup: _Setup, run: TrackedRun, name: str, candidate: str, kind: EntryKind,
+    params: Mapping[str, Any], result: CVResult, onnx: bool,
+) -> Entry:
+    """A leaderboard entry, logged as a nested MLflow run."""
+    convertible = onnx and setup.plan.onnx
+    run_id = run.log_candidate(
+        name, params=params,
+        metrics={m: {"mean": mean, "std": std} for m, (mean, std) in result.metrics.items()},
+        timings={"fit_seconds": result.fit_seconds, "predict_seconds": result.predict_seconds},
+        tags={"mlstrata.kind": kind},
+    )
+    eligible = kind != "baseline" and (convertible or not setup.require_onnx)
+    return Entry(name, candidate, kind, dict(params), result.metrics, result.fit_seconds,
+                 result.predict_seconds, convertible, eligible, run_id, result)
+
+
+def _candidate_board(setup: _Setup, run: TrackedRun, progress: Progress,
+                     factories: dict[str, Callable[[], Any]]) -> list[Entry]:
+    """Every candidate (and the baseline) cross-validated with its configured parameters."""
+    board = []
+    pairs: list[tuple[Candidate, EntryKind]] = [(c, "candidate") for c in setup.candidates]
+    if setup.baseline is not None:
+        pairs.insert(0, (setup.baseline, "baseline"))
+    for candidate, kind in pairs:
+        board.append(_fit_candidate(setup, run, progress, factories, candidate,
+                                    setup.params(candidate.name), candidate.name, kind))
+    return board
+
+
+def _fit_candidate(
+    setup: _Setup, run: TrackedRun, progress: Progress,
+    factories: dict[str, Callable[[], Any]], candidate: Candidate, params: dict[str, Any],
+    name: str, kind: EntryKind, result: CVResult | None = None,
+) -> Entry:
+    def factory() -> Any:
+        return setup.pipeline(candidate.build(setup.task, params, setup.seed))
+
+    factories[name] = factory
+    if result is None:
+        progress.start(f"cross-validating {name}", len(setup.folds))
+        result = _cross_validate(setup, name, factory, params, progress)
+    return _entry(setup, run, name, candidate.name, kind, params, result, candidate.onnx)
+
+
+# -- tuning and ensembles ---------------------------------------------------------------------
+
+
+def _tune_top(setup: _Setup, board: list[Entry], run: TrackedRun, progress: Progress,
+              factories: dict[str, Callable[[], Any]]) -> list[Tuning]:
+    """Tune the best ``top_k`` eligible candidates that have a search space; add them to the
+    board."""
+    config = setup.ws.config.model.tune
+    chosen = [e for e in _rank(board, setup.metric) if e.kind == "candidate" and e.eligible
+              and CANDIDATES[e.candidate].space is not None][:config.top_k]
+    deadline = time.monotonic() + config.timeout_seconds
+    storage = storage_url(setup.ws, config)
+    tunings = []
+    for left, entry in zip(range(len(chosen), 0, -1), chosen, strict=True):
+        candidate = CANDIDATES[entry.candidate]
+        budget = (deadline - time.monotonic()) / left
+        if budget <= 0:
+            break
+        progress.start(f"tuning {candidate.name}", config.trials * len(setup.folds))
+        tuning = tune_candidate(
+            candidate, setup.task, _evaluator(setup, candidate, progress),
+            greater_is_better=greater_is_better(setup.metric), config=config, storage=storage,
+            study=study_name(setup.data.dataset.id, candidate.name, setup.task, setup.metric),
+            seed=setup.seed, timeout_seconds=budget,
+        )
+        tunings.append(tuning)
+        if tuning.best_params:
+            params = {**setup.params(candidate.name), **tuning.best_params}
+            board.append(_fit_candidate(setup, run, progress, factories, candidate, params,
+                                        f"{candidate.name}-tuned", "tuned", tuning.result))
+    return tunings
+
+
+def _evaluator(setup: _Setup, candidate: Candidate,
+               progress: Progress) -> Callable[[dict[str, Any], FoldReport], tuple[float, Any]]:
+    def evaluate(suggested: dict[str, Any], report: FoldReport) -> tuple[float, Any]:
+        params = {**setup.params(candidate.name), **suggested}
+
+        def factory() -> Any:
+            return setup.pipeline(candidate.build(setup.task, params, setup.seed))
+
+        result = _cross_validate(setup, f"{candidate.name}-tuned", factory, params, progress,
+                                 report)
+        return result.metrics[setup.metric][0], result
+
+    return evaluate
+
+
+def _ensemble_board(setup: _Setup, board: list[Entry], run: TrackedRun, progress: Progress,
+                    factories: dict[str, Callable[[], Any]]) -> list[Entry]:
+    """Ensembles of the best entry of each of the best distinct candidates."""
+    from sklearn.base import clone
+
+    best: dict[str, Entry] = {}
+    for entry in _rank(board, setup.metric):
+        if entry.eligible and entry.kind != "ensemble":
+            best.setdefault(entry.candidate, entry)
+    members = [Member(e.candidate, CANDIDATES[e.candidate].build(setup.task, e.params,
+                                                                 setup.seed), e.onnx)
+               for e in list(best.values())[:_ENSEMBLE_MEMBERS]]
+    entries = []
+    for ensemble in build_ensembles(setup.ws.config.model.ensembles, setup.task, members,
+                                    setup.seed):
+        def factory(estimator: Any = ensemble.estimator) -> Any:
+            return setup.pipeline(clone(estimator))
+
+        factories[ensemble.name] = factory
+        progress.start(f"cross-validating {ensemble.name}", len(setup.folds))
+        result = _cross_validate(setup, ensemble.name, factory, ensemble.params, progress)
+        entries.append(_entry(setup, run, ensemble.name, ensemble.kind, "ensemble",
+                              ensemble.params, result, ensemble.onnx))
+    return entries
+
+
+def _clustering_board(
+    setup: _Setup, run: TrackedRun, progress: Progress, factories: dict[str, Callable[[], Any]]
+) -> tuple[list[Entry], list[dict[str, float]]]:
+    """k chosen by silhouette on the preprocessed rows, then each k-means model cross-validated."""
+    progress.start("choosing k", 1)
+    transformed = setup.pipeline("passthrough").fit_transform(setup.X)
+    k, table = choose_k(transformed, seed=setup.seed)
+    progress.advance()
+    board = [_fit_candidate(setup, run, progress, factories, candidate,
+                            {"n_clusters": k, **setup.params(candidate.name)}, candidate.name,
+                            "candidate")
+             for candidate in setup.candidates]
+    return board, table
+
+
+# -- choosing, storing, reporting -------------------------------------------------------------
+
+
+def _rank(board: list[Entry], metric: str) -> list[Entry]:
+    """Best first; a NaN score ranks last; on a tie plain candidates beat tuned, then ensembles."""
+    sign = -1.0 if greater_is_better(metric) else 1.0
+
+    def key(entry: Entry) -> tuple[bool, float, int]:
+        value = entry.score(metric)
+        missing = math.isnan(value)
+        return missing, 0.0 if missing else sign * value, _KIND_ORDER[entry.kind]
+
+    return sorted(board, key=key)
+
+
+def _winner(ranked: list[Entry], metric: str) -> Entry:
+    for entry in ranked:
+        if entry.eligible and not math.isnan(entry.score(metric)):
+            return entry
+    raise DataError(f"no model could win: every candidate is the baseline, scored NaN on "
+                    f"{metric} or cannot be exported to ONNX; add candidates to model.candidates "
+                    "or set model.require_onnx: false")
+
+
+def _analyze(setup: _Setup, winner: Entry) -> ErrorAnalysis | None:
+    result: CVResult = winner.result
+    if setup.y is None:
+        return None
+    rows = result.oof_mask
+    proba = result.oof_proba[rows] if result.oof_proba is not None else None
+    return analyze_errors(setup.task, setup.X.loc[rows], setup.y.to_numpy()[rows],
+                          result.oof_pred[rows], proba, result.classes)
+
+
+def _store(setup: _Setup, pipeline: Any, winner: Entry, ranked: list[Entry],
+           run_id: str) -> Artifact:
+    data = setup.data
+    types = {c.name: c.type for c in data.columns}
+    classes = winner.result.classes
+    mean, std = winner.metrics[setup.metric]
+    meta = {
+        "task": setup.task, "target": data.target, "candidate": winner.candidate,
+        "entry": winner.name, "kind": winner.kind, "params": winner.params,
+        "metric": setup.metric,
+        "cv": {m: {"mean": _json_float(a), "std": _json_float(b)}
+               for m, (a, b) in winner.metrics.items()},
+        "inputs": [{"name": c, "type": types[c]} for c in setup.plan.inputs],
+        "classes": None if classes is None else [_plain(c) for c in classes],
+        "dataset": data.dataset.id, "split": data.split.id if data.split else None,
+        "excluded": setup.plan.excluded, "features": setup.plan.to_dict(),
+        "onnx": winner.onnx, "threshold": None, "mlflow_run_id": run_id,
+        "leaderboard": [{"name": e.name, "kind": e.kind, "mean": _json_float(e.score(
+            setup.metric)), "std": _json_float(e.metrics[setup.metric][1])} for e in ranked],
+    }
+    inputs = {"dataset": data.dataset.id, **({"split": data.split.id} if data.split else {})}
+    return store_model(setup.ws, pipeline, name=f"{data.dataset.name}.model", meta=meta,
+                       inputs=inputs, description=f"{winner.name} on {data.dataset.ref}: "
+                       f"{setup.metric} {mean:.4f} ± {std:.4f}")
+
+
+def _publish(ws: Workspace, result: TrainResult, run: TrackedRun) -> None:
+    """Write the report (JSON + HTML) and log it, the plots and the lineage to MLflow."""
+    stem = f"{result.model.name}-v{result.model.version}-train"
+    result.report_paths = {"json": ws.reports_dir / f"{stem}.json",
+                           "html": ws.reports_dir / f"{stem}.html"}
+    if result.errors is not None:
+        result.plots = result.errors.figure_uris()
+    save_report(result, ws.reports_dir, stem)
+    run.set_lineage({"model_id": result.model.id, "model_ref": result.model.ref})
+    winner = next(e for e in result.leaderboard if e.name == result.winner)
+    run.log_metrics({f"cv_{result.metric}": winner.score(result.metric)})
+    with ws.staging() as stage:
+        plots = []
+        for name, uri in result.plots.items():
+            path = stage / f"{name}.png"
+            path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+            plots.append(path)
+        run.log_artifacts(list(result.report_paths.values()))
+        run.log_artifacts(plots, folder="plots")
+
+
+def _json_float(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
