@@ -58,7 +58,7 @@ def open_workspace(directory: WorkspaceLike = None) -> Workspace:
 
 
 def synth_credit(out: str | Path, rows: int = 10_000, seed: int = 0) -> Path:
-    """Write a synthetic credit-risk table (csv, parquet or jsonl by suffix); see ``synth credit``."""
+    """Write a synthetic credit-risk table (csv, parquet or jsonl by suffix)."""
     return write_credit(Path(out), rows, seed)
 
 
