@@ -29,8 +29,10 @@ def package(
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
-    """Package MODEL: model.onnx with measured parity, native model, MLflow model, signature,
-    model card and a manifest with the sha256 of every file."""
+    """Package MODEL: ONNX (parity measured), native, MLflow, signature, model card, manifest.
+
+    Every file's sha256 is recorded in manifest.json; the directory is zipped beside it.
+    """
     from ..package.builder import build_package
 
     ws = open_workspace(workspace)

@@ -18,9 +18,11 @@ def run_command(
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
-    """Run the pipeline of mlstrata.yaml: ingest, clean, validate, split, train, evaluate, test,
-    package, register. Steps whose inputs have not changed are skipped; exit 1 when a
-    validation, gate or acceptance test fails."""
+    """Run the mlstrata.yaml pipeline end to end, skipping steps whose inputs are unchanged.
+
+    Steps: ingest, clean, validate, split, train, package, evaluate, test, register. Exit 1 when
+    a validation, gate or acceptance test fails.
+    """
     from ..pipeline import run_pipeline
 
     ws = open_workspace(workspace)
