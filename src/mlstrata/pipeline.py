@@ -28,6 +28,7 @@ from .workspace import Workspace
 __all__ = ["RunReport", "StepOutcome", "run_pipeline"]
 
 Notify = Callable[[str], None]
+Action = Callable[[], "dict[str, Any] | tuple[dict[str, Any], Report]"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class StepOutcome:
     status: str
     outputs: dict[str, Any]
     detail: str = ""
+    report: Report | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready row of the run table."""
@@ -61,7 +63,11 @@ class RunReport(Report):
         return {"passed": self.passed, "steps": [step.to_dict() for step in self.steps]}
 
     def render_terminal(self, console: Console) -> None:
-        """A table of steps with their status and outputs."""
+        """Each step's own report (leaderboard, gates, acceptance...), then the table of steps."""
+        for step in self.steps:
+            if step.report is not None:
+                console.rule(f"[bold]{step.step}")
+                step.report.render_terminal(console)
         grid = Table("step", "status", "outputs", "detail", title="mlstrata run")
         colour = {"ran": "green", "skipped": "cyan", "failed": "red"}
         for step in self.steps:
@@ -79,10 +85,11 @@ class RunReport(Report):
 class _StepFailed(Exception):
     """A step whose verdict is 'failed' (validation, gates, acceptance): the run stops."""
 
-    def __init__(self, outputs: dict[str, Any], detail: str) -> None:
+    def __init__(self, outputs: dict[str, Any], detail: str, report: Report | None) -> None:
         super().__init__(detail)
         self.outputs = outputs
         self.detail = detail
+        self.report = report
 
 
 class _Run:
@@ -96,7 +103,7 @@ class _Run:
                                       if self.state_path.exists() else {})
         self.report = RunReport()
 
-    def step(self, name: str, key_parts: list[Any], action: Callable[[], dict[str, Any]],
+    def step(self, name: str, key_parts: list[Any], action: Action,
              still_valid: Callable[[dict[str, Any]], bool] = lambda _: True) -> dict[str, Any]:
         text = json.dumps(key_parts, sort_keys=True, default=str)
         key = hashlib.sha256(text.encode()).hexdigest()
@@ -107,14 +114,16 @@ class _Run:
             return dict(remembered["outputs"])
         self.notify(name)
         try:
-            outputs = action()
+            result = action()
         except _StepFailed as failed:
-            self.report.steps.append(StepOutcome(name, "failed", failed.outputs, failed.detail))
+            self.report.steps.append(StepOutcome(name, "failed", failed.outputs, failed.detail,
+                                                 failed.report))
             self._forget(name)
             raise
+        outputs, report = result if isinstance(result, tuple) else (result, None)
         self.state[name] = {"key": key, "outputs": outputs}
         _atomic.write_text(self.state_path, json.dumps(self.state, indent=2))
-        self.report.steps.append(StepOutcome(name, "ran", outputs))
+        self.report.steps.append(StepOutcome(name, "ran", outputs, report=report))
         return outputs
 
     def _forget(self, name: str) -> None:
@@ -218,7 +227,8 @@ def _validate_step(run: _Run, settings: PipelineConfig, dataset: str) -> None:
         outputs = {"passed": report.passed, "failed_rules": [r.rule.name for r in report.failed]}
         if not report.passed:
             raise _StepFailed(outputs, f"{len(report.failed)} contract rule(s) failed; "
-                                       f"run 'mlstrata validate {ref}' for the failing rows")
+                                       f"run 'mlstrata validate {ref}' for the failing rows",
+                              report)
         return outputs
 
     run.step("validate", [dataset, _atomic.sha256_file(contract)], do_validate)
@@ -234,24 +244,31 @@ def _model_steps(run: _Run, settings: PipelineConfig, dataset: str) -> None:
 
     ws = run.ws
     model_config = ws.config.model.model_dump()
+    def do_train() -> tuple[dict[str, Any], Report]:
+        result = train(ws, ws.get(dataset).ref)
+        return {"model": result.model.id, "winner": result.winner}, result
+
     model_id = run.step("train", [dataset, run.state.get("split", {}).get("outputs"),
-                                  model_config],
-                        lambda: {"model": train(ws, ws.get(dataset).ref).model.id},
+                                  model_config], do_train,
                         lambda out: run.exists(out["model"]))["model"]
     model_ref = ws.get(model_id).ref
 
-    def verdict(report: Any, what: str, command: str) -> dict[str, Any]:
+    def verdict(report: Any, what: str, command: str) -> tuple[dict[str, Any], Report]:
         outputs = {"passed": report.passed}
         if not report.passed:
-            raise _StepFailed(outputs, f"{what} failed; see 'mlstrata {command} {model_ref}'")
-        return outputs
+            raise _StepFailed(outputs, f"{what} failed; see 'mlstrata {command} {model_ref}'",
+                              report)
+        return outputs, report
+
+    def do_package() -> tuple[dict[str, Any], Report]:
+        result = build_package(ws, model_ref)
+        card = result.path / "model_card.html"
+        return {"path": str(result.path), "model_card": str(card)}, result
 
     package_dir: dict[str, Any] = {}
     if settings.package:
-        package_dir = run.step(
-            "package", [model_id],
-            lambda: {"path": str(build_package(ws, model_ref).path)},
-            lambda out: Path(out["path"]).is_dir())
+        package_dir = run.step("package", [model_id], do_package,
+                               lambda out: Path(out["path"]).is_dir())
     package = Path(package_dir["path"]) if package_dir else None
     run.step("evaluate", [model_id, model_config["gates"], str(package)],
              lambda: verdict(evaluate_model(ws, model_ref, package), "a business gate",

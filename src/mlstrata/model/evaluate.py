@@ -312,7 +312,10 @@ def _latencies(pipeline: Any, features: Any, package_dir: Path | None) -> dict[s
 
         session = ort.InferenceSession(str(package_dir / "model.onnx"),
                                        providers=["CPUExecutionProvider"])
-        feeds = [_onnx_feed(session, row) for row in rows]
+        # The ONNX graph starts after date expansion; the runtime expands dates before it.
+        dates = getattr(pipeline, "named_steps", {}).get("dates")
+        feeds = [_onnx_feed(session, dates.transform(row) if dates is not None else row)
+                 for row in rows]
         latency["onnx"] = _median_ms(lambda feed: session.run(None, feed), feeds)
     return latency
 
@@ -343,9 +346,10 @@ def _onnx_feed(session: Any, row: Any) -> dict[str, np.ndarray[Any, Any]]:
     feed = {}
     for item in inputs:
         dtype = _ONNX_DTYPES.get(item.type, np.float32)
-        values = row[item.name].to_numpy()
-        feed[item.name] = (values.astype(str) if dtype is object
-                           else values.astype(dtype)).reshape(1, 1)
+        column = row[item.name]
+        values = (column.astype(object).where(column.notna(), "").astype(str).to_numpy()
+                  if dtype is object else column.to_numpy().astype(dtype))
+        feed[item.name] = values.reshape(1, 1)
     return feed
 
 
