@@ -26,7 +26,7 @@ class PmmlExportError(MlstrataError):
 def export_pmml(pipeline: Any, path: Path, columns: list[str], target: str | None) -> None:
     """Write ``pipeline`` as PMML to ``path`` (needs the sklearn2pmml package and Java >= 11)."""
     try:
-        from sklearn2pmml import make_pmml_pipeline, sklearn2pmml  # type: ignore[import-untyped]
+        from sklearn2pmml import make_pmml_pipeline, sklearn2pmml
     except ImportError as exc:
         raise PmmlExportError("--pmml needs sklearn2pmml, which is not installed; run "
                               "'pip install sklearn2pmml' (it also needs Java 11+)") from exc
