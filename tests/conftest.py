@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from mlstrata.cli.main import main
 from mlstrata.workspace import Workspace
@@ -17,6 +18,10 @@ from mlstrata.workspace import Workspace
 from ._postgres import PostgresServer, start_postgres
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Property tests explore the same examples on every run, so CI cannot fail by chance.
+settings.register_profile("mlstrata", derandomize=True, deadline=None)
+settings.load_profile("mlstrata")
 
 
 @dataclass(frozen=True)
