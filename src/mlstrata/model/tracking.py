@@ -25,8 +25,8 @@ from typing import Any
 from ..errors import MlstrataError
 from ..workspace import Workspace
 
-__all__ = ["TAG_PREFIX", "TrackedRun", "TrackingError", "default_tracking_uri", "resolve_uri",
-           "training_run"]
+__all__ = ["TAG_PREFIX", "TrackedRun", "TrackingError", "default_tracking_uri",
+           "quiet_fast_mlflow", "resolve_uri", "training_run"]
 
 TAG_PREFIX = "mlstrata."
 _PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
@@ -145,7 +145,7 @@ def _experiment_id(ws: Workspace, uri: str, name: str) -> str:
 
     location = None if uri.startswith(_REMOTE_SCHEMES) else (ws.store / "mlruns").as_uri()
     try:
-        with _quiet(), _environment(_PROBE_ENV):
+        with quiet_fast_mlflow():
             client = MlflowClient(tracking_uri=uri)
             found = client.get_experiment_by_name(name)
             if found is not None:
@@ -165,6 +165,13 @@ def _param(value: Any) -> Any:
     if isinstance(value, bool | int | float | str) or value is None:
         return value
     return str(value)[:6000]
+
+
+@contextlib.contextmanager
+def quiet_fast_mlflow() -> Iterator[None]:
+    """MLflow calls that stay quiet and fail fast (no retries, 5 s timeout) on a dead server."""
+    with _quiet(), _environment(_PROBE_ENV):
+        yield
 
 
 @contextlib.contextmanager

@@ -27,11 +27,9 @@ from ..model.acceptance import find_acceptance
 from ..model.artifact import load_model
 from ..model.evaluate import find_evaluation
 from ..model.tracking import (
-    _PROBE_ENV,
     TAG_PREFIX,
     TrackingError,
-    _environment,
-    _quiet,
+    quiet_fast_mlflow,
     resolve_uri,
     training_run,
 )
@@ -223,7 +221,7 @@ def _client(ws: Workspace, tracking_uri: str | None) -> Iterator[Any]:
 
     uri = resolve_uri(ws, tracking_uri)
     try:
-        with _quiet(), _environment(_PROBE_ENV):
+        with quiet_fast_mlflow():
             yield MlflowClient(tracking_uri=uri, registry_uri=uri)
     except (MlflowException, OSError) as exc:
         detail = str(exc).splitlines()[0][:160]
