@@ -18,7 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ..reports import Report
+from ..reports import Report, save_report
 from ..workspace import Workspace
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "WorkspaceOption",
     "console",
     "emit",
+    "emit_saved",
     "err_console",
     "open_workspace",
     "progress_bar",
@@ -57,6 +58,18 @@ def emit(report: Report, as_json: bool) -> None:
         typer.echo(report.to_json())
     else:
         report.render_terminal(console)
+
+
+def emit_saved(report: Report, as_json: bool, directory: Path, stem: str) -> dict[str, Path]:
+    """Save a report's JSON + HTML under ``directory``, print it, and say where the HTML is.
+
+    With ``--json`` the path goes to stderr so stdout stays one JSON document.
+    """
+    paths = save_report(report, directory, stem)
+    emit(report, as_json)
+    (err_console if as_json else console).print(f"report: {paths['html']}", highlight=False,
+                                                soft_wrap=True)
+    return paths
 
 
 @contextlib.contextmanager

@@ -10,16 +10,8 @@ from typing import Annotated
 
 import typer
 
-from ..reports import Report, save_report
-from ._common import (
-    JsonOption,
-    WorkspaceOption,
-    console,
-    emit,
-    err_console,
-    open_workspace,
-    progress_bar,
-)
+from ..reports import Report
+from ._common import JsonOption, WorkspaceOption, emit_saved, open_workspace, progress_bar
 
 __all__ = ["register"]
 
@@ -85,8 +77,6 @@ def test(
 
 def _finish(report: Report, directory: Path, stem: str, as_json: bool, passed: bool) -> None:
     """Save the report, print it, and exit 1 on failure."""
-    paths = save_report(report, directory, stem)
-    emit(report, as_json)
-    (err_console if as_json else console).print(f"report: {paths['html']}", highlight=False)
+    emit_saved(report, as_json, directory, stem)
     if not passed:
         raise typer.Exit(1)

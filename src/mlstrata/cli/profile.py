@@ -8,16 +8,7 @@ from typing import Annotated
 import typer
 
 from ..data.profile import Profile, profile_dataset
-from ..reports import save_report
-from ._common import (
-    JsonOption,
-    WorkspaceOption,
-    console,
-    emit,
-    err_console,
-    open_workspace,
-    progress_bar,
-)
+from ._common import JsonOption, WorkspaceOption, emit_saved, open_workspace, progress_bar
 
 __all__ = ["register"]
 
@@ -44,10 +35,7 @@ def profile_command(
             progress.update(task, description=f"profiling: {step}", completed=done, total=total)
 
         report = profile_dataset(ws, ref, progress=advance)
-    paths = save_report(report, out or ws.reports_dir, _stem(report))
-    emit(report, as_json)
-    (err_console if as_json else console).print(f"report: {paths['html']}", highlight=False,
-                                                soft_wrap=True)
+    emit_saved(report, as_json, out or ws.reports_dir, _stem(report))
 
 
 def _stem(report: Profile) -> str:

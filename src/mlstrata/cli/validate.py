@@ -11,16 +11,7 @@ import typer
 
 from ..data.contract_infer import infer_contract_for
 from ..data.validate import validate_target
-from ..reports import save_report
-from ._common import (
-    JsonOption,
-    WorkspaceOption,
-    console,
-    emit,
-    err_console,
-    open_workspace,
-    progress_bar,
-)
+from ._common import JsonOption, WorkspaceOption, console, emit_saved, open_workspace, progress_bar
 
 __all__ = ["register"]
 
@@ -82,9 +73,7 @@ def validate(
         task = progress.add_task("validating", total=None)
         report = validate_target(ws, target, contract.absolute() if contract else None,
                                  lambda text: progress.update(task, description=text))
-    paths = save_report(report, out or ws.reports_dir, _report_stem(report.target))
-    emit(report, as_json)
-    (err_console if as_json else console).print(f"report: {paths['html']}", highlight=False)
+    emit_saved(report, as_json, out or ws.reports_dir, _report_stem(report.target))
     if not report.passed:
         raise typer.Exit(1)
 

@@ -8,9 +8,9 @@ import typer
 
 from ..data.clean import clean_dataset
 from ..data.split import split_dataset
-from ..reports import Report, save_report
+from ..reports import Report
 from ..workspace import Workspace
-from ._common import JsonOption, WorkspaceOption, console, emit, open_workspace, progress_bar
+from ._common import JsonOption, WorkspaceOption, emit_saved, open_workspace, progress_bar
 
 __all__ = ["register"]
 
@@ -77,7 +77,4 @@ def split(
 
 def _show(ws: Workspace, report: Report, stem: str, as_json: bool) -> None:
     """Print the report and save its JSON + HTML under the project's reports folder."""
-    paths = save_report(report, ws.reports_dir, stem)
-    emit(report, as_json)
-    if not as_json:
-        console.print(f"report: {paths['html']}")
+    emit_saved(report, as_json, ws.reports_dir, stem)
