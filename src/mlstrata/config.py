@@ -126,7 +126,15 @@ class BehaviouralTest(_Strict):
 
 
 class ModelConfig(_Strict):
-    """Settings of the model stratum."""
+    """Settings of the model stratum.
+
+    ``time_budget_seconds`` is the wall time ``train`` aims to finish in. The candidate
+    leaderboard always runs in full; tuning (also capped by ``tune.timeout_seconds``) and the
+    ensembles are fitted into what is left, and an ensemble whose estimated cost does not fit is
+    skipped (with a warning). Unset, the budget is automatic: after the leaderboard, tuning and
+    ensembles may take 1.5 times as long as the leaderboard did — a measure of how costly the data
+    is on this machine, so the defaults scale from small to large data.
+    """
 
     task: TaskSetting = "auto"
     metric: str | None = None
@@ -135,6 +143,7 @@ class ModelConfig(_Strict):
     cv: CVConfig = Field(default_factory=CVConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
     ensembles: list[EnsembleKind] = Field(default_factory=lambda: list(_DEFAULT_ENSEMBLES))
+    time_budget_seconds: float | None = Field(None, gt=0)
     require_onnx: bool = True
     seed: int = 0
     tracking_uri: str | None = None

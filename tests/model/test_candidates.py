@@ -126,6 +126,23 @@ def test_unknown_hyper_parameter_names_candidate_and_close_matches() -> None:
     assert "num_leaves" in message and "\n" not in message
 
 
+def test_lightgbm_is_silent_and_takes_its_keyword_only_params(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    X, y = _data("binary")
+    _pipeline("lightgbm", "binary").fit(X, y)
+    assert "[LightGBM]" not in "".join(capfd.readouterr())
+    chosen = CANDIDATES["lightgbm"].build("binary", {"verbose": 0, "max_bin": 63}, seed=0)
+    assert chosen.get_params()["verbose"] == 0 and chosen.get_params()["max_bin"] == 63
+    with pytest.raises(ConfigError, match="'verbos'.*did you mean verbose"):
+        CANDIDATES["lightgbm"].build("binary", {"verbos": 0}, seed=0)
+
+
+def test_forests_use_every_core() -> None:
+    for name in ("random_forest", "extra_trees"):
+        assert CANDIDATES[name].build("binary", {}, seed=0).get_params()["n_jobs"] == -1
+
+
 def test_svm_params_are_checked_against_svc_not_its_calibrator() -> None:
     svm = CANDIDATES["svm"].build("binary", {"C": 3.0}, seed=0)
     assert svm.estimator.C == 3.0

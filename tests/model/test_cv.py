@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mlstrata.errors import ConfigError, DataError
 from mlstrata.model.candidates import CANDIDATES
-from mlstrata.model.cv import choose_k, cross_validate, make_folds
+from mlstrata.model.cv import average_results, choose_k, cross_validate, make_folds
 from mlstrata.model.metrics import metric_names
 
 
@@ -104,9 +104,11 @@ def test_cross_validate_fits_a_fresh_pipeline_per_fold_on_train_rows_only() -> N
                          ("m", CANDIDATES["logistic"].build("binary", {}, 0))])
 
     result = cross_validate(factory, X, y, folds, "binary", metric_names("binary"),
-                            on_fold=seen.append, candidate="logistic", params={"C": 1.0})
+                            on_fold=lambda i, scores: seen.append((i, scores)),
+                            candidate="logistic", params={"C": 1.0})
     assert _CountingScaler.fitted_rows == [len(train) for train, _ in folds]
-    assert seen == [0, 1, 2]
+    assert [i for i, _ in seen] == [0, 1, 2]
+    assert [s["roc_auc"] for _, s in seen] == result.fold_scores["roc_auc"]
     mean, std = result.metrics["roc_auc"]
     assert mean > 0.8 and std >= 0 and len(result.fold_scores["roc_auc"]) == 3
     assert result.classes == ["bad", "good"] and result.oof_mask.all()
@@ -154,3 +156,39 @@ def test_choose_k_finds_the_blobs() -> None:
 def test_choose_k_with_too_few_rows() -> None:
     with pytest.raises(DataError, match="2 rows cannot be clustered"):
         choose_k(np.zeros((2, 2)), range(2, 5))
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_averaged_results_equal_cross_validating_the_voting_ensemble(task: str) -> None:
+    from sklearn.base import clone
+
+    from mlstrata.model.ensemble import Member, build_ensembles
+
+    X, y = _frame(120, seed=3)
+    if task == "regression":
+        y = X["a"] * 2 + X["b"]
+    folds = make_folds(task, y, 3, "auto", 0)
+    metrics = metric_names(task)
+    names = ["random_forest", "tree", "logistic" if task == "binary" else "ridge"]
+    members = [CANDIDATES[n].build(task, {"n_estimators": 10} if n == "random_forest" else {}, 0)
+               for n in names]
+    results = [cross_validate(lambda m=m: Pipeline([("s", StandardScaler()), ("m", clone(m))]),
+                              X, y, folds, task, metrics) for m in members]
+    (voting,) = build_ensembles(["voting"], task, [Member(n, m, True)
+                                                    for n, m in zip(names, members, strict=True)],
+                                seed=0)
+    fitted = cross_validate(lambda: Pipeline([("s", StandardScaler()),
+                                              ("m", clone(voting.estimator))]),
+                            X, y, folds, task, metrics)
+    averaged = average_results(results, y, folds, task, metrics, candidate="voting",
+                               params=voting.params)
+    for m in metrics:
+        np.testing.assert_allclose(averaged.fold_scores[m], fitted.fold_scores[m], atol=1e-9)
+    if task == "binary":
+        assert averaged.oof_pred.tolist() == fitted.oof_pred.tolist()
+        assert averaged.oof_proba is not None and fitted.oof_proba is not None
+        np.testing.assert_allclose(averaged.oof_proba, fitted.oof_proba, atol=1e-9)
+    else:
+        np.testing.assert_allclose(averaged.oof_pred, fitted.oof_pred, atol=1e-9)
+    assert averaged.candidate == "voting" and averaged.classes == fitted.classes
+    assert averaged.fit_seconds == pytest.approx(sum(r.fit_seconds for r in results))

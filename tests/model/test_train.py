@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import pyarrow.parquet as pq
@@ -126,6 +127,27 @@ def test_winner_is_refitted_on_training_rows_only(workspace: Workspace) -> None:
     assert result.model.meta["split"] == split.id
     assert result.errors is not None and result.errors.residuals is not None
     assert result.metric == "rmse" and not result.greater_is_better
+
+
+def test_an_exhausted_time_budget_skips_tuning_and_costly_ensembles(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture,
+) -> None:
+    ws = _configure(workspace, """
+  candidates: [logistic, tree]
+  cv: {folds: 3}
+  tune: {top_k: 2, trials: 5}
+  ensembles: [voting, stacking]
+  time_budget_seconds: 0.001
+""")
+    _binary(ws)
+    with caplog.at_level(logging.WARNING, logger="mlstrata.model.train"):
+        result = train(ws, "toy")
+    assert {e.name for e in result.leaderboard} == {"dummy", "logistic", "tree", "voting"}
+    assert result.tuning == []
+    assert any("ensemble stacking skipped" in r.getMessage() and "time_budget_seconds"
+               in r.getMessage() for r in caplog.records)
+    voting = next(e for e in result.leaderboard if e.name == "voting")
+    assert voting.result.oof_mask.all() and len(voting.result.fold_scores["roc_auc"]) == 3
 
 
 def test_clustering_chooses_k_and_stores_kmeans(workspace: Workspace) -> None:

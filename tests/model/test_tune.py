@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,26 @@ def test_trials_trailing_the_median_are_pruned(tmp_path: Path) -> None:
     tuning = _tune(f"sqlite:///{tmp_path / 'p'}.db", "s", 12, [])
     assert tuning.pruned > 0
     assert tuning.trials == 12
+
+
+def test_a_trial_running_past_the_time_budget_is_pruned_at_its_next_fold(
+    tmp_path: Path,
+) -> None:
+    folds: list[int] = []
+
+    def slow(params: dict[str, Any], report: FoldReport) -> tuple[float, Any]:
+        for fold in range(3):
+            time.sleep(0.3)
+            folds.append(fold)
+            report(fold, 0.5)
+        return 0.5, None
+
+    tuning = tune_candidate(TREE, "binary", slow, greater_is_better=True,
+                            config=TuneConfig(trials=5, timeout_seconds=60),
+                            storage=f"sqlite:///{tmp_path / 't'}.db", study="s", seed=0,
+                            timeout_seconds=0.1)
+    assert folds == [0] and (tuning.trials, tuning.pruned) == (1, 1)
+    assert tuning.best_params == {}
 
 
 def test_bad_storage_is_a_config_error(tmp_path: Path) -> None:

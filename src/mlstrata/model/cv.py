@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from .metrics import score
 
-__all__ = ["CVResult", "Fold", "choose_k", "cross_validate", "make_folds"]
+__all__ = ["CVResult", "Fold", "average_results", "choose_k", "cross_validate", "make_folds"]
 
 Fold = tuple[np.ndarray[Any, np.dtype[np.intp]], np.ndarray[Any, np.dtype[np.intp]]]
 _STRATEGIES = ("auto", "kfold", "stratified", "time")
@@ -131,15 +131,16 @@ def cross_validate(
     folds: Sequence[Fold],
     task: str,
     metrics: Sequence[str],
-    on_fold: Callable[[int], None] | None = None,
+    on_fold: Callable[[int, dict[str, float]], None] | None = None,
     *,
     candidate: str | None = None,
     params: dict[str, Any] | None = None,
 ) -> CVResult:
     """Fit a fresh ``pipeline_factory()`` on each fold's training rows and score its test rows.
 
-    ``on_fold(i)`` is called after fold ``i`` (for progress bars). ``candidate`` names the
-    result (default: the final estimator's class).
+    ``on_fold(i, scores)`` is called after fold ``i`` with that fold's score per metric (for
+    progress bars and trial pruning; it may raise to stop early). ``candidate`` names the result
+    (default: the final estimator's class).
     """
     classes = sorted(pd.unique(y)) if y is not None and task in _CLASSIFICATION else None
     target = np.asarray(y) if y is not None else np.zeros(len(X))
@@ -156,11 +157,12 @@ def cross_validate(
         predict_times.append(time.perf_counter() - start)
         out.put(test, pred, proba)
         extra = pipe[:-1].transform(X.iloc[test]) if task == "clustering" else None
-        for m in metrics:
-            fold_scores[m].append(score(m, target[test], pred, proba, extra, classes))
+        scores = {m: score(m, target[test], pred, proba, extra, classes) for m in metrics}
+        for m, value in scores.items():
+            fold_scores[m].append(value)
         name = name or type(pipe[-1]).__name__
         if on_fold is not None:
-            on_fold(i)
+            on_fold(i, scores)
     return CVResult(
         candidate=name or "pipeline",
         metrics={m: (float(np.mean(v)), float(np.std(v))) for m, v in fold_scores.items()},
@@ -188,6 +190,47 @@ def _predict(
     for j, cls in enumerate(pipe.classes_):
         proba[:, classes.index(cls)] = fold_proba[:, j]
     return pred, proba
+
+
+def average_results(
+    results: Sequence[CVResult],
+    y: pd.Series,
+    folds: Sequence[Fold],
+    task: str,
+    metrics: Sequence[str],
+    *,
+    candidate: str,
+    params: dict[str, Any] | None = None,
+) -> CVResult:
+    """The cross-validation of the model averaging ``results``' models, without fitting it.
+
+    On the same folds, a soft-voting classifier (or averaging regressor) fits exactly its members'
+    models and averages their probabilities (predictions), so its out-of-fold predictions are the
+    mean of the members' — scored here fold by fold. Its timings are the sums of theirs.
+    """
+    first = results[0]
+    classes = first.classes
+    target = np.asarray(y)
+    pred = first.oof_pred.copy()
+    proba = None
+    if classes is not None:
+        proba = np.mean([r.oof_proba for r in results if r.oof_proba is not None], axis=0)
+        rows = first.oof_mask
+        pred[rows] = np.asarray(classes, dtype=object)[np.argmax(proba[rows], axis=1)]
+    else:
+        pred = np.mean([r.oof_pred for r in results], axis=0)
+    fold_scores = {m: [score(m, target[test], pred[test], None if proba is None
+                             else proba[test], None, classes) for _, test in folds]
+                   for m in metrics}
+    return CVResult(
+        candidate=candidate,
+        metrics={m: (float(np.mean(v)), float(np.std(v))) for m, v in fold_scores.items()},
+        fold_scores=fold_scores,
+        fit_seconds=float(sum(r.fit_seconds for r in results)),
+        predict_seconds=float(sum(r.predict_seconds for r in results)),
+        oof_pred=pred, oof_proba=proba, oof_mask=first.oof_mask.copy(),
+        params=dict(params or {}), classes=classes,
+    )
 
 
 class _OutOfFold:

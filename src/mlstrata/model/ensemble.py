@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ENSEMBLE_KINDS", "Ensemble", "EnsembleKind", "Member", "build_ensembles"]
+__all__ = ["ENSEMBLE_KINDS", "Ensemble", "EnsembleKind", "Member", "build_ensembles",
+           "fits_per_fold"]
 
 EnsembleKind = Literal["voting", "stacking", "bagging"]
 ENSEMBLE_KINDS: tuple[EnsembleKind, ...] = ("voting", "stacking", "bagging")
@@ -121,3 +122,21 @@ def _bagging(task: str, estimators: list[tuple[str, Any]], seed: int) -> Any:
 
 
 _BUILDERS = {"voting": _voting, "stacking": _stacking, "bagging": _bagging}
+
+
+def fits_per_fold(kind: EnsembleKind) -> float:
+    """About how many fits of its members an ensemble's cross-validation costs per fold.
+
+    Voting costs nothing: its members' out-of-fold predictions already give its score. Stacking
+    fits each member on its ``k`` inner folds (each ``1 - 1/k`` of the rows: ``k - 1`` fits'
+    worth) and once on all rows, ``k`` in all; bagging fits ``_BAGS`` bootstrap copies of the
+    best member.
+
+    >>> fits_per_fold("voting"), fits_per_fold("stacking"), fits_per_fold("bagging")
+    (0.0, 3.0, 5.0)
+    """
+    if kind == "voting":
+        return 0.0
+    if kind == "stacking":
+        return float(_STACKING_FOLDS)
+    return float(_BAGS)

@@ -9,10 +9,16 @@ The stages, in order:
 3. cross-validate every candidate (plus the dummy baseline, which cannot win) → leaderboard;
 4. tune the top ``model.tune.top_k`` candidates with Optuna; the tuned versions join the board;
 5. ensembles (voting, stacking, bagging) of the best models join the board — and win only if
-   they score strictly better;
+   they score strictly better. Soft voting is scored from its members' out-of-fold predictions
+   (exactly what cross-validating it would give, at no cost); stacking and bagging are
+   cross-validated;
 6. refit the winner on all training rows, analyse its out-of-fold errors, store it as a ``model``
    artifact with lineage to the dataset (and split), write the JSON + HTML report and log it all
    to MLflow.
+
+Time: the leaderboard always runs in full; tuning and ensembles share what is left of
+``model.time_budget_seconds`` (see :class:`mlstrata.config.ModelConfig`) — tuning up to
+70% of it, then each ensemble only if its estimated cost still fits.
 
 Clustering follows the same path with k-means models, k chosen by silhouette (Davies-Bouldin
 reported beside it), and no tuning or ensembles.
@@ -21,6 +27,7 @@ reported beside it), and no tuning or ensembles.
 from __future__ import annotations
 
 import base64
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -30,14 +37,15 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from ..config import ModelConfig
 from ..errors import ConfigError, DataError
 from ..reports import save_report
 from ..workspace import Artifact, Workspace
 from .artifact import store_model
 from .candidates import CANDIDATES, Candidate, resolve_candidates
-from .cv import CVResult, Fold, choose_k, cross_validate, make_folds
+from .cv import CVResult, Fold, average_results, choose_k, cross_validate, make_folds
 from .data import TrainingData, load_training_data
-from .ensemble import Member, build_ensembles
+from .ensemble import Ensemble, Member, build_ensembles, fits_per_fold
 from .error_analysis import ErrorAnalysis, analyze_errors
 from .features import FeaturePlan, make_pipeline, plan_features
 from .leakage import screen_features
@@ -48,7 +56,18 @@ from .tune import FoldReport, Tuning, storage_url, study_name, tune_candidate
 
 __all__ = ["Progress", "train"]
 
+_log = logging.getLogger(__name__)
+
 _BASELINE = "dummy"
+_AUTO_BUDGET = 1.5
+"""Unset ``time_budget_seconds``: tuning and ensembles may take this many times the
+leaderboard's time ..."""
+_AUTO_BUDGET_FLOOR = 30.0
+"""... and at least this many seconds (fixed costs such as the Optuna storage dominate on
+small data)."""
+_TUNING_SHARE = 0.7
+"""The share of the time left after the leaderboard that tuning may use; the rest is for the
+ensembles."""
 _ENSEMBLE_MEMBERS = 3
 _KIND_ORDER = {"baseline": 0, "candidate": 0, "tuned": 1, "ensemble": 2}
 
@@ -69,6 +88,24 @@ class _Silent:
 
     def advance(self) -> None:
         """Nothing to show."""
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """When tuning and the ensembles must be done, as ``time.monotonic()`` values."""
+
+    tuning: float
+    end: float
+
+    @classmethod
+    def after_board(cls, config: ModelConfig, started: float, board_started: float) -> _Budget:
+        """The budget once the leaderboard is done (``started``: when ``train`` began)."""
+        now = time.monotonic()
+        if config.time_budget_seconds is None:
+            end = now + max(_AUTO_BUDGET * (now - board_started), _AUTO_BUDGET_FLOOR)
+        else:
+            end = started + config.time_budget_seconds
+        return cls(tuning=now + _TUNING_SHARE * max(0.0, end - now), end=end)
 
 
 @dataclass(frozen=True)
@@ -111,7 +148,7 @@ def train(
     ``tracking_uri`` overrides ``model.tracking_uri``. Nothing is stored in the workspace when
     any stage fails.
     """
-    started = time.perf_counter()
+    started, clock = time.perf_counter(), time.monotonic()
     shown: Progress = progress or _Silent()
     setup = _prepare(ws, ref)
     dataset, split = setup.data.dataset, setup.data.split
@@ -125,9 +162,11 @@ def train(
         if setup.task == "clustering":
             board, clusters = _clustering_board(setup, run, shown, factories)
         else:
+            board_started = time.monotonic()
             board = _candidate_board(setup, run, shown, factories)
-            tunings = _tune_top(setup, board, run, shown, factories)
-            board += _ensemble_board(setup, board, run, shown, factories)
+            budget = _Budget.after_board(ws.config.model, clock, board_started)
+            tunings = _tune_top(setup, board, run, shown, factories, budget.tuning)
+            board += _ensemble_board(setup, board, run, shown, factories, budget.end)
         ranked = _rank(board, setup.metric)
         winner = _winner(ranked, setup.metric)
         pipeline = factories[winner.name]().fit(setup.X, setup.y)
@@ -218,39 +257,15 @@ def _cross_validate(
     setup: _Setup, name: str, factory: Callable[[], Any], params: Mapping[str, Any],
     progress: Progress, report: FoldReport | None = None,
 ) -> CVResult:
-    """Cross-validate fold by fold, so each fold's score can feed a progress bar and a pruner."""
-    parts = []
-    for i, fold in enumerate(setup.folds):
-        part = cross_validate(factory, setup.X, setup.y, [fold], setup.task, setup.metrics,
-                              candidate=name, params=dict(params))
-        parts.append(part)
+    """Cross-validate on the setup's folds; each fold advances the progress bar and, when
+    tuning, reports its score to the pruner (which may stop the trial)."""
+    def on_fold(i: int, scores: dict[str, float]) -> None:
         progress.advance()
         if report is not None:
-            report(i, part.fold_scores[setup.metric][0])
-    return _merge(parts, name, params)
+            report(i, scores[setup.metric])
 
-
-def _merge(parts: list[CVResult], name: str, params: Mapping[str, Any]) -> CVResult:
-    """One result from single-fold results: fold scores concatenated, predictions combined."""
-    first = parts[0]
-    fold_scores = {m: [s for p in parts for s in p.fold_scores[m]] for m in first.fold_scores}
-    pred, mask = first.oof_pred.copy(), np.zeros(len(first.oof_mask), dtype=bool)
-    proba = None if first.oof_proba is None else first.oof_proba.copy()
-    for part in parts:
-        rows = part.oof_mask
-        pred[rows] = part.oof_pred[rows]
-        mask |= rows
-        if proba is not None and part.oof_proba is not None:
-            proba[rows] = part.oof_proba[rows]
-    return CVResult(
-        candidate=name,
-        metrics={m: (float(np.mean(v)), float(np.std(v))) for m, v in fold_scores.items()},
-        fold_scores=fold_scores,
-        fit_seconds=float(np.mean([p.fit_seconds for p in parts])),
-        predict_seconds=float(np.mean([p.predict_seconds for p in parts])),
-        oof_pred=pred, oof_proba=proba, oof_mask=mask, params=dict(params),
-        classes=first.classes,
-    )
+    return cross_validate(factory, setup.X, setup.y, setup.folds, setup.task, setup.metrics,
+                          on_fold, candidate=name, params=dict(params))
 
 
 def _entry(
@@ -302,13 +317,14 @@ def _fit_candidate(
 
 
 def _tune_top(setup: _Setup, board: list[Entry], run: TrackedRun, progress: Progress,
-              factories: dict[str, Callable[[], Any]]) -> list[Tuning]:
-    """Tune the best ``top_k`` eligible candidates that have a search space; add them to the
+              factories: dict[str, Callable[[], Any]], until: float) -> list[Tuning]:
+    """Tune the best ``top_k`` eligible candidates that have a search space, sharing the time
+    until ``until`` (``time.monotonic()``) and ``tune.timeout_seconds``; add them to the
     board."""
     config = setup.ws.config.model.tune
     chosen = [e for e in _rank(board, setup.metric) if e.kind == "candidate" and e.eligible
               and CANDIDATES[e.candidate].space is not None][:config.top_k]
-    deadline = time.monotonic() + config.timeout_seconds
+    deadline = min(time.monotonic() + config.timeout_seconds, until)
     storage = storage_url(setup.ws, config)
     tunings = []
     for left, entry in zip(range(len(chosen), 0, -1), chosen, strict=True):
@@ -347,8 +363,9 @@ def _evaluator(setup: _Setup, candidate: Candidate,
 
 
 def _ensemble_board(setup: _Setup, board: list[Entry], run: TrackedRun, progress: Progress,
-                    factories: dict[str, Callable[[], Any]]) -> list[Entry]:
-    """Ensembles of the best entry of each of the best distinct candidates."""
+                    factories: dict[str, Callable[[], Any]], until: float) -> list[Entry]:
+    """Ensembles of the best entry of each of the best distinct candidates; each one whose
+    estimated cost does not fit before ``until`` (``time.monotonic()``) is skipped."""
     from sklearn.base import clone
 
     best: dict[str, Entry] = {}
@@ -361,15 +378,35 @@ def _ensemble_board(setup: _Setup, board: list[Entry], run: TrackedRun, progress
     entries = []
     for ensemble in build_ensembles(setup.ws.config.model.ensembles, setup.task, members,
                                     setup.seed):
+        parts = [best[name] for name in ensemble.members]
+        cost = fits_per_fold(ensemble.kind) * len(setup.folds) * sum(p.fit_seconds
+                                                                       for p in parts)
+        if cost > 0 and time.monotonic() + cost > until:
+            _log.warning("ensemble %s skipped: it would take about %.0f s, more than is left of "
+                         "the time budget (model.time_budget_seconds)", ensemble.name, cost)
+            continue
+
         def factory(estimator: Any = ensemble.estimator) -> Any:
             return setup.pipeline(clone(estimator))
 
         factories[ensemble.name] = factory
         progress.start(f"cross-validating {ensemble.name}", len(setup.folds))
-        result = _cross_validate(setup, ensemble.name, factory, ensemble.params, progress)
         entries.append(_entry(setup, run, ensemble.name, ensemble.kind, "ensemble",
-                              ensemble.params, result, ensemble.onnx))
+                              ensemble.params, _ensemble_cv(setup, ensemble, parts, factory,
+                                                            progress), ensemble.onnx))
     return entries
+
+
+def _ensemble_cv(setup: _Setup, ensemble: Ensemble, parts: list[Entry],
+                 factory: Callable[[], Any], progress: Progress) -> CVResult:
+    """Voting from the members' out-of-fold predictions; the others fitted fold by fold."""
+    if ensemble.kind != "voting":
+        return _cross_validate(setup, ensemble.name, factory, ensemble.params, progress)
+    assert setup.y is not None  # no ensembles without a target
+    for _ in setup.folds:
+        progress.advance()
+    return average_results([p.result for p in parts], setup.y, setup.folds, setup.task,
+                           setup.metrics, candidate=ensemble.name, params=ensemble.params)
 
 
 def _clustering_board(

@@ -7,7 +7,9 @@ that already holds trials is resumed: only the missing trials run, so an interru
 picks up where it stopped and a finished one costs nothing.
 
 A trial cross-validates one parameter set; after each fold it reports the running mean of the
-fold scores, and a :class:`optuna.pruners.MedianPruner` stops trials that trail the median.
+fold scores, and a :class:`optuna.pruners.MedianPruner` stops trials that trail the median. A
+trial still running when the time budget ends is pruned at its next fold, so one slow parameter
+set overruns the budget by one fold at most.
 The objective is passed in (``evaluate``), so this module knows nothing about pipelines.
 """
 
@@ -101,12 +103,15 @@ def tune_candidate(
 ) -> Tuning:
     """Run the missing trials of ``candidate``'s study (``config.trials`` in total) and report.
 
-    ``timeout_seconds`` caps this call (default ``config.timeout_seconds``); trials whose
-    estimator raises ``ValueError`` or ``ArithmeticError`` are recorded as failed and skipped.
+    ``timeout_seconds`` caps this call (default ``config.timeout_seconds``): no trial starts
+    after it, and a running one is pruned at its next fold. Trials whose estimator raises
+    ``ValueError`` or ``ArithmeticError`` are recorded as failed and skipped.
     """
     import optuna
 
     started = time.perf_counter()
+    timeout = timeout_seconds or config.timeout_seconds
+    deadline = time.monotonic() + timeout
     with _quiet_optuna(), _rdb_storage(storage) as rdb:
         loaded = _load_study(study, rdb, greater_is_better, seed)
         before = {t.number for t in loaded.trials}
@@ -114,8 +119,8 @@ def tune_candidate(
         missing = config.trials - _finished(loaded)
         if missing > 0:
             loaded.optimize(
-                _objective(candidate, task, evaluate, kept), n_trials=missing,
-                timeout=timeout_seconds or config.timeout_seconds,
+                _objective(candidate, task, evaluate, kept, deadline), n_trials=missing,
+                timeout=timeout,
                 catch=(ValueError, ArithmeticError), gc_after_trial=False,
                 callbacks=[optuna.study.MaxTrialsCallback(
                     config.trials, states=(optuna.trial.TrialState.COMPLETE,
@@ -165,8 +170,9 @@ def _load_study(name: str, storage: Any, greater: bool, seed: int) -> Any:
 
 
 def _objective(candidate: Candidate, task: str, evaluate: Evaluate,
-               kept: dict[int, Any]) -> Callable[[Any], float]:
-    """One trial: suggest parameters, cross-validate with pruning on the running fold mean."""
+               kept: dict[int, Any], deadline: float) -> Callable[[Any], float]:
+    """One trial: suggest parameters, cross-validate with pruning on the running fold mean and
+    on the ``deadline`` (a ``time.monotonic()`` value)."""
     import optuna
 
     def objective(trial: Any) -> float:
@@ -178,6 +184,8 @@ def _objective(candidate: Candidate, task: str, evaluate: Evaluate,
             trial.report(sum(scores) / len(scores), step=fold)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"fold {fold}: running mean below the median")
+            if time.monotonic() > deadline:
+                raise optuna.TrialPruned(f"fold {fold}: out of tuning time")
 
         mean, result = evaluate(params, report)
         kept[trial.number] = result
