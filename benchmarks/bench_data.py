@@ -4,8 +4,9 @@ Measures wall time and peak RSS of each step in its own process (``os.wait4`` ru
 
 1. 5M synthetic credit rows (20 columns) → ``mlstrata ingest``, ``profile``, ``contract infer``,
    ``validate`` — target: profile and validate under 2 GB peak RSS.
-2. 1M rows profiled by ``mlstrata profile``, by pandas ``describe(include="all")`` and by
-   ydata-profiling ``minimal=True`` — target: mlstrata at least 10x faster than ydata-profiling.
+2. 1M rows profiled by ``mlstrata profile`` (JSON + self-contained HTML report), by pandas
+   ``describe(include="all")`` (numbers only, no report) and by ydata-profiling ``minimal=True``
+   writing its HTML report — target: mlstrata at least 10x faster than ydata-profiling.
 
 ydata-profiling pins its own pandas/numpy, so it runs from a separate virtual environment
 (``benchmarks/work/peer-venv``, created on first use). Results go to ``benchmarks/results/``.
@@ -39,7 +40,7 @@ YDATA_MINIMAL = """
 import sys, pandas as pd
 from ydata_profiling import ProfileReport
 frame = pd.read_parquet(sys.argv[1])
-ProfileReport(frame, minimal=True, progress_bar=False).to_json()
+ProfileReport(frame, minimal=True, progress_bar=False).to_file(sys.argv[2])
 """
 
 
@@ -99,7 +100,9 @@ def small_run(project: Path, rows: int) -> list[dict[str, object]]:
         measure("mlstrata profile (1M)", mlstrata("profile", "small", "--json"), project),
         measure("pandas describe (1M)", [sys.executable, "-c", PANDAS_DESCRIBE, str(data)],
                 project),
-        measure("ydata-profiling minimal (1M)", [peer, "-c", YDATA_MINIMAL, str(data)], project),
+        measure("ydata-profiling minimal (1M)",
+                [peer, "-c", YDATA_MINIMAL, str(data), str(project / "ydata-profile.html")],
+                project),
     ]
 
 
@@ -107,11 +110,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--small-rows", type=int, default=1_000_000)
+    parser.add_argument("--small-only", action="store_true",
+                        help="rerun only the 1M comparison, keeping the stored large results")
     args = parser.parse_args()
     project = WORK / "data-project"
-    subprocess.run(["rm", "-rf", str(project)], check=True)
-    subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
-    large = large_run(project, args.rows)
+    if args.small_only:
+        previous = json.loads((RESULTS / "bench_data.json").read_text())
+        large, args.rows = previous["large"], previous["rows_large"]
+        subprocess.run(["rm", "-rf", str(project)], check=True)
+        subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
+    else:
+        subprocess.run(["rm", "-rf", str(project)], check=True)
+        subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
+        large = large_run(project, args.rows)
     small = small_run(project, args.small_rows)
     by_step = {r["step"]: r for r in small}
     speedup = (by_step["ydata-profiling minimal (1M)"]["seconds"]  # type: ignore[operator]
