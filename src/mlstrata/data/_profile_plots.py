@@ -86,7 +86,7 @@ def class_balance_uri(target: TargetInfo) -> str | None:
 def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=size, dpi=70)
+    figure = Figure(figsize=size, dpi=70, layout="constrained")
     axes = figure.add_subplot()
     axes.tick_params(labelsize=7)
     return figure, axes

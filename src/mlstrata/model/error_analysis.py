@@ -315,7 +315,7 @@ def _confusion_figure(labels: list[str], counts: list[list[int]]) -> Any:
     import matplotlib.pyplot as plt
 
     size = min(2 + 0.5 * len(labels), 9)
-    figure, axes = plt.subplots(figsize=(size, size))
+    figure, axes = plt.subplots(figsize=(size, size), layout="constrained")
     axes.imshow(np.asarray(counts), cmap="Blues")
     axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     axes.set_yticks(range(len(labels)), labels)
@@ -332,7 +332,7 @@ def _confusion_figure(labels: list[str], counts: list[list[int]]) -> Any:
 def _calibration_figure(curve: CalibrationCurve) -> Any:
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    figure, axes = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     axes.plot(curve.predicted, curve.observed, marker="o", label="model")
     axes.set_xlabel("mean predicted probability")
@@ -344,7 +344,7 @@ def _calibration_figure(curve: CalibrationCurve) -> Any:
 def _residual_figure(residuals: Residuals) -> Any:
     import matplotlib.pyplot as plt
 
-    figure, (scatter, histogram) = plt.subplots(1, 2, figsize=(9, 4))
+    figure, (scatter, histogram) = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
     scatter.scatter(residuals.predicted, residuals.residual, s=4, alpha=0.4)
     scatter.axhline(0.0, color="grey", linestyle="--")
     scatter.set_xlabel("predicted")
