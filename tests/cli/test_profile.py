@@ -23,7 +23,7 @@ def test_profile_writes_json_and_html_and_prints_a_summary(cli: Any, workspace: 
     html = workspace.reports_dir / "loans-v1-profile.html"
     report = json.loads((workspace.reports_dir / "loans-v1-profile.json").read_text())
     assert report["rows"] == 60 and report["target"]["task"] == "binary"
-    assert "data:image/png" in html.read_text()
+    assert "<svg" in html.read_text()
     assert "loans@1: 60 rows × 3 columns" in result.out
     assert "loans-v1-profile.html" in result.out.replace("\n", "")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import duckdb
@@ -176,12 +177,22 @@ def test_json_is_valid_and_nan_free() -> None:
     assert data["columns"][3]["max"] == 2.5
 
 
-def test_html_is_self_contained_with_embedded_plots() -> None:
+def test_html_is_self_contained_with_embedded_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # any import of it now fails
     page = _profile("SELECT range % 5 AS a, (range % 3)::VARCHAR AS b, range % 2 AS target "
                     "FROM range(50)").to_html()
-    assert "data:image/png;base64," in page
+    assert page.count("<svg") >= 4 and "<table class='heatmap'" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
     assert "class balance" in page
+
+
+def test_html_plots_escape_names_and_show_counts_on_hover() -> None:
+    page = _profile("SELECT range % 7 AS \"<b>&x\", range % 4 AS y, CASE WHEN range % 3 = 0 "
+                    "THEN '<i>' ELSE 'o''k' END AS t FROM range(84)").to_html()
+    assert "<b>&x" not in page and "&lt;b&gt;&amp;x" in page
+    assert "<i>" not in page and "&lt;i&gt;" in page
+    assert "<title>&lt;i&gt;: 28 rows</title>" in page
+    assert "<title>-0.5 – 0.5: 12 rows</title>" in page
 
 
 def test_repr_html_and_terminal_rendering() -> None:

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..reports import Fragment, html_page, image, paragraph, table
+from ..reports import Fragment, html_page, paragraph, table
 from ._profile_correlations import SAMPLE_ROWS
-from ._profile_plots import class_balance_uri, column_plot_uri, heatmap_uri
+from ._profile_plots import class_balance_svg, column_plot, heatmap_table
 from ._profile_stats import ColumnProfile
 from .target import TargetInfo
 
@@ -48,7 +48,7 @@ def render_terminal(profile: Profile, console: Console) -> None:
 
 
 def render_html(profile: Profile) -> str:
-    """The whole report as one HTML page with embedded PNG plots."""
+    """The whole report as one self-contained HTML page with inline SVG plots."""
     sections: list[tuple[str, list[Fragment]]] = [
         ("Warnings", [table([_warning_row(w) for w in profile.warnings])]),
         ("Target", list(_target_parts(profile.target))),
@@ -91,9 +91,9 @@ def _target_parts(target: TargetInfo | None) -> Iterator[Fragment]:
         yield paragraph("No target column was declared at ingest or recognised by name.")
         return
     yield paragraph(_target_line(target))
-    uri = class_balance_uri(target)
-    if uri:
-        yield image(uri, f"class balance of {target.column}")
+    chart = class_balance_svg(target)
+    if chart:
+        yield chart
     if target.classes:
         yield table([{"class": c.value, "rows": c.count, "share": f"{c.share:.2%}"}
                      for c in target.classes])
@@ -109,9 +109,9 @@ def _correlation_parts(profile: Profile) -> Iterator[Fragment]:
                     "Cramér's V is bias-corrected; η (correlation_ratio) relates a number to a "
                     "category.")
     for matrix in (corr.pearson, corr.spearman, corr.cramers_v):
-        uri = heatmap_uri(matrix)
-        if uri:
-            yield image(uri, f"{matrix.method} correlations")
+        heatmap = heatmap_table(matrix)
+        if heatmap:
+            yield heatmap
     if corr.target:
         yield paragraph("Strongest single-feature associations with the target:")
         yield table([{"feature": a.feature, "measure": a.measure, "value": a.value}
@@ -121,8 +121,7 @@ def _correlation_parts(profile: Profile) -> Iterator[Fragment]:
 def _cards(columns: tuple[ColumnProfile, ...]) -> Fragment:
     cards = Markup("")
     for column in columns:
-        uri = column_plot_uri(column)
-        plot = image(uri, f"distribution of {column.name}") if uri else Markup("")
+        plot = column_plot(column) or Markup("")
         top = table([{"value": v.value, "count": v.count} for v in column.top_values[:5]])
         cards += (Markup("<div class='card'><h3>") + column.name + Markup("</h3>")
                   + table(_detail_rows(column), ["statistic", "value"]) + plot + top
