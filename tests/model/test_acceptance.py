@@ -78,3 +78,17 @@ def test_too_few_resamples_are_refused(credit: Workspace) -> None:  # noqa: F811
     with pytest.raises(DataError, match="n_boot must be at least 10"):
         run_acceptance(credit, model.ref, n_boot=5)
     assert credit.artifacts(ACCEPTANCE_KIND) == []
+
+
+def test_label_metrics_compare_at_the_chosen_threshold_not_the_cv_default() -> None:
+    from mlstrata.model.acceptance import _validation
+    from mlstrata.workspace import Artifact
+
+    def artifact(meta: dict[str, object]) -> Artifact:
+        return Artifact("0" * 64, "x", "x", 1, "", 0, "", "", "internal", "", "", meta)
+
+    model = artifact({"cv": {"accuracy": {"mean": 0.84}, "roc_auc": {"mean": 0.78}}})
+    evaluation = artifact({"metrics": {"accuracy": 0.66, "roc_auc": 0.77}})
+    at_cost_threshold = _validation(model, evaluation, threshold=0.2)
+    assert at_cost_threshold == {"accuracy": 0.66, "roc_auc": 0.78}
+    assert _validation(model, evaluation, threshold=None) == {"accuracy": 0.84, "roc_auc": 0.78}

@@ -36,7 +36,7 @@ from .artifact import load_model
 from .behaviour import BehaviourResult, run_behavioural_tests
 from .data import load_sealed_test
 from .evaluate import ModelScores, find_evaluation, gate_metrics, model_scores
-from .metrics import greater_is_better, metric_names
+from .metrics import THRESHOLD_FREE, greater_is_better, metric_names
 
 __all__ = [
     "ACCEPTANCE_KIND",
@@ -157,8 +157,8 @@ def run_acceptance(
     scores = model_scores(pipeline, test[inputs], test[str(target)])
     if threshold is not None:
         scores = scores.at_threshold(float(threshold))
-    metrics = _intervals(scores, _metric_names(ws, model), _validation(model, evaluation),
-                         n_boot, seed)
+    metrics = _intervals(scores, _metric_names(ws, model),
+                         _validation(model, evaluation, threshold), n_boot, seed)
     behaviour = run_behavioural_tests(pipeline, test[inputs], ws.config.model.tests, seed)
     report = AcceptanceReport(model, len(test), threshold, metrics, behaviour, n_boot, seed)
     return replace(report, artifact=_store(ws, report))
@@ -177,11 +177,20 @@ def _metric_names(ws: Workspace, model: Artifact) -> list[str]:
     return list(dict.fromkeys([*([primary] if primary else []), *gated, *task[:TASK_METRICS]]))
 
 
-def _validation(model: Artifact, evaluation: Artifact | None) -> dict[str, float]:
-    """Validation estimates: the newest evaluation's figures, overridden by the CV means."""
+def _validation(
+    model: Artifact, evaluation: Artifact | None, threshold: float | None
+) -> dict[str, float]:
+    """Validation estimates to compare the test with, at the same decision threshold.
+
+    The CV means (threshold 0.5) are used, overriding the evaluation's figures, except that with
+    a chosen threshold the label metrics (accuracy, recall...) come only from the evaluation,
+    which measured them at that threshold.
+    """
     found = {k: float(v) for k, v in (evaluation.meta.get("metrics", {}) if evaluation else {})
              .items() if v is not None}
     for name, stats in (model.meta.get("cv") or {}).items():
+        if threshold is not None and name not in THRESHOLD_FREE:
+            continue  # cross-validated at 0.5, not at the chosen threshold
         if isinstance(stats, dict) and stats.get("mean") is not None:
             found[name] = float(stats["mean"])
     return found

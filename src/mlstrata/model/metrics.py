@@ -23,7 +23,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["greater_is_better", "metric_names", "primary_metric", "score", "scores"]
+__all__ = ["THRESHOLD_FREE", "greater_is_better", "metric_names", "primary_metric", "score",
+           "scores"]
 
 _METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("roc_auc", "average_precision", "accuracy", "balanced_accuracy", "f1",
@@ -34,6 +35,8 @@ _METRICS: dict[str, tuple[str, ...]] = {
 }
 _LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae", "mape", "davies_bouldin"})
 _NEEDS_PROBA = frozenset({"roc_auc", "average_precision", "log_loss", "brier"})
+THRESHOLD_FREE = _NEEDS_PROBA
+"""Metrics computed from scores, so a decision threshold does not change them."""
 _SILHOUETTE_SAMPLE = 5_000
 
 
