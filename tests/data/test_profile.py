@@ -91,6 +91,17 @@ def test_pearson_and_spearman_match_numpy_and_pandas() -> None:
         assert corr.spearman.get(x, y) == pytest.approx(expected)
 
 
+def test_spearman_ranks_each_column_over_its_own_present_values() -> None:
+    a = [1.0, 2.0, None, 4.0, 5.0, 6.0, 2.0, 8.0]
+    b = [2.0, None, 3.0, 3.0, 9.0, 1.0, 4.0, 7.0]
+    rows = ", ".join(f"({'NULL' if x is None else x}, {'NULL' if y is None else y})"
+                     for x, y in zip(a, b, strict=True))
+    corr = _profile(f"SELECT * FROM (VALUES {rows}) t(a, b)").correlations
+    frame = pd.DataFrame({"a": a, "b": b}, dtype=float)
+    expected = frame["a"].rank().corr(frame["b"].rank())  # pairwise-complete Pearson of ranks
+    assert corr.spearman.get("a", "b") == pytest.approx(expected)
+
+
 def test_cramers_v_of_identical_and_independent_columns() -> None:
     sql = ("SELECT (range % 3)::VARCHAR AS a, (range % 3)::VARCHAR AS same, "
            "((range // 3) % 2)::VARCHAR AS other FROM range(120)")
