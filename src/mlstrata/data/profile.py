@@ -5,7 +5,7 @@ version from the workspace (its training side: the sealed test set is refused). 
 :class:`Profile`, renders to the terminal, JSON and one self-contained HTML page.
 
 The work is SQL aggregates over the table (see :mod:`._profile_stats`), correlations on a
-reproducible sample of at most 200k rows (see :mod:`._profile_correlations`), task detection of
+reproducible sample of at most 100k rows (see :mod:`._profile_correlations`), task detection of
 the target (:mod:`.target`) and warnings derived from those numbers (:mod:`._profile_warnings`).
 No column is ever fetched whole into Python, so 10M rows profile in DuckDB's memory limit.
 """
@@ -93,7 +93,7 @@ class Profile(Report):
         render_terminal(self, console)
 
     def to_html(self) -> str:
-        """One self-contained HTML page with embedded histograms and correlation heatmaps."""
+        """One self-contained HTML page with inline SVG histograms and correlation heatmaps."""
         from ._profile_render import render_html
 
         return render_html(self)
