@@ -28,6 +28,7 @@ deprecates ``SVC(probability=True)``, and the calibrated form converts to ONNX t
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -343,8 +344,12 @@ def _drop_reason(candidate: Candidate, task: str, rows: int, require_onnx: bool)
     return ""
 
 
+@functools.cache
 def register_onnx_converters() -> None:
-    """Teach skl2onnx to convert LightGBM and XGBoost estimators (idempotent).
+    """Teach skl2onnx to convert LightGBM and XGBoost estimators (once per process).
+
+    Running only once matters: the packager wraps these converters for double precision
+    afterwards, and a second registration would silently undo that wrapping.
 
     skl2onnx converts scikit-learn only; onnxmltools holds the converters for the other two
     libraries and this wires them in, so a whole pipeline converts with one ``to_onnx`` call.
