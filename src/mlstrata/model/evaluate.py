@@ -34,6 +34,7 @@ from rich.table import Table
 from ..config import GateConfig
 from ..errors import ConfigError, DataError
 from ..reports import Report, badge, html_page, table
+from ..runtime.session import open_session
 from ..workspace import Artifact, Workspace
 from .artifact import load_model
 from .data import load_training_data
@@ -304,14 +305,11 @@ def _latencies(pipeline: Any, features: Any, package_dir: Path | None) -> dict[s
     predict = pipeline.predict_proba if hasattr(pipeline, "predict_proba") else pipeline.predict
     latency = {"native": _median_ms(predict, rows)}
     if package_dir is not None:
-        import onnxruntime as ort
-
         if not (package_dir / "model.onnx").is_file():
             raise DataError(f"{package_dir}: no model.onnx here, so this is not a package; pass "
                             "a directory built by 'mlstrata package', or omit --package")
 
-        session = ort.InferenceSession(str(package_dir / "model.onnx"),
-                                       providers=["CPUExecutionProvider"])
+        session = open_session(package_dir / "model.onnx")
         # The ONNX graph starts after date expansion; the runtime expands dates before it.
         dates = getattr(pipeline, "named_steps", {}).get("dates")
         feeds = [_onnx_feed(session, dates.transform(row) if dates is not None else row)

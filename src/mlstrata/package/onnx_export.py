@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MlstrataError
+from ..runtime.session import open_session
 
 __all__ = [
     "ONNX_OPSET",
@@ -153,11 +154,9 @@ def onnx_feeds(frame: pd.DataFrame, input_schema: Sequence[Mapping[str, str]]) -
 
 def measure_parity(pipeline: Any, onnx_bytes: bytes, frame: pd.DataFrame, task: str) -> Parity:
     """Run onnxruntime and the native pipeline on ``frame`` and compare their outputs."""
-    import onnxruntime as ort
-
     expander, model = split_dates(pipeline)
     expanded = expander.transform(frame) if expander is not None else frame
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    session = open_session(onnx_bytes)
     schema = [{"name": i.name, "onnx_type": _ORT_TYPES.get(i.type, "string")}
               for i in session.get_inputs()]
     results = dict(zip([o.name for o in session.get_outputs()],
@@ -221,9 +220,7 @@ def _convert(model: Any, schema: list[dict[str, str]], precision: str, task: str
 
 def _check_loads(onnx_model: Any) -> None:
     """Fail now, not at serving time, when onnxruntime has no kernel for some operator."""
-    import onnxruntime as ort
-
-    ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    open_session(onnx_model.SerializeToString())
 
 
 def _rename_outputs(onnx_model: Any, task: str, model: Any) -> list[dict[str, Any]]:
