@@ -3,7 +3,7 @@
 ``manifest.json`` is written last and read first. Loading a package audits before it trusts:
 :func:`verify_package` recomputes every listed file's sha256 and refuses the package, naming the
 file, on the first mismatch — so a pickle (``model.joblib``) is only unpickled after its bytes
-are proven to be the packaged ones. This module uses ``json`` and ``hashlib`` only, so the lean
+are proven to be the packaged ones. This module uses the standard library only, so the lean
 runtime can share it.
 
 Versioning: ``schema_version`` is bumped when a field changes meaning or is removed; a reader
@@ -12,12 +12,12 @@ refuses a newer schema than it knows. Adding an optional field does not bump it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._atomic import sha256_file
 from ..errors import MlstrataError
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 1
-_CHUNK = 1 << 20
 
 
 class PackageIntegrityError(MlstrataError):
@@ -95,7 +94,7 @@ def hash_files(
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         name = path.relative_to(directory).as_posix()
         if name not in exclude:
-            entries[name] = FileEntry(_sha256(path), path.stat().st_size)
+            entries[name] = FileEntry(sha256_file(path), path.stat().st_size)
     return entries
 
 
@@ -122,17 +121,9 @@ def verify_package(directory: Path) -> Manifest:
         if not path.is_file():
             raise PackageIntegrityError(f"{path}: listed in {MANIFEST_FILE} but missing; the "
                                         "package is incomplete, rebuild or re-download it")
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != entry.sha256:
             raise PackageIntegrityError(
                 f"{path}: sha256 {actual[:12]} does not match the manifest's "
                 f"{entry.sha256[:12]}; the file was altered, rebuild or re-download the package")
     return manifest
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
