@@ -69,7 +69,7 @@ def test_train_json(workspace: Workspace, cli) -> None:  # type: ignore[no-untyp
     (CONFIG.replace("logistic, tree", "logistic, lightgbn"), {}, "did you mean lightgbm"),
     (CONFIG + "  params:\n    tree: {max_dept: 3}\n", {}, "model.params.tree: unknown "
      "hyper-parameter 'max_dept'"),
-    (CONFIG + "  params:\n    forest: {}\n", {}, "model.params names unknown model 'forest'"),
+    (CONFIG + "  params:\n    forest: {}\n", {}, "model.params: unknown model 'forest'"),
 ])
 def test_user_mistakes_are_one_line_and_store_nothing(  # type: ignore[no-untyped-def]
     workspace: Workspace, cli, config: str, data: dict[str, object], message: str

@@ -31,7 +31,7 @@ import difflib
 import functools
 import importlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -43,6 +43,7 @@ __all__ = [
     "ONNX_INPUT_DTYPE",
     "TASKS",
     "Candidate",
+    "check_candidate_names",
     "default_candidates",
     "register_onnx_converters",
     "resolve_candidates",
@@ -302,6 +303,16 @@ def default_candidates(task: str, rows: int) -> list[str]:
     return [name for name, c in CANDIDATES.items() if _fits(c, task, rows)]
 
 
+def check_candidate_names(names: Iterable[str], key: str) -> None:
+    """Raise a ConfigError naming ``key`` and close matches for a name that is no candidate."""
+    for name in names:
+        if name not in CANDIDATES:
+            close = difflib.get_close_matches(name, list(CANDIDATES), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else (
+                f"known: {', '.join(CANDIDATES)}")
+            raise ConfigError(f"mlstrata.yaml: {key}: unknown model {name!r}; {hint}")
+
+
 def resolve_candidates(
     names: Sequence[str] | None, task: str, rows: int, require_onnx: bool
 ) -> list[Candidate]:
@@ -313,12 +324,7 @@ def resolve_candidates(
     """
     _check_task(task)
     chosen = list(names) if names is not None else default_candidates(task, rows)
-    for name in chosen:
-        if name not in CANDIDATES:
-            close = difflib.get_close_matches(name, list(CANDIDATES), n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else (
-                f"known: {', '.join(CANDIDATES)}")
-            raise ConfigError(f"model.candidates: unknown model {name!r}; {hint}")
+    check_candidate_names(chosen, "model.candidates")
     kept: list[str] = []
     dropped: list[str] = []
     for name in dict.fromkeys(chosen):

@@ -42,7 +42,7 @@ from ..errors import ConfigError, DataError
 from ..reports import save_report
 from ..workspace import Artifact, Workspace
 from .artifact import store_model
-from .candidates import CANDIDATES, Candidate, resolve_candidates
+from .candidates import CANDIDATES, Candidate, check_candidate_names, resolve_candidates
 from .cv import CVResult, Fold, average_results, choose_k, cross_validate, make_folds
 from .data import TrainingData, load_training_data
 from .ensemble import Ensemble, Member, build_ensembles, fits_per_fold
@@ -219,14 +219,7 @@ def _prepare(ws: Workspace, ref: str) -> _Setup:
 
 
 def _check_param_names(params: Mapping[str, Any]) -> None:
-    import difflib
-
-    for name in params:
-        if name not in CANDIDATES:
-            close = difflib.get_close_matches(name, list(CANDIDATES), n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else (
-                f"known: {', '.join(CANDIDATES)}")
-            raise ConfigError(f"mlstrata.yaml: model.params names unknown model {name!r}; {hint}")
+    check_candidate_names(params, "model.params")
 
 
 def _time_order(data: TrainingData, strategy: str) -> np.ndarray[Any, Any] | None:
