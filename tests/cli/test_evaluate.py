@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from mlstrata.workspace import Workspace
 from tests.model._fitted import (  # noqa: F401
-    SEALED_READ_WARNING,
     _template,
     credit,
     fit_model,
     write_config,
 )
-
-pytestmark = pytest.mark.filterwarnings(SEALED_READ_WARNING)
 
 
 def test_evaluate_passes_writes_reports_and_prints_json(credit: Workspace, cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

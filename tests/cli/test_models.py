@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from mlstrata.model.acceptance import run_acceptance
 from mlstrata.model.evaluate import evaluate_model
 from mlstrata.workspace import Workspace
 from tests.model._fitted import (  # noqa: F401
-    SEALED_READ_WARNING,
     _empty_mlflow_db,
     _template,
     credit,
     fit_model,
     tracked,
 )
-
-pytestmark = pytest.mark.filterwarnings(SEALED_READ_WARNING)
 
 
 def test_register_promote_list_show(tracked: Workspace, cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

@@ -86,7 +86,6 @@ def fit_model(
 # -- fixtures (imported by the test modules that use them) -----------------------------------
 
 # load_sealed_test (model/data.py) fetches Arrow from a DB-API result; DuckDB warns about the copy.
-SEALED_READ_WARNING = "ignore:Arrow output on a DB-API result:UserWarning"
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,11 @@ from mlstrata.errors import DataError
 from mlstrata.model.acceptance import ACCEPTANCE_KIND, find_acceptance, run_acceptance
 from mlstrata.workspace import ACCEPTANCE_PURPOSE, Workspace
 from tests.model._fitted import (  # noqa: F401
-    SEALED_READ_WARNING,
     _template,
     credit,
     fit_model,
     write_config,
 )
-
-pytestmark = pytest.mark.filterwarnings(SEALED_READ_WARNING)
 
 
 def test_metrics_with_intervals_and_the_sealed_read_logged(credit: Workspace) -> None:  # noqa: F811

@@ -14,15 +14,12 @@ from mlstrata.package import registry
 from mlstrata.package.registry import PromotionError
 from mlstrata.workspace import Artifact, Workspace
 from tests.model._fitted import (  # noqa: F401
-    SEALED_READ_WARNING,
     _empty_mlflow_db,
     _template,
     credit,
     fit_model,
     tracked,
 )
-
-pytestmark = pytest.mark.filterwarnings(SEALED_READ_WARNING)
 
 
 def _checked(ws: Workspace, strength: float = 1.0) -> Artifact:
