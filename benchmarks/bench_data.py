@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _results import RESULTS, write_results
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-RESULTS = HERE / "results"
 BIN = Path(sys.executable).parent
 
 PANDAS_DESCRIBE = """
@@ -127,22 +126,14 @@ def main() -> None:
     by_step = {r["step"]: r for r in small}
     speedup = (by_step["ydata-profiling minimal (1M)"]["seconds"]  # type: ignore[operator]
                / by_step["mlstrata profile (1M)"]["seconds"])
-    report = {
-        "benchmark": "bench_data",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
+    write_results("bench_data", {
         "rows_large": args.rows,
         "rows_small": args.small_rows,
         "large": large,
         "small": small,
         "speedup_vs_ydata_minimal": round(speedup, 1),
         "targets": {"profile_validate_peak_rss_under_mb": 2048, "speedup_at_least": 10},
-    }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "bench_data.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"results: {out}")
+    })
 
 
 if __name__ == "__main__":

@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _results import write_results
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-RESULTS = HERE / "results"
 BIN = Path(sys.executable).parent
 
 CONFIG = """project: bench-train
@@ -133,20 +132,12 @@ def finish(project: Path, rows: int, run: dict[str, object]) -> None:
     """Compare both models on the sealed test set and write the results JSON."""
     scores = compare_on_test(project)
     print(f"  {scores}", flush=True)
-    report = {
-        "benchmark": "bench_train",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
+    write_results("bench_train", {
         "rows": rows,
         "mlstrata_run": run,
         **scores,
         "targets": {"run_seconds_at_most": 600, "roc_auc_at_least_lightgbm_default": True},
-    }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "bench_train.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"results: {out}")
+    })
 
 
 if __name__ == "__main__":
