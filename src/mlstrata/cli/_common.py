@@ -74,7 +74,7 @@ def emit_saved(report: Report, as_json: bool, directory: Path, stem: str) -> dic
 
 @contextlib.contextmanager
 def progress_bar(quiet: bool = False) -> Iterator[Progress]:
-    """A Rich progress display on stderr; hidden when ``quiet`` (e.g. with ``--json``)."""
+    """A Rich progress display on stderr; hidden when ``quiet`` (``--json``) or not a terminal."""
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -82,7 +82,7 @@ def progress_bar(quiet: bool = False) -> Iterator[Progress]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
-        disable=quiet,
+        disable=quiet or not err_console.is_terminal,
         transient=True,
     )
     with progress:
