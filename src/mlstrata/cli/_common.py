@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +30,7 @@ __all__ = [
     "err_console",
     "open_workspace",
     "progress_bar",
+    "stage_progress",
 ]
 
 console = Console()
@@ -87,3 +88,20 @@ def progress_bar(quiet: bool = False) -> Iterator[Progress]:
     )
     with progress:
         yield progress
+
+
+@contextlib.contextmanager
+def stage_progress(
+    label: str, quiet: bool, total: int | None = None
+) -> Iterator[Callable[[str], None]]:
+    """A progress display and the callback a stage calls with the name of each step it starts.
+
+    With ``total`` (the number of steps) the bar advances on each call; without, it spins.
+    """
+    with progress_bar(quiet) as progress:
+        task = progress.add_task(label, total=total)
+
+        def report(stage: str) -> None:
+            progress.update(task, description=stage, advance=1 if total else 0)
+
+        yield report

@@ -12,7 +12,7 @@ from ..config import AccessLevel, ColumnType, PiiAction
 from ..data.ingest import IngestOptions, ingest
 from ..data.sources import SourceSpec
 from ..errors import ConfigError
-from ._common import JsonOption, WorkspaceOption, emit, open_workspace, progress_bar
+from ._common import JsonOption, WorkspaceOption, emit, open_workspace, stage_progress
 
 __all__ = ["register"]
 
@@ -67,9 +67,8 @@ def ingest_command(
         pii=typing.cast(dict[str, PiiAction], _pairs(pii, "--pii", PiiAction)),
         test_fraction=test_fraction, seed=seed,
     )
-    with progress_bar(quiet=as_json) as progress:
-        task = progress.add_task("ingesting", total=None)
-        result = ingest(ws, spec, options, lambda text: progress.update(task, description=text))
+    with stage_progress("ingesting", quiet=as_json) as report_stage:
+        result = ingest(ws, spec, options, report_stage)
     emit(result, as_json)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._common import JsonOption, WorkspaceOption, emit, open_workspace, progress_bar
+from ._common import JsonOption, WorkspaceOption, emit, open_workspace, stage_progress
 
 __all__ = ["register"]
 
@@ -26,9 +26,8 @@ def run_command(
     from ..pipeline import run_pipeline
 
     ws = open_workspace(workspace)
-    with progress_bar(quiet=as_json) as progress:
-        task = progress.add_task("mlstrata run", total=None)
-        report = run_pipeline(ws, lambda step: progress.update(task, description=step))
+    with stage_progress("mlstrata run", quiet=as_json) as report_stage:
+        report = run_pipeline(ws, report_stage)
     emit(report, as_json)
     if not report.passed:
         raise typer.Exit(1)

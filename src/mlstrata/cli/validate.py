@@ -11,7 +11,15 @@ import typer
 
 from ..data.contract_infer import infer_contract_for
 from ..data.validate import validate_target
-from ._common import JsonOption, WorkspaceOption, console, emit_saved, open_workspace, progress_bar
+from ._common import (
+    JsonOption,
+    WorkspaceOption,
+    console,
+    emit_saved,
+    open_workspace,
+    progress_bar,
+    stage_progress,
+)
 
 __all__ = ["register"]
 
@@ -69,10 +77,9 @@ def validate(
     <name>-v<N>-validate.json and .html (<file stem>-validate.* for a file).
     """
     ws = open_workspace(workspace)
-    with progress_bar(quiet=as_json) as progress:
-        task = progress.add_task("validating", total=None)
+    with stage_progress("validating", quiet=as_json) as report_stage:
         report = validate_target(ws, target, contract.absolute() if contract else None,
-                                 lambda text: progress.update(task, description=text))
+                                 report_stage)
     emit_saved(report, as_json, out or ws.reports_dir, _report_stem(report.target))
     if not report.passed:
         raise typer.Exit(1)

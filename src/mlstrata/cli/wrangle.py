@@ -10,7 +10,13 @@ from ..data.clean import clean_dataset
 from ..data.split import split_dataset
 from ..reports import Report
 from ..workspace import Workspace
-from ._common import JsonOption, WorkspaceOption, emit_saved, open_workspace, progress_bar
+from ._common import (
+    JsonOption,
+    WorkspaceOption,
+    emit_saved,
+    open_workspace,
+    stage_progress,
+)
 
 __all__ = ["register"]
 
@@ -33,12 +39,7 @@ def clean(
 ) -> None:
     """Clean dataset REF with a recipe into a new version; statistics are fitted on train rows."""
     ws = open_workspace(workspace)
-    with progress_bar(quiet=as_json) as progress:
-        task = progress.add_task("cleaning", total=4)
-
-        def advance(stage: str) -> None:
-            progress.update(task, description=stage, advance=1)
-
+    with stage_progress("cleaning", quiet=as_json, total=4) as advance:
         output, _, report = clean_dataset(ws, ref, recipe, on_stage=advance)
     _show(ws, report, f"clean-{output.name}-v{output.version}", as_json)
 
@@ -62,12 +63,7 @@ def split(
 ) -> None:
     """Record a reproducible train/validation assignment of dataset REF's rows."""
     ws = open_workspace(workspace)
-    with progress_bar(quiet=as_json) as progress:
-        task = progress.add_task("splitting", total=2)
-
-        def advance(stage: str) -> None:
-            progress.update(task, description=stage, advance=1)
-
+    with stage_progress("splitting", quiet=as_json, total=2) as advance:
         report = split_dataset(
             ws, ref, strategy=strategy, fraction=val, seed=seed,
             target=target, time=time, group=group, on_stage=advance,
