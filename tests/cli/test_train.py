@@ -88,7 +88,7 @@ def test_unreachable_tracking_uri(workspace: Workspace, cli) -> None:  # type: i
     _toy(ws)
     result = cli("train", "toy", "-w", ws.root, "--tracking-uri", "http://127.0.0.1:9")
     assert result.code == 2
-    assert "MLflow tracking URI http://127.0.0.1:9 cannot be reached" in result.err
+    assert "MLflow tracking URI http://127.0.0.1:9 failed or cannot be reached" in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert _nothing_stored(ws)
 

@@ -26,7 +26,7 @@ from ..errors import MlstrataError
 from ..workspace import Workspace
 
 __all__ = ["TAG_PREFIX", "TrackedRun", "TrackingError", "default_tracking_uri",
-           "quiet_fast_mlflow", "resolve_uri", "training_run"]
+           "mlflow_calls", "resolve_uri", "training_run"]
 
 TAG_PREFIX = "mlstrata."
 _PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
@@ -141,23 +141,14 @@ def training_run(
 def _experiment_id(ws: Workspace, uri: str, name: str) -> str:
     """Find or create the experiment (artifacts in ``.mlstrata/mlruns`` unless the server's)."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     location = None if uri.startswith(_REMOTE_SCHEMES) else (ws.store / "mlruns").as_uri()
-    try:
-        with quiet_fast_mlflow():
-            client = MlflowClient(tracking_uri=uri)
-            found = client.get_experiment_by_name(name)
-            if found is not None:
-                return str(found.experiment_id)
-            return str(client.create_experiment(name, artifact_location=location))
-    except (MlflowException, OSError) as exc:
-        detail = str(exc).splitlines()[0][:160]
-        raise TrackingError(
-            f"MLflow tracking URI {uri} cannot be reached ({detail}); start the server, or fix "
-            "--tracking-uri / model.tracking_uri in mlstrata.yaml (omit both for the embedded "
-            "SQLite store)"
-        ) from exc
+    with mlflow_calls(uri, "tracking URI"):
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        return str(client.create_experiment(name, artifact_location=location))
 
 
 def _param(value: Any) -> Any:
@@ -168,10 +159,21 @@ def _param(value: Any) -> Any:
 
 
 @contextlib.contextmanager
-def quiet_fast_mlflow() -> Iterator[None]:
-    """MLflow calls that stay quiet and fail fast (no retries, 5 s timeout) on a dead server."""
-    with _quiet(), _environment(_PROBE_ENV):
-        yield
+def mlflow_calls(uri: str, what: str) -> Iterator[None]:
+    """MLflow calls that stay quiet, fail fast on a dead server (no retries, 5 s timeout) and
+    turn any MLflow failure into a one-line :class:`TrackingError` naming ``what`` and ``uri``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with _quiet(), _environment(_PROBE_ENV):
+            yield
+    except (MlflowException, OSError) as exc:
+        detail = str(exc).splitlines()[0][:160]
+        raise TrackingError(
+            f"MLflow {what} {uri} failed or cannot be reached ({detail}); start the server, or "
+            "fix --tracking-uri / model.tracking_uri in mlstrata.yaml (omit both for the "
+            "embedded SQLite store)"
+        ) from exc
 
 
 @contextlib.contextmanager

@@ -28,8 +28,7 @@ from ..model.artifact import load_model
 from ..model.evaluate import find_evaluation
 from ..model.tracking import (
     TAG_PREFIX,
-    TrackingError,
-    quiet_fast_mlflow,
+    mlflow_calls,
     resolve_uri,
     training_run,
 )
@@ -217,19 +216,10 @@ def _problem(found: Artifact | None, what: str, command: str) -> str:
 def _client(ws: Workspace, tracking_uri: str | None) -> Iterator[Any]:
     """An MlflowClient on the resolved URI; connection failures become one-line TrackingErrors."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     uri = resolve_uri(ws, tracking_uri)
-    try:
-        with quiet_fast_mlflow():
-            yield MlflowClient(tracking_uri=uri, registry_uri=uri)
-    except (MlflowException, OSError) as exc:
-        detail = str(exc).splitlines()[0][:160]
-        raise TrackingError(
-            f"MLflow registry at {uri} failed or cannot be reached ({detail}); start the server, "
-            "or fix "
-            "--tracking-uri / model.tracking_uri in mlstrata.yaml"
-        ) from exc
+    with mlflow_calls(uri, "registry at"):
+        yield MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def _lookup(client: Any, name: str, which: str) -> RegisteredVersion:
