@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .runtime.manifest import sha256_file  # one implementation, shared with the lean runtime
+
 __all__ = ["atomic_path", "copy_hashed", "sha256_file", "write_bytes", "write_text"]
 
 _CHUNK = 1 << 20
@@ -54,15 +56,6 @@ def write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
 def write_text(target: Path, text: str, mode: int = 0o644) -> None:
     """Atomically replace ``target`` with ``text`` encoded as UTF-8."""
     write_bytes(target, text.encode("utf-8"), mode)
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks so memory stays flat."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def copy_hashed(source: BinaryIO, target: Path, mode: int = 0o644) -> str:

@@ -12,8 +12,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mlstrata.package.builder import build_package
-from mlstrata.package.manifest import verify_package
 from mlstrata.package.onnx_export import OnnxConversionError
+from mlstrata.runtime.manifest import verify_package
 from mlstrata.workspace import Workspace
 
 from ._pipelines import stored_model

@@ -38,8 +38,8 @@ from ..contract import Contract
 from ..model.artifact import load_model
 from ..model.data import load_training_data
 from ..reports import Report, html_page, paragraph, table
+from ..runtime.manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
 from ..workspace import Artifact, Workspace
-from .manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
 from .model_card import ModelCard
 from .onnx_export import OnnxExport, Parity, measure_parity, split_dates, to_onnx
 from .pmml import export_pmml

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["DATE_PARTS", "date_feature_names", "date_part_keys", "expand_dates"]
+__all__ = ["DATE_PARTS", "date_feature_names", "date_part_keys", "expand_dates", "parse_date"]
 
 DATE_PARTS = ("year", "month", "day", "dayofweek", "hour", "cyclical")
 _PERIODS = {"month": 12.0, "dow": 7.0, "hour": 24.0}
@@ -111,12 +111,20 @@ def _to_seconds(values: Any) -> np.ndarray[Any, np.dtype[np.datetime64]]:
     out = np.empty(len(array), dtype="datetime64[s]")
     for i, value in enumerate(array.tolist()):
         if value not in cache:
-            cache[value] = _parse_one(value)
+            cache[value] = parse_date(value)
         out[i] = cache[value]
     return out
 
 
-def _parse_one(value: Any) -> np.datetime64:
+def parse_date(value: Any) -> np.datetime64:
+    """One date or timestamp (ISO 8601 text, datetime, date, datetime64) as datetime64[s].
+
+    Missing values (None, NaN, NaT, empty text) give NaT; anything else that is not a date
+    raises :class:`~mlstrata.errors.DataError` naming the value.
+
+    >>> parse_date("2024-03-15T18:30:00+02:00")
+    np.datetime64('2024-03-15T16:30:00')
+    """
     if isinstance(value, str):
         if not value.strip():
             return _NAT

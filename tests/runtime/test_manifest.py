@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlstrata.package.manifest import (
+from mlstrata.runtime.manifest import (
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
     Manifest,
@@ -74,7 +74,7 @@ def test_manifest_module_needs_no_ml_libraries() -> None:
     import sys
 
     heavy = "('sklearn', 'pandas', 'mlflow', 'onnxruntime')"
-    code = ("import sys, mlstrata.package.manifest; "
+    code = ("import sys, mlstrata.runtime.manifest; "
             f"print([m for m in {heavy} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -3,8 +3,8 @@
 ``manifest.json`` is written last and read first. Loading a package audits before it trusts:
 :func:`verify_package` recomputes every listed file's sha256 and refuses the package, naming the
 file, on the first mismatch — so a pickle (``model.joblib``) is only unpickled after its bytes
-are proven to be the packaged ones. This module uses the standard library only, so the lean
-runtime can share it.
+are proven to be the packaged ones. Standard library only: it is part of the lean runtime, which
+serving processes and model wheels carry.
 
 Versioning: ``schema_version`` is bumped when a field changes meaning or is removed; a reader
 refuses a newer schema than it knows. Adding an optional field does not bump it.
@@ -12,12 +12,12 @@ refuses a newer schema than it knows. Adding an optional field does not bump it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._atomic import sha256_file
 from ..errors import MlstrataError
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "PackageIntegrityError",
     "hash_files",
     "load_manifest",
+    "sha256_file",
     "verify_package",
 ]
 
@@ -111,6 +112,12 @@ def load_manifest(directory: Path) -> Manifest:
     if not isinstance(data, dict):
         raise PackageIntegrityError(f"{path}: not a JSON object; rebuild the package")
     return Manifest.from_dict(data, str(path))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def verify_package(directory: Path) -> Manifest:

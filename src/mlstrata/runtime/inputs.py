@@ -1,0 +1,316 @@
+"""Turn request values into typed columns and check them against the model's signature.
+
+Two steps, so that every front end shares the rules:
+
+1. :func:`columns_from_records` / :func:`columns_from_lists` convert JSON-like values (a list of
+   records, or one list of values per field) into typed numpy columns — float64 with NaN for
+   numbers and booleans, object arrays with None for text, datetime64[s] with NaT for dates —
+   and report every value of the wrong type;
+2. :func:`check_rules` applies the contract's rules to typed columns, vectorized: required
+   fields, ``allowed`` categories when ``strict``, ``min``/``max`` ranges, ``pattern``.
+
+Problems are :class:`FieldProblem` (row, field, message); :func:`require_valid` turns them into an
+:class:`InvalidInputError` whose one-line message names the record and the field. Batch scoring
+keeps the per-row problems and rejects only the rows they name.
+
+>>> from mlstrata.runtime.signature import InputField, Signature
+>>> sig = Signature("m@1", "binary", "y", (InputField("age", "integer", False, min=18),
+...                 InputField("city", "text", True, allowed=("a", "b"), strict=True)), (),
+...                 (("age", "double"), ("city", "string")), ())
+>>> columns, problems = columns_from_records(sig, [{"age": 30, "city": "a"}, {"age": "x"}])
+>>> [str(p) for p in problems]
+["record 1, field 'age': expected an integer, got text 'x'; send it unquoted", "record 1, \
+field 'city': missing; send null when the value is unknown"]
+>>> columns, _ = columns_from_records(sig, [{"age": 12, "city": "c"}])
+>>> [str(p) for p in check_rules(sig, columns)]
+["record 0, field 'age': 12 is below the minimum 18", "record 0, field 'city': 'c' is not an \
+allowed value (allowed: ['a', 'b'])"]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, MlstrataError
+from .dates import parse_date
+from .signature import InputField, Signature
+
+__all__ = [
+    "Columns",
+    "FieldProblem",
+    "InvalidInputError",
+    "check_rules",
+    "columns_from_lists",
+    "columns_from_records",
+    "require_valid",
+]
+
+Columns = dict[str, np.ndarray[Any, Any]]
+_SHOWN_PROBLEMS = 3
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid value: the record (row) index, the field and what is wrong with it."""
+
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"record {self.row}, field {self.field!r}: {self.message}"
+
+
+class InvalidInputError(MlstrataError):
+    """The input does not match the model's signature; ``problems`` lists every bad value."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        self.problems = list(problems)
+        shown = "; ".join(str(p) for p in self.problems[:_SHOWN_PROBLEMS])
+        more = len(self.problems) - _SHOWN_PROBLEMS
+        super().__init__(shown + (f" (and {more} more)" if more > 0 else ""))
+
+
+def require_valid(problems: Sequence[FieldProblem]) -> None:
+    """Raise :class:`InvalidInputError` when there is any problem."""
+    if problems:
+        raise InvalidInputError(sorted(problems, key=lambda p: (p.row, p.field)))
+
+
+def columns_from_records(
+    signature: Signature, records: Sequence[Mapping[str, Any]]
+) -> tuple[Columns, list[FieldProblem]]:
+    """Typed columns from a list of records (extra keys are ignored) and their problems.
+
+    A field absent from a record is a problem even when nullable: clients send ``null`` for an
+    unknown value, so a misspelt key is never silently scored as missing.
+    """
+    problems: list[FieldProblem] = []
+    for row, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            problems.append(FieldProblem(row, "*", f"expected an object with the fields "
+                                         f"{signature.input_names}, got {_describe(record)}"))
+    if problems:
+        return {}, problems
+    lists = {f.name: [r.get(f.name, _MISSING) for r in records] for f in signature.inputs}
+    return columns_from_lists(signature, lists)
+
+
+def columns_from_lists(
+    signature: Signature, lists: Mapping[str, Sequence[Any]], *, text_source: bool = False
+) -> tuple[Columns, list[FieldProblem]]:
+    """Typed columns from one sequence of values per field (all the same length), problems.
+
+    ``text_source`` accepts numbers written as text (CSV cells); JSON numbers must be numbers.
+    """
+    absent = [f.name for f in signature.inputs if f.name not in lists]
+    if absent:
+        return {}, [FieldProblem(0, name, "missing; every record needs it (send null when the "
+                                 "value is unknown)") for name in absent]
+    lengths = {len(values) for values in lists.values()}
+    if len(lengths) > 1:
+        sizes = {name: len(values) for name, values in lists.items()}
+        return {}, [FieldProblem(0, "*", f"fields have different lengths {sizes}; send one "
+                                 "value per record in every field")]
+    columns: Columns = {}
+    problems: list[FieldProblem] = []
+    for field in signature.inputs:
+        columns[field.name], found = _convert(field, lists[field.name], text_source)
+        problems += found
+    return columns, problems
+
+
+def check_rules(signature: Signature, columns: Columns) -> list[FieldProblem]:
+    """Every value that breaks a rule of its field (nullability, allowed, range, pattern)."""
+    problems: list[FieldProblem] = []
+    for field in signature.inputs:
+        values = columns[field.name]
+        missing = _missing_mask(field, values)
+        if not field.nullable:
+            problems += _problems(field, np.flatnonzero(missing), values,
+                                  lambda _: "required (null or missing is not allowed)")
+        present = ~missing
+        problems += _range_problems(field, values, present)
+        if field.allowed is not None and field.strict:
+            problems += _allowed_problems(field, values, present)
+        if field.pattern is not None and field.logical_type == "text":
+            problems += _pattern_problems(field, values, present)
+    return problems
+
+
+def _convert(
+    field: InputField, values: Sequence[Any], text_source: bool
+) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
+    convert: Callable[[InputField, Any, bool], Any]
+    if field.is_numeric:
+        out: np.ndarray[Any, Any] = np.empty(len(values), dtype=np.float64)
+        convert = _number
+    elif field.is_date:
+        out = np.empty(len(values), dtype="datetime64[s]")
+        convert = _date
+    else:
+        out = np.empty(len(values), dtype=object)
+        convert = _text
+    problems = []
+    for row, value in enumerate(values):
+        try:
+            out[row] = convert(field, value, text_source)
+        except _BadValue as exc:
+            problems.append(FieldProblem(row, field.name, str(exc)))
+            out[row] = None if out.dtype == object else np.nan if field.is_numeric else "NaT"
+    return out, problems
+
+
+class _BadValue(Exception):
+    """A value of the wrong type (internal: becomes a FieldProblem)."""
+
+
+def _number(field: InputField, value: Any, text_source: bool) -> float:
+    if value is _MISSING:
+        raise _BadValue("missing; send null when the value is unknown")
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        if field.logical_type == "boolean":
+            return float(value)
+        raise _BadValue(f"expected a number, got {_describe(value)}")
+    if isinstance(value, str) and text_source:
+        value = _number_from_text(field, value)
+    if not isinstance(value, (int, float)):
+        raise _BadValue(f"expected {_expected(field)}, got {_describe(value)}; send it unquoted")
+    number = float(value)
+    if field.logical_type == "integer" and math.isfinite(number) and not number.is_integer():
+        raise _BadValue(f"expected an integer, got {value!r}")
+    if field.logical_type == "boolean" and not math.isnan(number) and number not in (0.0, 1.0):
+        raise _BadValue(f"expected true or false, got {value!r}")
+    return number
+
+
+def _number_from_text(field: InputField, text: str) -> float | bool | str:
+    stripped = text.strip()
+    if not stripped:
+        return math.nan
+    if field.logical_type == "boolean" and stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    try:
+        return float(stripped)
+    except ValueError:
+        return text
+
+
+def _date(field: InputField, value: Any, text_source: bool) -> np.datetime64:
+    if value is _MISSING:
+        raise _BadValue("missing; send null when the value is unknown")
+    if value is not None and not isinstance(value, str):
+        raise _BadValue(f"expected an ISO 8601 {field.logical_type} such as 2024-03-15, got "
+                        f"{_describe(value)}")
+    try:
+        return parse_date(value)
+    except DataError as exc:
+        raise _BadValue(str(exc)) from exc
+
+
+def _text(field: InputField, value: Any, text_source: bool) -> str | None:
+    if value is _MISSING:
+        raise _BadValue("missing; send null when the value is unknown")
+    if value is None or (text_source and value == ""):
+        return None
+    if not isinstance(value, str):
+        raise _BadValue(f"expected text, got {_describe(value)}; send it as a JSON string")
+    return value
+
+
+def _expected(field: InputField) -> str:
+    return {"integer": "an integer", "boolean": "true or false"}.get(field.logical_type,
+                                                                     "a number")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"text {value[:40]!r}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return f"number {value!r}"
+    if value is None:
+        return "null"
+    return {"list": "a list", "dict": "an object"}.get(type(value).__name__,
+                                                       type(value).__name__)
+
+
+def _missing_mask(field: InputField, values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    if field.is_numeric:
+        mask: np.ndarray[Any, Any] = np.isnan(values)
+        return mask
+    if field.is_date:
+        mask = np.isnat(values)
+        return mask
+    return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+
+
+def _range_problems(field: InputField, values: np.ndarray[Any, Any],
+                    present: np.ndarray[Any, Any]) -> list[FieldProblem]:
+    if not (field.is_numeric or field.is_date):
+        return []
+    problems: list[FieldProblem] = []
+    for bound, compare, word in ((field.min, np.less, "below the minimum"),
+                                 (field.max, np.greater, "above the maximum")):
+        if bound is None:
+            continue
+        limit = np.datetime64(str(bound), "s") if field.is_date else float(bound)
+        with np.errstate(invalid="ignore"):
+            bad = present & compare(values, limit)
+        problems += _problems(field, np.flatnonzero(bad), values,
+                              lambda v, w=word, b=bound: f"{_show(v)} is {w} {b}")
+    return problems
+
+
+def _allowed_problems(field: InputField, values: np.ndarray[Any, Any],
+                      present: np.ndarray[Any, Any]) -> list[FieldProblem]:
+    allowed = field.allowed or ()
+    if field.is_numeric:
+        known = np.isin(values, np.asarray([float(a) for a in allowed], dtype=np.float64))
+    else:
+        members = {str(a) for a in allowed}
+        known = np.fromiter((v in members for v in values), dtype=bool, count=len(values))
+    shown = list(allowed)[:20]
+    return _problems(field, np.flatnonzero(present & ~known), values,
+                     lambda v: f"{_show(v)} is not an allowed value (allowed: {shown}"
+                               f"{' ...' if len(allowed) > 20 else ''})")
+
+
+def _pattern_problems(field: InputField, values: np.ndarray[Any, Any],
+                      present: np.ndarray[Any, Any]) -> list[FieldProblem]:
+    regex = re.compile(str(field.pattern))
+    verdicts: dict[str, bool] = {}
+    rows = []
+    for row in np.flatnonzero(present):
+        value = values[row]
+        if value not in verdicts:
+            verdicts[value] = regex.fullmatch(value) is not None
+        if not verdicts[value]:
+            rows.append(row)
+    return _problems(field, np.asarray(rows, dtype=np.int64), values,
+                     lambda v: f"{_show(v)} does not match the pattern {field.pattern}")
+
+
+def _problems(field: InputField, rows: Iterable[int], values: np.ndarray[Any, Any],
+              message: Any) -> list[FieldProblem]:
+    return [FieldProblem(int(row), field.name, message(values[row])) for row in rows]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, np.floating):
+        return _show(float(value))
+    if isinstance(value, np.datetime64):
+        return str(value)
+    return repr(value)

@@ -1,0 +1,160 @@
+"""A loaded model package: verified, validated input, onnxruntime scoring.
+
+:func:`load` audits the package before trusting it (every file's sha256 against
+``manifest.json``), reads its signature and opens the ONNX graph. :class:`LoadedModel` is what
+every serving pattern calls — the REST/gRPC server, the model wheel, batch scoring:
+
+- :meth:`LoadedModel.predict_records` takes JSON-like records, validates them against the
+  signature and raises :class:`~mlstrata.runtime.inputs.InvalidInputError` naming the record and
+  field of every bad value;
+- :meth:`LoadedModel.score` takes typed columns that have already been checked (batch scoring
+  checks per row and drops the rejected ones) and runs the graph.
+
+Dates are expanded into the numeric parts the graph was trained on by
+:func:`mlstrata.runtime.dates.expand_dates`, as the training pipeline did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dates import date_part_keys, expand_dates
+from .inputs import Columns, check_rules, columns_from_lists, columns_from_records, require_valid
+from .manifest import Manifest, verify_package
+from .session import open_session
+from .signature import SIGNATURE_FILE, Signature
+
+__all__ = ["LoadedModel", "Predictions", "load"]
+
+MODEL_FILE = "model.onnx"
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What the graph answered for n records.
+
+    ``labels``: class (or cluster) per record; ``probabilities``: ``[n, classes]`` for classifiers
+    in ``classes`` order; ``values``: the prediction of a regressor; ``scores``: distances to each
+    cluster centre for clustering.
+    """
+
+    labels: np.ndarray[Any, Any] | None = None
+    probabilities: np.ndarray[Any, Any] | None = None
+    classes: tuple[Any, ...] = ()
+    values: np.ndarray[Any, Any] | None = None
+    scores: np.ndarray[Any, Any] | None = None
+
+    def __len__(self) -> int:
+        for array in (self.labels, self.values):
+            if array is not None:
+                return len(array)
+        return 0
+
+    @property
+    def predictions(self) -> list[Any]:
+        """One plain Python prediction per record (label, or value for regression)."""
+        array = self.values if self.values is not None else self.labels
+        return [] if array is None else array.tolist()
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per record: ``prediction`` (+ ``probabilities`` for classifiers)."""
+        out: list[dict[str, Any]] = [{"prediction": p} for p in self.predictions]
+        if self.probabilities is not None:
+            names = [str(c) for c in self.classes]
+            for record, row in zip(out, self.probabilities.tolist(), strict=True):
+                record["probabilities"] = dict(zip(names, row, strict=True))
+        return out
+
+
+class LoadedModel:
+    """A verified model package ready to score (see the module docstring)."""
+
+    def __init__(self, directory: Path, manifest: Manifest, signature: Signature,
+                 session: Any) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.signature = signature
+        self._session = session
+        self._output_names = [o.name for o in session.get_outputs()]
+        self._date_sources = _date_sources(signature)
+
+    @property
+    def name(self) -> str:
+        """The registered model name (e.g. ``credit.model``)."""
+        return self.manifest.model_name
+
+    @property
+    def version(self) -> int:
+        """The model version the package was built from."""
+        return self.manifest.model_version
+
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Predictions:
+        """Validate JSON-like records against the signature and score them."""
+        columns, problems = columns_from_records(self.signature, records)
+        require_valid(problems or check_rules(self.signature, columns))
+        return self.score(columns)
+
+    def predict_columns(self, lists: Mapping[str, Sequence[Any]], *,
+                        text_source: bool = False) -> Predictions:
+        """Validate one sequence of values per input field and score them."""
+        columns, problems = columns_from_lists(self.signature, lists, text_source=text_source)
+        require_valid(problems or check_rules(self.signature, columns))
+        return self.score(columns)
+
+    def score(self, columns: Columns) -> Predictions:
+        """Run the graph on typed, already checked columns."""
+        results = self._session.run(self._output_names, self._feeds(columns))
+        named = dict(zip(self._output_names, results, strict=True))
+        classes = tuple(self.signature.classes or ())
+        labels = named.get("label")
+        return Predictions(
+            labels=labels.ravel() if labels is not None else None,
+            probabilities=named.get("probabilities"), classes=classes,
+            values=named["value"].ravel() if "value" in named else None,
+            scores=named.get("scores"))
+
+    def _feeds(self, columns: Columns) -> dict[str, np.ndarray[Any, Any]]:
+        expanded: dict[str, dict[str, np.ndarray[Any, Any]]] = {}
+        feeds: dict[str, np.ndarray[Any, Any]] = {}
+        for name, onnx_type in self.signature.onnx_inputs:
+            if name in columns:
+                values = columns[name]
+            else:
+                column, key, parts = self._date_sources[name]
+                if column not in expanded:
+                    expanded[column] = expand_dates(columns[column], parts)
+                values = expanded[column][key]
+            feeds[name] = _as_tensor(values, onnx_type)
+        return feeds
+
+
+def load(directory: Path | str, *, threads: int | None = None) -> LoadedModel:
+    """Verify and load the model package in ``directory``.
+
+    Raises :class:`~mlstrata.runtime.manifest.PackageIntegrityError` when a file does not match its
+    sha256, :class:`~mlstrata.runtime.signature.SignatureError` for a bad signature. ``threads``
+    caps onnxruntime's intra-op threads (1 suits a server answering single records).
+    """
+    path = Path(directory)
+    manifest = verify_package(path)
+    signature = Signature.from_file(path / SIGNATURE_FILE)
+    return LoadedModel(path, manifest, signature, open_session(path / MODEL_FILE, threads))
+
+
+def _date_sources(signature: Signature) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    """Graph input name → (date column, part key, the column's parts)."""
+    return {f"{spec.column}_{key}": (spec.column, key, spec.parts)
+            for spec in signature.dates for key in date_part_keys(spec.parts)}
+
+
+def _as_tensor(values: np.ndarray[Any, Any], onnx_type: str) -> np.ndarray[Any, Any]:
+    if onnx_type == "string":
+        text = np.array(["" if v is None else v for v in values.tolist()], dtype=object)
+        return text.reshape(-1, 1)
+    dtype = np.float64 if onnx_type == "double" else np.float32
+    return values.astype(dtype, copy=False).reshape(-1, 1)
