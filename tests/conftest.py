@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh workspace, a CLI runner and a real PostgreSQL server."""
+"""Shared fixtures: a fresh workspace, a CLI runner, a real PostgreSQL server, a model package."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hypothesis import settings
 from mlstrata.cli.main import main
 from mlstrata.workspace import Workspace
 
+from ._packaged import build_credit_package
 from ._postgres import PostgresServer, start_postgres
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -66,3 +67,9 @@ def postgres() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def credit_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model package (``mlstrata run`` on synthetic credit data); copy it to modify it."""
+    return build_credit_package(tmp_path_factory.mktemp("credit-package"))
