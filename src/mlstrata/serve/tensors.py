@@ -214,7 +214,7 @@ def _decode_bytes(buffer: bytes, name: str) -> list[Any]:
 
 
 def _output_specs(signature: Signature) -> list[tuple[Mapping[str, Any], str, list[int]]]:
-    specs = []
+    specs: list[tuple[Mapping[str, Any], str, list[int]]] = []
     for spec in signature.outputs:
         if spec["name"] == "label":
             specs.append((spec, _label_datatype(signature), [-1]))
