@@ -1,0 +1,242 @@
+"""Score Arrow record batches with a loaded model: convert, check, reject, predict.
+
+:func:`score_batches` is the one scoring loop of batch prediction, precompute and the Spark
+engine. For each batch it
+
+1. converts every model input from its Arrow column to the runtime's typed column (float64 with
+   NaN, object with None, datetime64[s] with NaT) with vectorised Arrow casts — text cells such as
+   a CSV's are parsed as the signature's type; a column whose cast fails falls back to the
+   runtime's per-value conversion, which names each bad value;
+2. checks the contract's rules with :func:`mlstrata.runtime.inputs.check_rules`;
+3. scores the valid rows with :meth:`~mlstrata.runtime.model.LoadedModel.score` and returns them
+   as :class:`ScoredBatch` ``scored`` (keys, ``prediction``, ``probability_<class>``, ``model``,
+   ``model_version``, ``run_id``), and the invalid rows as given plus ``reject_reason``.
+
+Row numbers in reasons and errors count input rows from 1 across batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import DataError
+from ..runtime.inputs import Columns, FieldProblem, InvalidInputError, check_rules
+from ..runtime.inputs import columns_from_lists as _runtime_columns
+from ..runtime.model import LoadedModel, Predictions
+from ..runtime.signature import InputField, Signature
+
+__all__ = ["REJECT_REASON", "ScoredBatch", "arrow_columns", "output_schema", "score_batches"]
+
+REJECT_REASON = "reject_reason"
+OnInvalid = Literal["reject", "fail"]
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """One input batch after scoring: the scored rows, the rejected rows, how many came in."""
+
+    scored: pa.Table
+    rejects: pa.Table
+    rows_in: int
+
+
+def score_batches(model: LoadedModel, batches: Iterable[pa.RecordBatch], *,
+                  keys: Sequence[str] = (), on_invalid: OnInvalid = "reject",
+                  run_id: str | None = None) -> Iterator[ScoredBatch]:
+    """Score each batch (see the module docstring); lazily, one batch in memory at a time.
+
+    ``keys`` are input columns copied to the output (an id to join predictions back on).
+    ``on_invalid="fail"`` raises :class:`~mlstrata.runtime.inputs.InvalidInputError` at the first
+    batch with an invalid row, naming the rows by their input number; ``"reject"`` moves them to
+    ``rejects``. ``run_id`` labels every output row (a new random id when None).
+    """
+    if on_invalid not in ("reject", "fail"):
+        raise DataError(f"on_invalid must be 'reject' or 'fail', got {on_invalid!r}")
+    run = run_id or uuid.uuid4().hex
+    first_row = 1
+    for batch in batches:
+        yield _score_one(model, batch, keys, on_invalid, run, first_row)
+        first_row += batch.num_rows
+
+
+def output_schema(model: LoadedModel, key_fields: Sequence[pa.Field]) -> pa.Schema:
+    """The schema of ``ScoredBatch.scored``: keys, prediction, probabilities, model, run id."""
+    classes = model.signature.classes or []
+    prediction = _prediction_type(model.signature)
+    return pa.schema([*key_fields, pa.field("prediction", prediction),
+                      *(pa.field(f"probability_{c}", pa.float64()) for c in classes),
+                      pa.field("model", pa.string()), pa.field("model_version", pa.int64()),
+                      pa.field("run_id", pa.string())])
+
+
+def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
+               on_invalid: OnInvalid, run_id: str, first_row: int) -> ScoredBatch:
+    signature = model.signature
+    _require_columns(batch, [*keys, *signature.input_names])
+    columns, problems = arrow_columns(signature, batch)
+    problems += check_rules(signature, columns)
+    reasons = _reasons(problems)
+    if reasons and on_invalid == "fail":
+        first = {(p.row, p.field): p for p in reversed(problems)}
+        raise InvalidInputError(sorted(
+            (FieldProblem(first_row + p.row, p.field, p.message) for p in first.values()),
+            key=lambda p: (p.row, p.field)))
+    keep = np.ones(batch.num_rows, dtype=bool)
+    keep[list(reasons)] = False
+    valid = {name: values[keep] for name, values in columns.items()}
+    predictions = model.score(valid) if keep.any() else None
+    scored = _scored_table(model, batch.filter(pa.array(keep)), keys, predictions, run_id)
+    rejected = batch.filter(pa.array(~keep))
+    reason_list = [reasons[row] for row in sorted(reasons)]
+    rejects = pa.Table.from_batches([rejected]).append_column(
+        REJECT_REASON, pa.array(reason_list, type=pa.string()))
+    return ScoredBatch(scored, rejects, batch.num_rows)
+
+
+def _require_columns(batch: pa.RecordBatch, names: Sequence[str]) -> None:
+    present = set(batch.schema.names)
+    missing = [name for name in dict.fromkeys(names) if name not in present]
+    if missing:
+        raise DataError(f"the input has no column {', '.join(repr(m) for m in missing)} that the "
+                        f"model needs; its columns are: {', '.join(batch.schema.names)}")
+
+
+def _reasons(problems: Sequence[FieldProblem]) -> dict[int, str]:
+    """Row → ``field 'x': ...; field 'y': ...`` (one message per field, the first found)."""
+    by_row: dict[int, dict[str, str]] = defaultdict(dict)
+    for problem in problems:
+        by_row[problem.row].setdefault(problem.field, problem.message)
+    return {row: "; ".join(f"field {name!r}: {message}" for name, message in fields.items())
+            for row, fields in by_row.items()}
+
+
+def _scored_table(model: LoadedModel, kept: pa.RecordBatch, keys: Sequence[str],
+                  predictions: Predictions | None, run_id: str) -> pa.Table:
+    key_fields = [kept.schema.field(name) for name in keys]
+    schema = output_schema(model, key_fields)
+    rows = kept.num_rows
+    if predictions is None:
+        return schema.empty_table()
+    values = predictions.values if predictions.values is not None else predictions.labels
+    arrays: list[pa.Array] = [kept.column(name) for name in keys]
+    arrays.append(pa.array(values, type=schema.field("prediction").type))
+    if predictions.probabilities is not None:
+        arrays += [pa.array(predictions.probabilities[:, i], type=pa.float64())
+                   for i in range(predictions.probabilities.shape[1])]
+    arrays += [pa.array([model.name] * rows, pa.string()),
+               pa.array(np.full(rows, model.version, dtype=np.int64)),
+               pa.array([run_id] * rows, pa.string())]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _prediction_type(signature: Signature) -> pa.DataType:
+    if signature.task == "regression":
+        return pa.float64()
+    classes = signature.classes or []
+    if classes and all(isinstance(c, str) for c in classes):
+        return pa.string()
+    if classes and all(isinstance(c, bool) for c in classes):
+        return pa.bool_()
+    if classes and all(isinstance(c, float) for c in classes):
+        return pa.float64()
+    return pa.int64()
+
+
+# -- Arrow -> runtime columns -------------------------------------------------------------------
+
+
+def arrow_columns(signature: Signature,
+                  batch: pa.RecordBatch) -> tuple[Columns, list[FieldProblem]]:
+    """Typed runtime columns for the model's inputs in ``batch``, and the values of wrong type."""
+    columns: Columns = {}
+    problems: list[FieldProblem] = []
+    for field in signature.inputs:
+        array = batch.column(field.name)
+        converted = _fast(field, array)
+        if converted is None:
+            converted, found = _per_value(signature, field, array)
+            problems += found
+        columns[field.name] = converted
+    return columns, problems
+
+
+def _fast(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
+    """The vectorised conversion, or None when the column needs value-by-value checking."""
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _from_text(field, array)
+    if field.is_numeric and _is_number(kind):
+        return _numbers(field, array)
+    if field.is_date and (pa.types.is_date(kind) or pa.types.is_timestamp(kind)):
+        return _stamps(array)
+    if pa.types.is_null(kind):
+        return _all_missing(field, len(array))
+    return None
+
+
+def _from_text(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
+    if field.logical_type == "text":
+        blank = pc.equal(array, "")
+        cleaned = pc.if_else(blank, pa.scalar(None, array.type), array)
+        out: np.ndarray[Any, Any] = cleaned.to_numpy(zero_copy_only=False)
+        return out.astype(object, copy=False)
+    trimmed = pc.utf8_trim_whitespace(array)
+    cleaned = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    try:
+        if field.is_numeric:
+            return _numbers(field, pc.cast(cleaned, pa.float64()))
+        return _stamps(pc.cast(cleaned, pa.timestamp("s")))
+    except pa.ArrowInvalid:
+        return None
+
+
+def _numbers(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
+    values = np.asarray(pc.fill_null(pc.cast(array, pa.float64()), math.nan).to_numpy(),
+                        dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if field.logical_type == "integer" and not np.all(finite == np.floor(finite)):
+        return None
+    if field.logical_type == "boolean" and not np.all((finite == 0.0) | (finite == 1.0)):
+        return None
+    return values
+
+
+def _stamps(array: pa.Array) -> np.ndarray[Any, Any]:
+    if pa.types.is_timestamp(array.type) and array.type.tz is not None:
+        array = array.cast(pa.timestamp(array.type.unit))
+    seconds = pc.cast(array, pa.timestamp("s"), safe=False)
+    return np.asarray(seconds.to_numpy(zero_copy_only=False), dtype="datetime64[s]")
+
+
+def _all_missing(field: InputField, rows: int) -> np.ndarray[Any, Any]:
+    if field.is_numeric:
+        return np.full(rows, math.nan)
+    if field.is_date:
+        return np.full(rows, np.datetime64("NaT"), dtype="datetime64[s]")
+    return np.full(rows, None, dtype=object)
+
+
+def _per_value(signature: Signature, field: InputField,
+               array: pa.Array) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
+    """The runtime's own conversion of one column, value by value, naming every bad value."""
+    values = array.to_pylist()
+    if pa.types.is_date(array.type) or pa.types.is_timestamp(array.type):
+        values = [None if v is None else v.isoformat() for v in values]
+    one = dataclasses.replace(signature, inputs=(field,))
+    columns, problems = _runtime_columns(one, {field.name: values}, text_source=True)
+    return columns[field.name], problems
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind)
+            or pa.types.is_boolean(kind) or pa.types.is_decimal(kind))
