@@ -12,6 +12,7 @@ from . import (
     ingest,
     models,
     package,
+    precompute,
     profile,
     run,
     store,
@@ -40,6 +41,7 @@ synth.register(app)
 evaluate.register(app)
 models.register(app)
 package.register(app)
+precompute.register(app)
 run.register(app)
 train.register(app)
 
