@@ -71,7 +71,7 @@ def _wheel(directory: Path, dist: Path) -> Report:
     from ..package.wheel import WheelResult, build_wheel
     from ..runtime.manifest import load_manifest
 
-    return WheelResult(build_wheel(directory, dist).resolve(), load_manifest(directory))
+    return WheelResult(build_wheel(directory, dist).resolve(), directory, load_manifest(directory))
 
 
 def _package_for_wheel(model: str, out: Path | None, workspace: Path | None,

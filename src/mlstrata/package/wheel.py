@@ -43,7 +43,7 @@ from .. import runtime as _runtime
 from .._atomic import atomic_path
 from ..errors import MlstrataError
 from ..reports import Report, html_page, paragraph, table
-from ..runtime.manifest import MANIFEST_FILE, FileEntry, Manifest, verify_package
+from ..runtime.manifest import MANIFEST_FILE, Manifest, verify_package
 from ..runtime.signature import SIGNATURE_FILE
 
 __all__ = ["RUNTIME_REQUIREMENTS", "WheelError", "WheelResult", "build_wheel", "import_name"]
@@ -65,9 +65,10 @@ class WheelError(MlstrataError):
 
 @dataclass(frozen=True)
 class WheelResult(Report):
-    """A built wheel: where it is and what it installs."""
+    """A built wheel: where it is, the package it was built from, and what it installs."""
 
     path: Path
+    package: Path
     manifest: Manifest
 
     @property
@@ -76,14 +77,16 @@ class WheelResult(Report):
         return import_name(self.manifest.model_name)
 
     def to_dict(self) -> dict[str, Any]:
-        """Path, import name, model, size and dependencies, JSON-ready."""
-        return {"wheel": str(self.path), "import": self.import_name,
+        """Paths, import name, model, size and dependencies, JSON-ready."""
+        return {"wheel": str(self.path), "package": str(self.package),
+                "import": self.import_name,
                 "model": f"{self.manifest.model_name}@{self.manifest.model_version}",
                 "size": self.path.stat().st_size, "requires": list(RUNTIME_REQUIREMENTS)}
 
     def render_terminal(self, console: Console) -> None:
         """Print where the wheel is and how to use it."""
         console.print(f"wheel:    {self.path}", highlight=False, soft_wrap=True)
+        console.print(f"package:  {self.package}", highlight=False, soft_wrap=True)
         console.print(f"size:     {self.path.stat().st_size / 1e3:.1f} kB, requires "
                       f"{', '.join(RUNTIME_REQUIREMENTS)}", highlight=False)
         console.print(f"install:  pip install {self.path}", highlight=False, soft_wrap=True)
