@@ -1,0 +1,82 @@
+"""``mlstrata serve MODEL``: answer predictions over REST (OIP v2, MLflow scoring, /v1/predict)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ._common import WorkspaceOption, open_workspace
+
+if TYPE_CHECKING:
+    from ..serve.server import ModelSource
+
+__all__ = ["model_source", "register", "workspace_locator"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command("serve")(serve)
+
+
+def serve(
+    model: Annotated[str, typer.Argument(
+        help="Package directory, NAME, NAME@N or NAME@ALIAS (e.g. credit@champion).")],
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="REST port.")] = 8080,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="Worker processes (each loads the model).")] = 1,
+    api_key_env: Annotated[str | None, typer.Option(
+        "--api-key-env", metavar="VAR",
+        help="Require the API key held in environment variable VAR (Authorization: Bearer KEY "
+             "or X-API-Key: KEY); health checks stay open.")] = None,
+    max_body_bytes: Annotated[int, typer.Option(
+        "--max-body-bytes", min=1, help="Refuse larger request bodies with 413.")] = 1_000_000,
+    reload_interval: Annotated[float, typer.Option(
+        "--reload-interval", min=0,
+        help="Seconds between checks for a new version when MODEL is NAME or NAME@ALIAS "
+             "(0: never).")] = 5.0,
+    log_requests: Annotated[bool, typer.Option(
+        "--log-requests", help="Log every request (off by default: it costs throughput).")]
+        = False,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+) -> None:
+    """Serve MODEL until Ctrl-C or SIGTERM (requests in flight finish first).
+
+    Routes: /v2/... (Open Inference Protocol, as KServe and Triton speak it), POST
+    /invocations (MLflow scoring), POST /v1/predict (records in, predictions and probabilities
+    out), /docs (Swagger UI) and /openapi.json.
+    """
+    from ..serve.server import ServeConfig
+    from ..serve.server import serve as run_server
+
+    config = ServeConfig(source=model_source(model, workspace), host=host, port=port,
+                         workers=workers, api_key_env=api_key_env,
+                         max_body_bytes=max_body_bytes, reload_interval=reload_interval,
+                         log_requests=log_requests)
+    config.api_key()
+    run_server(config)
+
+
+def model_source(ref: str, workspace: Path | None) -> ModelSource:
+    """Where the server finds ``ref``'s package; a workspace is opened only for a name."""
+    from ..package.locate import is_package_dir, locate_package
+    from ..serve.server import ModelSource
+
+    if is_package_dir(ref):
+        return ModelSource.from_path(Path(ref))
+    ws = open_workspace(workspace)
+    locate_package(ref, ws)
+    which = ref.partition("@")[2]
+    return ModelSource(f"{__name__}:workspace_locator", (ref, str(ws.root)),
+                       moves=not which.isdigit())
+
+
+def workspace_locator(ref: str, root: str) -> Callable[[], Path]:
+    """Locate ``ref``'s package in the workspace at ``root`` each time it is called."""
+    from ..package.locate import locate_package
+
+    ws = open_workspace(Path(root))
+    return lambda: locate_package(ref, ws)

@@ -1,0 +1,299 @@
+"""The REST server as one small ASGI application: routing, body limit, API key, JSON errors.
+
+:func:`create_app` answers, over the model a :class:`~mlstrata.serve.holder.ModelHolder` holds:
+
+- the Open Inference Protocol v2 (``/v2/...``, as KServe, Triton and MLServer speak it, with
+  Triton's binary-data extension) — see :mod:`mlstrata.serve.oip_rest`;
+- MLflow's scoring protocol (``POST /invocations``, ``GET /ping``, ``GET /health``) — see
+  :mod:`mlstrata.serve.mlflow_protocol`;
+- ``POST /v1/predict``: one JSON record or a list of them; the answer always holds a list of
+  predictions (one per record, in order, even for a single record), the model's name and
+  version and a request id (also in the ``X-Request-Id`` header; a client's own
+  ``X-Request-Id`` is echoed when it is a plain token);
+- ``GET /v1/precomputed/{key}`` when a :class:`PrecomputedLookup` is given;
+- ``GET /openapi.json`` (generated from the model's signature) and ``GET /docs`` (Swagger UI
+  from local files) — see :mod:`mlstrata.serve.openapi`.
+
+It is a raw ASGI callable rather than a framework app because per-request cost is the product:
+no middleware stack, one small request record, orjson for JSON. Every client mistake answers
+4xx with ``{"error": "..."}`` naming the problem (422 plus a ``problems`` list for values the
+signature refuses); anything else is a bug, logged with its traceback, and answers 500.
+
+With an API key, every route except the health checks and the docs needs
+``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (compared in constant time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import MlstrataError
+from ..runtime.inputs import InvalidInputError
+from ._http import Handler, Request, Response, json_response, parse_json, require_json
+from .errors import RequestError
+from .holder import ModelHolder
+from .mlflow_protocol import invocations
+from .oip_rest import infer, model_metadata, model_ready, parse_model_path, server_metadata
+from .openapi import docs_asset, docs_page, openapi_json
+
+__all__ = ["ASGIApp", "PrecomputedLookup", "create_app"]
+
+_log = logging.getLogger("mlstrata.serve")
+# Bodies larger than this are scored in a worker thread so a big batch does not stall the loop.
+_INLINE_BODY_BYTES = 64_000
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class PrecomputedLookup(Protocol):
+    """A store of precomputed predictions keyed by a string (see ``mlstrata precompute``)."""
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        """The stored answer for ``key``, or None when there is none."""
+
+
+@dataclass(frozen=True)
+class _Route:
+    """A path's handlers by method; ``open`` routes need no API key; ``mlflow`` errors also
+    carry MLflow's ``error_code`` and ``message`` keys."""
+
+    methods: dict[str, Handler]
+    open: bool = False
+    mlflow: bool = False
+
+
+def create_app(
+    holder: ModelHolder,
+    *,
+    api_key: str | None = None,
+    max_body_bytes: int = 1_000_000,
+    precomputed: PrecomputedLookup | None = None,
+) -> ASGIApp:
+    """The ASGI application serving ``holder``'s model (see the module docstring)."""
+    return _App(holder, api_key, max_body_bytes, precomputed)
+
+
+class _App:
+    def __init__(self, holder: ModelHolder, api_key: str | None, max_body_bytes: int,
+                 precomputed: PrecomputedLookup | None) -> None:
+        self._holder = holder
+        self._key = api_key.encode() if api_key else None
+        self._max_body = max_body_bytes
+        self._routes = _ROUTES
+        self._precomputed = _Route({"GET": _precomputed_handler(precomputed)})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope["method"], scope["path"], dict(scope["headers"]))
+        route = self._route(request)
+        try:
+            response = await self._respond(route, request, receive)
+        except RequestError as exc:
+            response = _error(exc.status, str(exc), route)
+        except InvalidInputError as exc:
+            response = _invalid(exc, route)
+        except MlstrataError as exc:
+            response = _error(400, str(exc), route)
+        except Exception:
+            _log.exception("bug while answering %s %s", request.method, request.path)
+            response = _error(500, "internal server error (a bug; the server log has the "
+                              "traceback)", route)
+        await _send(send, response)
+
+    async def _respond(self, route: _Route | None, request: Request, receive: Receive) -> Response:
+        if route is None:
+            raise RequestError(404, f"no route {request.path!r}; GET /docs lists the routes")
+        handler = route.methods.get(request.method)
+        if handler is None:
+            raise RequestError(405, f"{request.method} is not allowed on {request.path}; "
+                               f"use {' or '.join(sorted(route.methods))}")
+        if self._key is not None and not route.open:
+            _authorize(request, self._key)
+        if request.method == "POST":
+            request.body = await _read_body(request, receive, self._max_body)
+            if len(request.body) > _INLINE_BODY_BYTES:
+                return await asyncio.to_thread(handler, self._holder, request)
+        return handler(self._holder, request)
+
+    def _route(self, request: Request) -> _Route | None:
+        path = request.path
+        route = self._routes.get(path)
+        if route is not None:
+            return route
+        if path.startswith("/v2/models/"):
+            action = parse_model_path(path, request.params)
+            return _MODEL_ROUTES.get(action) if action is not None else None
+        if path.startswith("/v1/precomputed/") and len(path) > len("/v1/precomputed/"):
+            request.params["key"] = path[len("/v1/precomputed/"):]
+            return self._precomputed
+        if path.startswith("/docs/"):
+            request.params["asset"] = path[len("/docs/"):]
+            return _DOCS_ASSET
+        return None
+
+
+def _authorize(request: Request, key: bytes) -> None:
+    """401 unless the request carries ``key`` as a bearer token or an ``X-API-Key``."""
+    sent = request.header(b"x-api-key")
+    if sent is None:
+        scheme, _, token = (request.header(b"authorization") or b"").partition(b" ")
+        sent = token.strip() if scheme.lower() == b"bearer" else None
+    if sent is None:
+        raise RequestError(401, "this server needs an API key: send 'Authorization: Bearer "
+                           "KEY' or 'X-API-Key: KEY'")
+    if not hmac.compare_digest(sent, key):
+        raise RequestError(401, "the API key is wrong")
+
+
+async def _read_body(request: Request, receive: Receive, limit: int) -> bytes:
+    """The whole body, refusing (413) one larger than ``limit`` by its header or its bytes."""
+    declared = request.header(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"the body is {int(declared)} bytes; this server takes at most "
+                           f"{limit} (--max-body-bytes)")
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+    chunks, size = [body], len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(400, "the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> RequestError:
+    return RequestError(413, f"the body is larger than {limit} bytes, the most this server "
+                        "takes (--max-body-bytes)")
+
+
+async def _send(send: Send, response: Response) -> None:
+    headers = [(b"content-type", response.content_type),
+               (b"content-length", str(len(response.body)).encode()), *response.headers]
+    if response.status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _error(status: int, message: str, route: _Route | None) -> Response:
+    return json_response(_error_body(status, message, route), status)
+
+
+def _error_body(status: int, message: str, route: _Route | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message}
+    if route is not None and route.mlflow:
+        body.update(error_code="BAD_REQUEST" if status < 500 else "INTERNAL_ERROR",
+                    message=message)
+    return body
+
+
+def _invalid(exc: InvalidInputError, route: _Route | None) -> Response:
+    body = _error_body(422, str(exc), route)
+    body["problems"] = [{"record": p.row, "field": p.field, "message": p.message}
+                        for p in exc.problems]
+    return json_response(body, 422)
+
+
+def _live(holder: ModelHolder, request: Request) -> Response:
+    return json_response({"live": True})
+
+
+def _ready(holder: ModelHolder, request: Request) -> Response:
+    return json_response({"ready": True})
+
+
+def _ping(holder: ModelHolder, request: Request) -> Response:
+    return Response(200, b"\n")
+
+
+def _predict(holder: ModelHolder, request: Request) -> Response:
+    """``POST /v1/predict``: one record (an object) or a list of records."""
+    require_json(request)
+    payload = parse_json(request.body)
+    records = [payload] if isinstance(payload, dict) else payload
+    if not isinstance(records, list):
+        raise RequestError(400, "send one record (a JSON object) or a list of records")
+    if not records:
+        raise RequestError(400, "the list of records is empty; send at least one record")
+    model = holder.current
+    predictions = model.predict_records(records).to_records()
+    request_id = _request_id(request)
+    return json_response({"model": model.name, "version": model.version,
+                          "request_id": request_id.decode(), "predictions": predictions},
+                         headers=((b"x-request-id", request_id),))
+
+
+def _request_id(request: Request) -> bytes:
+    sent = request.header(b"x-request-id")
+    if sent is not None and _REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex.encode()
+
+
+def _precomputed_handler(precomputed: PrecomputedLookup | None) -> Handler:
+    def lookup(holder: ModelHolder, request: Request) -> Response:
+        if precomputed is None:
+            raise RequestError(404, "no precomputed store: this server was started without "
+                               "one")
+        key = request.params["key"]
+        found = precomputed.lookup(key)
+        if found is None:
+            raise RequestError(404, f"no precomputed prediction for key {key!r}")
+        return json_response(found)
+
+    return lookup
+
+
+_ROUTES = {
+    "/v2/health/live": _Route({"GET": _live}, open=True),
+    "/v2/health/ready": _Route({"GET": _ready}, open=True),
+    "/v2": _Route({"GET": server_metadata}),
+    "/ping": _Route({"GET": _ping}, open=True),
+    "/health": _Route({"GET": _ping}, open=True),
+    "/invocations": _Route({"POST": invocations}, mlflow=True),
+    "/v1/predict": _Route({"POST": _predict}),
+    "/openapi.json": _Route({"GET": openapi_json}, open=True),
+    "/docs": _Route({"GET": docs_page}, open=True),
+}
+_MODEL_ROUTES = {
+    "metadata": _Route({"GET": model_metadata}),
+    "ready": _Route({"GET": model_ready}),
+    "infer": _Route({"POST": infer}),
+}
+_DOCS_ASSET = _Route({"GET": docs_asset}, open=True)

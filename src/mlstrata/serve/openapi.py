@@ -1,0 +1,241 @@
+"""The OpenAPI 3 document of a served model, generated from its signature, and Swagger UI.
+
+``GET /openapi.json`` describes every route with the model's own record schema: each input
+field's JSON type (``format: date``/``date-time`` for dates), ``enum`` for the allowed values of
+a strict field, ``minimum``/``maximum``, ``pattern`` and ``nullable`` — what the server
+validates, so a generator such as schemathesis produces the requests a client would. ``GET
+/docs`` is Swagger UI, served from the ``swagger_ui_bundle`` package's files (works offline).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import orjson
+
+from ..runtime.model import LoadedModel
+from ..runtime.signature import InputField
+from ._http import Request, Response, mlstrata_version
+from .errors import RequestError
+from .holder import ModelHolder
+from .tensors import input_datatype
+from .tensors import model_metadata as _metadata
+
+__all__ = ["docs_asset", "docs_page", "openapi_document", "openapi_json"]
+
+_ASSETS = {"swagger-ui.css": b"text/css; charset=utf-8",
+           "swagger-ui-bundle.js": b"application/javascript; charset=utf-8",
+           "favicon-32x32.png": b"image/png", "favicon-16x16.png": b"image/png"}
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="docs/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div>
+<script src="docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({{url: "openapi.json", dom_id: "#swagger-ui"}});</script>
+</body></html>
+"""
+_JSON_TYPES: dict[str, dict[str, Any]] = {
+               "integer": {"type": "integer"}, "float": {"type": "number"},
+               "boolean": {"type": "boolean"}, "text": {"type": "string"},
+               "date": {"type": "string", "format": "date"},
+               "timestamp": {"type": "string", "format": "date-time"}}
+_ERRORS = {"400": "Malformed request (the error names the part)",
+           "401": "Missing or wrong API key", "404": "Unknown model or version",
+           "413": "Body larger than the server's limit", "415": "Unsupported content type",
+           "422": "A value the model's signature refuses (the error names record and field)"}
+
+
+def openapi_json(holder: ModelHolder, request: Request) -> Response:
+    """``GET /openapi.json`` for the model served now."""
+    return Response(200, _document_bytes(holder.current))
+
+
+def docs_page(holder: ModelHolder, request: Request) -> Response:
+    """``GET /docs``: the Swagger UI page reading ``/openapi.json``."""
+    title = f"{holder.current.name} v{holder.current.version} — mlstrata"
+    return Response(200, _PAGE.format(title=title).encode(), b"text/html; charset=utf-8")
+
+
+def docs_asset(holder: ModelHolder, request: Request) -> Response:
+    """``GET /docs/{asset}``: one of Swagger UI's files, from the local bundle."""
+    name = request.params["asset"]
+    if name not in _ASSETS:
+        raise RequestError(404, f"no documentation file {name!r}")
+    return Response(200, _asset(name), _ASSETS[name],
+                    ((b"cache-control", b"public, max-age=86400"),))
+
+
+@functools.lru_cache(maxsize=4)
+def _asset(name: str) -> bytes:
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+    data: bytes = (swagger_ui_path / name).read_bytes()
+    return data
+
+
+@functools.lru_cache(maxsize=2)
+def _document_bytes(model: LoadedModel) -> bytes:
+    return orjson.dumps(openapi_document(model))
+
+
+def openapi_document(model: LoadedModel) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the server for ``model`` (see the module docstring)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": f"{model.name} (mlstrata)", "version": str(model.version),
+                 "description": f"Model {model.name} version {model.version}, served by "
+                                f"mlstrata {mlstrata_version()}."},
+        "paths": _paths(model),
+        "components": {"schemas": _schemas(model), "responses": _error_responses(),
+                       "securitySchemes": {
+                           "bearer": {"type": "http", "scheme": "bearer"},
+                           "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
+        "security": [{}, {"bearer": []}, {"apiKey": []}],
+    }
+
+
+def field_schema(field: InputField) -> dict[str, Any]:
+    """The JSON schema of one input field's value, with the contract's rules.
+
+    >>> field_schema(InputField("term", "integer", False, allowed=(12, 24), strict=True))
+    {'type': 'integer', 'enum': [12, 24]}
+    >>> field_schema(InputField("rate", "float", True, min=0.5))
+    {'type': 'number', 'minimum': 0.5, 'nullable': True}
+    """
+    schema: dict[str, Any] = dict(_JSON_TYPES[field.logical_type])
+    if field.allowed is not None and field.strict:
+        schema["enum"] = list(field.allowed) + ([None] if field.nullable else [])
+    if field.is_numeric and field.logical_type != "boolean":
+        if field.min is not None:
+            schema["minimum"] = field.min
+        if field.max is not None:
+            schema["maximum"] = field.max
+    elif field.is_date and (field.min is not None or field.max is not None):
+        schema["description"] = f"from {field.min or 'any date'} to {field.max or 'any date'}"
+    if field.pattern is not None and field.logical_type == "text":
+        schema["pattern"] = field.pattern
+    if field.nullable:
+        schema["nullable"] = True
+    return schema
+
+
+def _schemas(model: LoadedModel) -> dict[str, Any]:
+    inputs = model.signature.inputs
+    record = {"type": "object", "required": [f.name for f in inputs],
+              "properties": {f.name: field_schema(f) for f in inputs}}
+    columns = {"type": "object", "required": [f.name for f in inputs],
+               "properties": {f.name: {"type": "array", "minItems": 1, "items": field_schema(f)}
+                              for f in inputs}}
+    records = {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Record"}}
+    return {
+        "Record": record,
+        "Records": records,
+        "Columns": columns,
+        "Error": {"type": "object", "required": ["error"],
+                  "properties": {"error": {"type": "string"},
+                                 "problems": {"type": "array", "items": {"type": "object"}}}},
+        "Prediction": {"type": "object", "required": ["prediction"],
+                       "properties": {"prediction": {},
+                                      "probabilities": {"type": "object",
+                                                        "additionalProperties":
+                                                            {"type": "number"}}}},
+        "InferenceRequest": _inference_request(model),
+    }
+
+
+def _inference_request(model: LoadedModel) -> dict[str, Any]:
+    tensors = [{"type": "object", "required": ["name", "datatype", "shape", "data"],
+                "properties": {"name": {"type": "string", "enum": [f.name]},
+                               "datatype": {"type": "string", "enum": [input_datatype(f)]},
+                               "shape": {"type": "array", "items": {"type": "integer",
+                                                                    "minimum": 1}},
+                               "data": {"type": "array", "items": field_schema(f)}}}
+               for f in model.signature.inputs]
+    return {"type": "object", "required": ["inputs"],
+            "properties": {"id": {"type": "string"},
+                           "inputs": {"type": "array", "items": {"oneOf": tensors}},
+                           "outputs": {"type": "array", "items": {
+                               "type": "object", "required": ["name"],
+                               "properties": {"name": {"type": "string"}}}}}}
+
+
+def _error_responses() -> dict[str, Any]:
+    return {code: {"description": text, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}} for code, text in _ERRORS.items()}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _answers(schema: dict[str, Any], *errors: str) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": {
+        "application/json": {"schema": schema}}}}
+    responses.update({code: {"$ref": f"#/components/responses/{code}"} for code in errors})
+    return responses
+
+
+def _paths(model: LoadedModel) -> dict[str, Any]:
+    ref = "#/components/schemas/"
+    post_errors = ("400", "401", "404", "413", "415", "422")
+    predict_answer = {"type": "object", "properties": {
+        "model": {"type": "string"}, "version": {"type": "integer"},
+        "request_id": {"type": "string"},
+        "predictions": {"type": "array", "items": {"$ref": ref + "Prediction"}}}}
+    invocations = {"oneOf": [
+        _object("dataframe_records", {"$ref": ref + "Records"}),
+        _object("instances", {"$ref": ref + "Records"}),
+        _object("inputs", {"$ref": ref + "Columns"}),
+        _object("dataframe_split", {"type": "object", "required": ["columns", "data"],
+                                    "properties": {
+                                        "columns": {"type": "array", "items": {"type": "string"}},
+                                        "data": {"type": "array", "items": {"type": "array"}}}}),
+    ]}
+    name = {"name": "model_name", "in": "path", "required": True,
+            "schema": {"type": "string", "enum": [model.name]}}
+    version = {"name": "model_version", "in": "path", "required": True,
+               "schema": {"type": "string", "enum": [str(model.version)]}}
+    paths: dict[str, Any] = {
+        "/v1/predict": {"post": {
+            "summary": "Predict one record or a list of records",
+            "requestBody": _json_body({"oneOf": [{"$ref": ref + "Record"},
+                                                 {"$ref": ref + "Records"}]}),
+            "responses": _answers(predict_answer, *post_errors)}},
+        "/invocations": {"post": {
+            "summary": "MLflow scoring protocol",
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": invocations},
+                "text/csv": {"schema": {"type": "string"}}}},
+            "responses": _answers({"type": "object", "properties": {
+                "predictions": {"type": "array"}}}, *post_errors)}},
+        "/v2/health/live": {"get": {"summary": "Liveness", "responses": _answers({})}},
+        "/v2/health/ready": {"get": {"summary": "Readiness", "responses": _answers({})}},
+        "/v2": {"get": {"summary": "Server metadata", "responses": _answers({}, "401")}},
+        "/ping": {"get": {"summary": "MLflow health check", "responses": _answers({})}},
+    }
+    for prefix, parameters in (("/v2/models/{model_name}", [name]),
+                               ("/v2/models/{model_name}/versions/{model_version}",
+                                [name, version])):
+        paths[prefix] = {"get": {"summary": "Model metadata", "parameters": parameters,
+                                 "responses": _answers(_metadata_schema(model), "401", "404")}}
+        paths[prefix + "/ready"] = {"get": {"summary": "Model readiness",
+                                            "parameters": parameters,
+                                            "responses": _answers({}, "401", "404")}}
+        paths[prefix + "/infer"] = {"post": {
+            "summary": "Open Inference Protocol v2 inference (JSON tensors)",
+            "parameters": parameters,
+            "requestBody": _json_body({"$ref": ref + "InferenceRequest"}),
+            "responses": _answers({"type": "object"}, *post_errors)}}
+    return paths
+
+
+def _object(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [key], "properties": {key: schema},
+            "additionalProperties": False}
+
+
+def _metadata_schema(model: LoadedModel) -> dict[str, Any]:
+    example = _metadata(model)
+    return {"type": "object", "required": list(example), "example": example}

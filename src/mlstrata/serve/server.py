@@ -1,0 +1,199 @@
+"""Run the REST server: uvicorn (uvloop + httptools), workers, reload, graceful shutdown.
+
+:func:`serve` blocks until SIGTERM or SIGINT, then stops accepting connections and lets the
+requests in flight finish (up to 30 s) before it exits. With ``workers > 1`` uvicorn starts
+that many processes; each rebuilds the app from the :class:`ServeConfig` it finds, as JSON, in
+the ``MLSTRATA_SERVE_CONFIG`` environment variable (uvicorn's workers take an import string and
+a factory, not an object). The API key itself never goes into that variable: each process reads
+it from the variable ``api_key_env`` names.
+
+When the model source can move (a registry alias, a model's latest version) a background thread
+asks the :class:`~mlstrata.serve.holder.ModelHolder` every ``reload_interval`` seconds to swap in
+the package the source names now: requests keep flowing during the load, and a new package that
+fails to load is logged while the old model keeps serving. It is a thread, not an asyncio task,
+because loading (hashing every file, opening onnxruntime) is blocking work that must not stall
+the event loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import MlstrataError
+from ..runtime.manifest import verify_package
+from .app import ASGIApp, create_app
+from .holder import ModelHolder
+
+__all__ = ["CONFIG_ENV", "ModelSource", "Reloader", "ServeConfig", "build_app", "fixed_path",
+           "serve", "worker_app"]
+
+CONFIG_ENV = "MLSTRATA_SERVE_CONFIG"
+_log = logging.getLogger("mlstrata.serve")
+
+
+def fixed_path(path: str) -> Callable[[], Path]:
+    """A locator for a package directory that never moves."""
+    directory = Path(path).resolve()
+    return lambda: directory
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """How a server process finds the package to serve, importable in any worker process.
+
+    ``locator`` is ``"module:function"``; ``function(*args)`` returns the callable the
+    :class:`ModelHolder` asks for the package directory. ``moves`` says whether that answer can
+    change (then the server reloads).
+    """
+
+    locator: str
+    args: tuple[str, ...] = ()
+    moves: bool = False
+
+    @classmethod
+    def from_path(cls, path: Path) -> ModelSource:
+        """A fixed package directory."""
+        return cls(f"{__name__}:fixed_path", (str(Path(path).resolve()),))
+
+    def locate_function(self) -> Callable[[], Path]:
+        """Import the locator and build the callable."""
+        module, _, name = self.locator.partition(":")
+        factory: Callable[..., Callable[[], Path]] = getattr(importlib.import_module(module),
+                                                             name)
+        return factory(*self.args)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything a server process needs, JSON-serialisable for worker processes."""
+
+    source: ModelSource
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    api_key_env: str | None = None
+    max_body_bytes: int = 1_000_000
+    reload_interval: float = 5.0
+    log_requests: bool = False
+    threads: int = 1
+
+    def to_json(self) -> str:
+        """The config as JSON (for ``MLSTRATA_SERVE_CONFIG``)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        """The config :meth:`to_json` wrote."""
+        data = json.loads(text)
+        source = data.pop("source")
+        return cls(source=ModelSource(source["locator"], tuple(source["args"]), source["moves"]),
+                   **data)
+
+    def api_key(self) -> str | None:
+        """The API key from the environment variable ``api_key_env`` names (None without)."""
+        if self.api_key_env is None:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise MlstrataError(f"--api-key-env {self.api_key_env}: the environment variable "
+                                f"{self.api_key_env} is not set (or empty); export the key in "
+                                "it first")
+        return key
+
+
+class Reloader:
+    """A daemon thread calling ``holder.refresh()`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, holder: ModelHolder, interval: float) -> None:
+        self._holder = holder
+        self._interval = interval
+        self._stop = threading.Event()
+        self._failure: str | None = None
+        self._thread = threading.Thread(target=self._run, name="mlstrata-reload", daemon=True)
+
+    def start(self) -> Reloader:
+        """Start the thread; returns self."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread (waits for a load in progress to end)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.refresh_once()
+
+    def refresh_once(self) -> None:
+        """One refresh; a failure is logged (once per distinct error) and the old model stays."""
+        try:
+            if self._holder.refresh():
+                model = self._holder.current
+                _log.info("now serving %s version %s from %s", model.name, model.version,
+                          self._holder.path)
+            self._failure = None
+        except Exception as exc:  # noqa: BLE001 — a bad new package must never stop serving
+            message = f"{type(exc).__name__}: {exc}"
+            if message != self._failure:
+                current = self._holder.current
+                _log.warning("could not load the new package, still serving %s version %s: %s",
+                             current.name, current.version, message)
+            self._failure = message
+
+
+def build_app(config: ServeConfig) -> tuple[ASGIApp, Reloader | None]:
+    """The app for ``config`` and its reloader (started; None when the source cannot move)."""
+    holder = ModelHolder(config.source.locate_function(), threads=config.threads)
+    app = create_app(holder, api_key=config.api_key(), max_body_bytes=config.max_body_bytes)
+    reloader = None
+    if config.source.moves and config.reload_interval > 0:
+        reloader = Reloader(holder, config.reload_interval).start()
+    _log.info("serving %s version %s from %s", holder.current.name, holder.current.version,
+              holder.path)
+    return app, reloader
+
+
+def worker_app() -> ASGIApp:
+    """The app of one worker process, from ``MLSTRATA_SERVE_CONFIG`` (uvicorn's factory)."""
+    app, _ = build_app(ServeConfig.from_json(os.environ[CONFIG_ENV]))
+    return app
+
+
+def serve(config: ServeConfig) -> None:
+    """Serve until SIGTERM/SIGINT; in-flight requests finish first (see the module docstring)."""
+    import uvicorn
+
+    _configure_logging()
+    options: dict[str, Any] = dict(
+        host=config.host, port=config.port, loop="uvloop", http="httptools", lifespan="off",
+        access_log=config.log_requests, server_header=False, timeout_graceful_shutdown=30,
+        log_level="info")
+    if config.workers > 1:
+        config.api_key()  # fail here, once, rather than in every worker
+        verify_package(config.source.locate_function()())
+        os.environ[CONFIG_ENV] = config.to_json()
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers, **options)
+        return
+    app, reloader = build_app(config)
+    try:
+        uvicorn.Server(uvicorn.Config(app, **options)).run()
+    finally:
+        if reloader is not None:
+            reloader.stop()
+
+
+def _configure_logging() -> None:
+    if not _log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        _log.addHandler(handler)
+        _log.setLevel(logging.INFO)
