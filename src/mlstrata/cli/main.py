@@ -15,6 +15,7 @@ from . import (
     precompute,
     profile,
     run,
+    serve,
     store,
     synth,
     train,
@@ -43,6 +44,7 @@ models.register(app)
 package.register(app)
 precompute.register(app)
 run.register(app)
+serve.register(app)
 train.register(app)
 
 
