@@ -299,7 +299,7 @@ def _table_rows(scored: pa.Table, run: _Run, model: str, model_version: int) -> 
 
 def _key_text(keys: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     kind = keys.type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
             or pa.types.is_integer(kind) or pa.types.is_temporal(kind)):
         raise DataError(f"key column '{name}' holds {kind} values; a key must be text, an "
                         "integer or a date (cast it in the source)")
