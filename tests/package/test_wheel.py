@@ -280,3 +280,16 @@ def test_fresh_venv_installs_the_wheel_and_predicts_without_ml_libraries(
                      "if importlib.util.find_spec(m) is not None]))", None, tmp_path)
     assert absent == []
     assert _tree_bytes(venv) < 250e6  # the serving environment the README quotes (~180 MB)
+
+
+def test_generated_api_passes_the_project_gates(wheel: Path, tmp_path: Path) -> None:
+    """The API module is generated from a template: hold it to ruff and strict mypy too."""
+    root = _unpacked(wheel, tmp_path / "site")
+    tools = Path(sys.executable).parent
+    for command in ([tools / "ruff", "check", "--no-cache", "--select", "E,F,I,UP,B",
+                     "--line-length", "100", "credit_model/__init__.py"],
+                    [tools / "mypy", "--strict", "--ignore-missing-imports", "--no-incremental",
+                     "--cache-dir", str(tmp_path / "mypy"), "credit_model"]):
+        done = subprocess.run([str(c) for c in command], cwd=root, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
