@@ -35,10 +35,22 @@ from ..runtime.inputs import columns_from_lists as _runtime_columns
 from ..runtime.model import LoadedModel, Predictions
 from ..runtime.signature import InputField, Signature
 
-__all__ = ["REJECT_REASON", "ScoredBatch", "arrow_columns", "output_schema", "score_batches"]
+__all__ = ["REJECT_REASON", "InvalidRowsError", "ScoredBatch", "arrow_columns", "output_schema", "score_batches"]
 
 REJECT_REASON = "reject_reason"
 OnInvalid = Literal["reject", "fail"]
+
+
+class InvalidRowsError(InvalidInputError):
+    """Input rows break the model's contract (``on_invalid="fail"``); rows count from 1."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        super().__init__(problems)
+        shown = "; ".join(f"row {p.row}, field {p.field!r}: {p.message}"
+                          for p in self.problems[:3])
+        more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
+        self.args = (f"invalid input: {shown}{more}; fix the rows or pass --on-invalid reject "
+                     "to set them aside",)
 
 
 @dataclass(frozen=True)
@@ -56,8 +68,9 @@ def score_batches(model: LoadedModel, batches: Iterable[pa.RecordBatch], *,
     """Score each batch (see the module docstring); lazily, one batch in memory at a time.
 
     ``keys`` are input columns copied to the output (an id to join predictions back on).
-    ``on_invalid="fail"`` raises :class:`~mlstrata.runtime.inputs.InvalidInputError` at the first
-    batch with an invalid row, naming the rows by their input number; ``"reject"`` moves them to
+    ``on_invalid="fail"`` raises :class:`InvalidRowsError` (an
+    :class:`~mlstrata.runtime.inputs.InvalidInputError`) at the first batch with an invalid row,
+    naming the rows by their input number; ``"reject"`` moves them to
     ``rejects``. ``run_id`` labels every output row (a new random id when None).
     """
     if on_invalid not in ("reject", "fail"):
@@ -88,7 +101,7 @@ def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
     reasons = _reasons(problems)
     if reasons and on_invalid == "fail":
         first = {(p.row, p.field): p for p in reversed(problems)}
-        raise InvalidInputError(sorted(
+        raise InvalidRowsError(sorted(
             (FieldProblem(first_row + p.row, p.field, p.message) for p in first.values()),
             key=lambda p: (p.row, p.field)))
     keep = np.ones(batch.num_rows, dtype=bool)

@@ -13,6 +13,7 @@ from . import (
     models,
     package,
     precompute,
+    predict,
     profile,
     run,
     serve,
@@ -43,6 +44,7 @@ evaluate.register(app)
 models.register(app)
 package.register(app)
 precompute.register(app)
+predict.register(app)
 run.register(app)
 serve.register(app)
 train.register(app)

@@ -1,0 +1,91 @@
+"""``mlstrata predict``: batch-score a file or a database table with a model package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from ..batch.cleaning import RecipeMode
+from ..batch.predict import Engine, predict
+from ..batch.reading import BATCH_ROWS
+from ..batch.scoring import OnInvalid
+from ..errors import WorkspaceError
+from ..package.locate import is_package_dir
+from ..workspace import Workspace
+from ._common import JsonOption, WorkspaceOption, emit, open_workspace, progress_bar
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``predict`` to ``app``."""
+    app.command("predict")(predict_command)
+
+
+def predict_command(
+    model: Annotated[str, typer.Argument(help="A package directory, NAME, NAME@N or NAME@ALIAS "
+                                              "(e.g. credit@champion).")],
+    input: Annotated[str, typer.Option("--input", "-i", help="CSV, Parquet (file or folder), "
+                                       "JSON Lines, SQLite/DuckDB file or postgresql:// URL.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="PATH.parquet, PATH.csv, "
+                                        "sqlite:///PATH.db?table=NAME or "
+                                        "postgresql://.../DB?table=NAME. Replaced atomically.")],
+    key: Annotated[list[str] | None, typer.Option(
+        "--key", "-k", help="Input column copied to the output (repeat for several).")] = None,
+    on_invalid: Annotated[str, typer.Option(
+        help="reject: invalid rows go to the rejects file; fail: stop at the first.")] = "reject",
+    rejects: Annotated[Path | None, typer.Option(
+        help="Rejects CSV (default: <output stem>.rejects.csv, written only if any).")] = None,
+    table: Annotated[str | None, typer.Option(help="Table of a database input.")] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query of a database input.")] = None,
+    output_table: Annotated[str | None, typer.Option(
+        help="Table of a database output (instead of ?table=).")] = None,
+    batch_rows: Annotated[int, typer.Option(min=1, help="Rows per batch.")] = BATCH_ROWS,
+    engine: Annotated[str, typer.Option(help="local, or spark (Parquet in and out).")] = "local",
+    master: Annotated[str | None, typer.Option(
+        help="Spark master URL (default local[*]).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="onnxruntime threads (default: all cores).")] = None,
+    recipe: Annotated[str, typer.Option(
+        help="Clean the input like the training data: auto (when it lacks columns a recipe "
+             "derives), replay, or skip.")] = "auto",
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """Score every row of the input with MODEL, streaming; write predictions atomically."""
+    mode = cast(OnInvalid, _choice("--on-invalid", on_invalid, ("reject", "fail")))
+    run_engine = cast(Engine, _choice("--engine", engine, ("local", "spark")))
+    replay = cast(RecipeMode, _choice("--recipe", recipe, ("auto", "replay", "skip")))
+    ws = _workspace(model, workspace)
+    with progress_bar(as_json) as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def advance(rows: int) -> None:
+            elapsed = bar.tasks[task].elapsed or 0.0
+            speed = f" ({rows / elapsed:,.0f} rows/s)" if elapsed > 0 else ""
+            bar.update(task, completed=rows, description=f"scoring{speed}")
+
+        report = predict(model, input, output, keys=key or (), on_invalid=mode,
+                         rejects_path=rejects, batch_rows=batch_rows, engine=run_engine,
+                         master=master, threads=threads, output_table=output_table, table=table,
+                         query=query, recipe=replay, workspace=ws, progress=advance)
+    emit(report, as_json)
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}",
+                                 param_hint=option)
+    return value
+
+
+def _workspace(model: str, path: Path | None) -> Workspace | None:
+    """The workspace: required for a model name, optional (when found) for a package path."""
+    if not is_package_dir(model) or path is not None:
+        return open_workspace(path)
+    try:
+        return open_workspace(None)
+    except WorkspaceError:
+        return None
