@@ -35,7 +35,8 @@ from ..runtime.inputs import columns_from_lists as _runtime_columns
 from ..runtime.model import LoadedModel, Predictions
 from ..runtime.signature import InputField, Signature
 
-__all__ = ["REJECT_REASON", "InvalidRowsError", "ScoredBatch", "arrow_columns", "output_schema", "score_batches"]
+__all__ = ["REJECT_REASON", "InvalidRowsError", "ScoredBatch", "arrow_columns", "output_schema",
+           "score_batches"]
 
 REJECT_REASON = "reject_reason"
 OnInvalid = Literal["reject", "fail"]
