@@ -50,9 +50,10 @@ def package(
 ) -> None:
     """Package MODEL: ONNX (parity measured), native, MLflow, signature, model card, manifest.
 
-    Every file's sha256 is recorded in manifest.json; the directory is zipped beside it. With
-    --wheel, the ONNX model, signature, contract and the lean runtime also go into a wheel with
-    a predict() API: pip install it, then 'from credit_model import predict'.
+    Every file's sha256 is recorded in manifest.json; the directory is zipped beside it.
+
+    --wheel puts the ONNX model, signature, contract and the lean runtime into a wheel with a
+    predict() API: pip install it, then 'from credit_model import predict'.
     """
     from ..package.builder import build_package
 
