@@ -52,8 +52,7 @@ def package(
 
     Every file's sha256 is recorded in manifest.json; the directory is zipped beside it.
 
-    --wheel puts the ONNX model, signature, contract and the lean runtime into a wheel with a
-    predict() API: pip install it, then 'from credit_model import predict'.
+    --wheel: a wheel with a predict() API; pip install it, 'from credit_model import predict'.
     """
     from ..package.builder import build_package
 
