@@ -17,6 +17,7 @@ import pytest
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
+import mlstrata
 from mlstrata.errors import MlstrataError
 from mlstrata.runtime.model import LoadedModel
 from mlstrata.serve._proto import grpc_predict_v2_pb2 as pb
@@ -94,7 +95,8 @@ def test_health_readiness_and_metadata(
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready(MODEL) and client.is_model_ready(MODEL, "1")
     assert not client.is_model_ready("other") and not client.is_model_ready(MODEL, "2")
-    assert client.get_server_metadata().name == "mlstrata"
+    server_metadata = client.get_server_metadata()
+    assert (server_metadata.name, server_metadata.version) == ("mlstrata", mlstrata.__version__)
     metadata = client.get_model_metadata(MODEL, as_json=True)
     assert (metadata["name"], metadata["versions"]) == (MODEL, ["1"])
     assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [

@@ -18,12 +18,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Sequence
 from concurrent import futures
+from importlib.metadata import version
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
-from .. import __version__
 from ..errors import MlstrataError
 from ..runtime.inputs import InvalidInputError
 from ..runtime.model import LoadedModel
@@ -127,7 +127,7 @@ class _Service:
 
     def server_metadata(self, request: pb.ServerMetadataRequest,
                         context: grpc.ServicerContext) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name="mlstrata", version=__version__)
+        return pb.ServerMetadataResponse(name="mlstrata", version=version("mlstrata"))
 
     def model_metadata(self, request: pb.ModelMetadataRequest,
                        context: grpc.ServicerContext) -> pb.ModelMetadataResponse:
