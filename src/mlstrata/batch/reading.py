@@ -232,7 +232,12 @@ def _postgres(url: str, batch_rows: int, table: str | None,
     schema = pa.schema([pa.field(n, t) for n, t in zip(names, types, strict=True)])
     rows = _fetched(cursor.fetchmany, batch_rows, schema, [_pg_converter(t) for t in types])
     guarded = _guarded(rows, f"{shown}: {what}", "check the table or query", (psycopg.Error,))
-    return _closing(guarded, pg.close)
+
+    def close() -> None:
+        cursor.close()
+        pg.close()
+
+    return _closing(guarded, close)
 
 
 def _fetched(fetchmany: Callable[[int], list[Any]], batch_rows: int, schema: pa.Schema,
