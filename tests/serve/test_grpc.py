@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from typing import Any
 
 import grpc
 import numpy as np
-import pandas as pd
 import pytest
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
@@ -30,32 +28,17 @@ _DATATYPE = {"float": "FP64", "integer": "INT64", "text": "BYTES", "date": "BYTE
 
 
 @pytest.fixture(scope="module")
-def holder(credit_package: Path) -> ModelHolder:
-    return ModelHolder(lambda: credit_package)
-
-
-@pytest.fixture(scope="module")
-def server(holder: ModelHolder) -> Iterator[GrpcServer]:
+def grpc_server(holder: ModelHolder) -> Iterator[GrpcServer]:
+    """A real gRPC server for the credit package (no API key); ``holder``, ``records``: conftest."""
     started = start_grpc_server(holder, port=0)
     yield started
     started.stop(grace=1)
 
 
 @pytest.fixture(scope="module")
-def client(server: GrpcServer) -> Iterator[triton.InferenceServerClient]:
-    with _client(server) as connected:
+def client(grpc_server: GrpcServer) -> Iterator[triton.InferenceServerClient]:
+    with _client(grpc_server) as connected:
         yield connected
-
-
-@pytest.fixture(scope="module")
-def records(credit_package: Path) -> list[dict[str, Any]]:
-    """Valid records from the project's own data (the signature's inputs, no nulls)."""
-    names = [field["name"] for field in
-             json.loads((credit_package / "signature.json").read_text())["inputs"]]
-    frame = pd.read_csv(credit_package.parent.parent / "data" / "credit.csv",
-                        dtype={"postal_code": str}).dropna(subset=names).head(20)
-    loaded: list[dict[str, Any]] = json.loads(frame[names].to_json(orient="records"))
-    return loaded
 
 
 def _client(server: GrpcServer) -> triton.InferenceServerClient:
@@ -90,7 +73,7 @@ def _error(call: Any) -> InferenceServerException:
 
 
 def test_health_readiness_and_metadata(
-    server: GrpcServer, client: triton.InferenceServerClient, holder: ModelHolder
+    grpc_server: GrpcServer, client: triton.InferenceServerClient, holder: ModelHolder
 ) -> None:
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready(MODEL) and client.is_model_ready(MODEL, "1")
@@ -129,7 +112,7 @@ def test_only_the_requested_outputs_come_back(
 
 
 def test_typed_contents_get_a_typed_answer(
-    server: GrpcServer, holder: ModelHolder, records: list[dict[str, Any]]
+    grpc_server: GrpcServer, holder: ModelHolder, records: list[dict[str, Any]]
 ) -> None:
     """A client built from the standard proto, sending ``contents`` instead of raw bytes."""
     request = pb.ModelInferRequest(model_name=MODEL, id="typed")
@@ -143,7 +126,7 @@ def test_typed_contents_get_a_typed_answer(
             tensor.contents.int64_contents.extend(values)
         else:
             tensor.contents.fp64_contents.extend(values)
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_server.port}") as channel:
         response = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
     expected = holder.current.predict_records(records)
     assert response.id == "typed" and not response.raw_output_contents
@@ -258,7 +241,7 @@ def test_stop_lets_the_call_in_flight_finish_and_refuses_new_ones(
                 if t.name.startswith("mlstrata-grpc")]
 
 
-def test_a_taken_port_is_a_one_line_error(server: GrpcServer, holder: ModelHolder) -> None:
-    with pytest.raises(MlstrataError, match=rf"cannot serve gRPC on 127.0.0.1:{server.port}: "
+def test_a_taken_port_is_a_one_line_error(grpc_server: GrpcServer, holder: ModelHolder) -> None:
+    with pytest.raises(MlstrataError, match=rf"cannot serve gRPC on 127.0.0.1:{grpc_server.port}: "
                        "the port is taken"):
-        start_grpc_server(holder, port=server.port)
+        start_grpc_server(holder, port=grpc_server.port)
