@@ -174,7 +174,8 @@ def test_broken_binary_bodies_are_400(server: str, records: list[dict[str, Any]]
     assert message in response.json()["error"]
 
 
-@pytest.mark.parametrize("path", ["/v2/models/other/infer", "/v2/models/credit.model/versions/2/infer"])
+@pytest.mark.parametrize("path", ["/v2/models/other/infer",
+                                  "/v2/models/credit.model/versions/2/infer"])
 def test_unknown_model_or_version_is_404(server: str, records: list[dict[str, Any]],
                                          path: str) -> None:
     response = httpx.post(server + path, json=_json_request(records[:1]))
