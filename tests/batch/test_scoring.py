@@ -1,0 +1,141 @@
+"""score_batches: the same predictions as the runtime, invalid rows rejected with the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from mlstrata.batch.scoring import InvalidRowsError, score_batches
+from mlstrata.errors import DataError
+from mlstrata.runtime.model import LoadedModel, load
+
+from ._inputs import KEY, raw_table, valid_records
+
+
+@pytest.fixture(scope="module")
+def model(credit_package: Path) -> LoadedModel:
+    return load(credit_package, threads=1)
+
+
+def _text_batches(records: list[dict[str, object]], keys: list[str], size: int
+                  ) -> list[pa.RecordBatch]:
+    """Records as all-text batches, the way a CSV is read."""
+    table = pa.table({KEY: keys, **{name: [None if r[name] is None else str(r[name])
+                                           for r in records] for name in records[0]}})
+    return table.to_batches(max_chunksize=size)
+
+
+def test_predictions_equal_the_runtime_on_the_same_rows(model: LoadedModel,
+                                                        credit_package: Path) -> None:
+    keys, records = valid_records(credit_package, 120)
+    expected = model.predict_records(records)
+    results = list(score_batches(model, _text_batches(records, keys, 50), keys=[KEY],
+                                 run_id="r1"))
+    scored = pa.concat_tables([r.scored for r in results])
+    assert [r.rows_in for r in results] == [50, 50, 20]
+    assert scored.column_names == [KEY, "prediction", "probability_0", "probability_1", "model",
+                                   "model_version", "run_id"]
+    assert scored.column(KEY).to_pylist() == keys
+    assert scored.column("prediction").to_pylist() == expected.predictions
+    assert expected.probabilities is not None
+    probabilities = np.column_stack([scored.column("probability_0").to_numpy(),
+                                     scored.column("probability_1").to_numpy()])
+    assert np.array_equal(probabilities, expected.probabilities)
+    assert set(scored.column("model").to_pylist()) == {"credit.model"}
+    assert set(scored.column("model_version").to_pylist()) == {1}
+    assert set(scored.column("run_id").to_pylist()) == {"r1"}
+    assert all(r.rejects.num_rows == 0 for r in results)
+
+
+def test_typed_arrow_columns_score_like_text(model: LoadedModel, credit_package: Path) -> None:
+    keys, records = valid_records(credit_package, 40)
+    text = _text_batches(records, keys, 40)[0]
+    typed = pa.table({KEY: keys, **{
+        f.name: _typed(f.logical_type, [r[f.name] for r in records])
+        for f in model.signature.inputs}}).to_batches()[0]
+    from_text, from_typed = (next(score_batches(model, [b], run_id="r")).scored
+                             for b in (text, typed))
+    assert from_typed.equals(from_text)
+
+
+def _typed(logical: str, values: list[object]) -> pa.Array:
+    if logical == "integer":
+        return pa.array(values, pa.int32())
+    if logical == "float":
+        return pa.array(values, pa.float64())
+    if logical == "date":
+        return pa.array([dt.date.fromisoformat(str(v)) for v in values], pa.date32())
+    return pa.array(values, pa.string())
+
+
+def test_invalid_rows_are_rejected_with_the_field_and_reason(model: LoadedModel,
+                                                             credit_package: Path) -> None:
+    keys, records = valid_records(credit_package, 6)
+    records[1] = {**records[1], "age": 1200}
+    records[3] = {**records[3], "region": "atlantis", "loan_amount": "lots"}
+    records[4] = {**records[4], "term_months": 18.5}
+    result = next(score_batches(model, _text_batches(records, keys, 6), keys=[KEY]))
+    assert result.rows_in == 6
+    assert result.scored.column(KEY).to_pylist() == [keys[0], keys[2], keys[5]]
+    rejects = result.rejects.to_pylist()
+    assert [r[KEY] for r in rejects] == [keys[1], keys[3], keys[4]]
+    assert rejects[0]["age"] == "1200"
+    assert rejects[0]["reject_reason"] == "field 'age': 1200 is above the maximum 1097.1"
+    assert rejects[1]["reject_reason"] == (
+        "field 'loan_amount': expected an integer, got text 'lots'; send it unquoted; "
+        "field 'region': 'atlantis' is not an allowed value (allowed: ['andalucia', 'aragon', "
+        "'asturias', 'baleares', 'canarias', 'cantabria', 'castilla_la_mancha', "
+        "'castilla_y_leon', 'cataluna', 'ceuta', 'extremadura', 'galicia', 'la_rioja', "
+        "'madrid', 'melilla', 'murcia', 'navarra', 'pais_vasco', 'valencia'])")
+    assert rejects[2]["reject_reason"] == "field 'term_months': expected an integer, got 18.5"
+
+
+def test_fail_names_the_input_row_counted_across_batches(model: LoadedModel,
+                                                         credit_package: Path) -> None:
+    keys, records = valid_records(credit_package, 30)
+    records[23] = {**records[23], "purpose": None}
+    results = score_batches(model, _text_batches(records, keys, 10), on_invalid="fail")
+    assert next(results).scored.num_rows == 10
+    assert next(results).scored.num_rows == 10
+    with pytest.raises(InvalidRowsError) as caught:
+        next(results)
+    assert str(caught.value).startswith("invalid input: row 24, field 'purpose': required")
+    assert "--on-invalid reject" in str(caught.value)
+
+
+def test_a_missing_column_is_named(model: LoadedModel, credit_package: Path) -> None:
+    batch = raw_table(credit_package).drop_columns(["age"]).to_batches(max_chunksize=10)[0]
+    with pytest.raises(DataError, match="the input has no column 'age' that the model needs"):
+        next(score_batches(model, [batch]))
+    with pytest.raises(DataError, match="no column 'customer'"):
+        next(score_batches(model, [batch], keys=["customer"]))
+
+
+def test_a_batch_of_rejects_only_scores_nothing(model: LoadedModel, credit_package: Path) -> None:
+    batch = raw_table(credit_package).slice(0, 5)
+    batch = batch.set_column(batch.schema.get_field_index("age"), "age",
+                             pc.cast(pa.array(["-1"] * 5), pa.string())).to_batches()[0]
+    result = next(score_batches(model, [batch], keys=[KEY]))
+    assert result.scored.num_rows == 0
+    assert result.scored.column_names[:2] == [KEY, "prediction"]
+    assert result.rejects.num_rows == 5
+
+
+def test_scoring_pulls_one_batch_at_a_time(model: LoadedModel, credit_package: Path) -> None:
+    keys, records = valid_records(credit_package, 40)
+    pulled: list[int] = []
+
+    def source() -> Iterator[pa.RecordBatch]:
+        for number, batch in enumerate(_text_batches(records, keys, 4)):
+            pulled.append(number)
+            yield batch
+
+    for done, _ in enumerate(score_batches(model, source())):
+        assert pulled == list(range(done + 1))
+    assert len(pulled) == 10
