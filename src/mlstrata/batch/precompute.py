@@ -255,7 +255,8 @@ def _load(con: Any, run: _Run, scored: Iterable[ScoredLike], model: str, model_v
     for batch in scored:
         frame = _table_rows(batch.scored, run, model, model_version)
         rejects += batch.rejects.num_rows + batch.scored.num_rows - frame.num_rows
-        examples += _reasons(batch, frame, run.key)[:_EXAMPLES - len(examples)]
+        examples += [reason for reason in dict.fromkeys(_reasons(batch, frame, run.key))
+                     if reason not in examples][:_EXAMPLES - len(examples)]
         if frame.num_rows == 0:
             continue
         if rows == 0:
@@ -275,7 +276,7 @@ def _reasons(batch: ScoredLike, frame: pa.Table, key: str) -> list[str]:
     """Why rows of ``batch`` were not stored (the scorer's reasons, then missing keys)."""
     reasons: list[str] = []
     if REJECT_REASON in batch.rejects.schema.names:
-        reasons = batch.rejects.column(REJECT_REASON).slice(0, _EXAMPLES).to_pylist()
+        reasons = batch.rejects.column(REJECT_REASON).unique().slice(0, _EXAMPLES).to_pylist()
     if batch.scored.num_rows > frame.num_rows:
         reasons.append(f"key column '{key}' is missing")
     return reasons
