@@ -122,8 +122,10 @@ class _App:
             raise RequestError(404, f"no route {request.path!r}; GET /docs lists the routes")
         handler = route.methods.get(request.method)
         if handler is None:
-            raise RequestError(405, f"{request.method} is not allowed on {request.path}; "
-                               f"use {' or '.join(sorted(route.methods))}")
+            allowed = sorted(route.methods)
+            return json_response({"error": f"{request.method} is not allowed on {request.path}; "
+                                           f"use {' or '.join(allowed)}"}, 405,
+                                 ((b"allow", ", ".join(allowed).encode()),))
         if self._key is not None and not route.open:
             _authorize(request, self._key)
         if request.method == "POST":
@@ -239,7 +241,7 @@ def _ready(holder: ModelHolder, request: Request) -> Response:
 
 
 def _ping(holder: ModelHolder, request: Request) -> Response:
-    return Response(200, b"\n")
+    return Response(200, b"{}")
 
 
 def _predict(holder: ModelHolder, request: Request) -> Response:

@@ -155,7 +155,8 @@ def _inference_request(model: LoadedModel) -> dict[str, Any]:
                for f in model.signature.inputs]
     return {"type": "object", "required": ["inputs"],
             "properties": {"id": {"type": "string"},
-                           "inputs": {"type": "array", "items": {"oneOf": tensors}},
+                           "inputs": {"type": "array", "minItems": 1,
+                                      "items": {"oneOf": tensors}},
                            "outputs": {"type": "array", "items": {
                                "type": "object", "required": ["name"],
                                "properties": {"name": {"type": "string"}}}}}}
