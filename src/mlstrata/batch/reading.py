@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from ..data._db_readers import _PG_ARROW, _pg_converter, _statement, redact_url
 from ..data._extract import cell_text, check_unique
+from ..data._text_readers import _header, _sniff
 from ..data.engine import quote_identifier, quote_literal
 from ..data.sources import SourceSpec, detect_format
 from ..errors import SourceError
@@ -122,9 +123,11 @@ def _text(path: Path, fmt: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
     con = duckdb.connect()
     file = quote_literal(str(path))
     if fmt in ("csv", "tsv"):
-        delim = ", delim = '\t'" if fmt == "tsv" else ""
-        sql = (f"SELECT * FROM read_csv({file}, header = true, all_varchar = true, "
-               f"strict_mode = true, null_padding = false{delim})")
+        delim = "\t" if fmt == "tsv" else _sniff(path)
+        columns = ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in _header(path, path, delim))
+        sql = (f"SELECT * FROM read_csv({file}, header = true, delim = {quote_literal(delim)}, "
+               "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+               f"auto_detect = false, columns = {{{columns}}})")
     else:
         layout = "newline_delimited" if fmt == "jsonl" else "auto"
         reader = f"read_json({file}, records = true, format = '{layout}'"

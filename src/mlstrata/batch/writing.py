@@ -5,8 +5,9 @@ A destination (``DST``) is one of:
 - ``PATH.parquet`` (or ``.pq``) and ``PATH.csv`` — a file, written to a temporary file beside it,
   batch by batch, and renamed onto ``PATH`` only when the run succeeds, so a crashed or
   interrupted run leaves no partial file (and an existing file untouched);
-- ``sqlite:///PATH.db?table=NAME`` or ``PATH.db`` / ``.sqlite`` / ``.sqlite3`` with a table name —
-  a SQLite table, replaced inside one transaction;
+- ``sqlite:///PATH.db?table=NAME`` (a relative path; four slashes for an absolute one, as in
+  SQLAlchemy) or ``PATH.db`` / ``.sqlite`` / ``.sqlite3`` with a table name — a SQLite table,
+  replaced inside one transaction;
 - ``postgresql://USER@HOST/DB?table=NAME`` — a PostgreSQL table, replaced inside one transaction
   (rows loaded with ``COPY``); readers see the old table until the commit.
 
@@ -16,8 +17,11 @@ appears only when there are rejects; every writer entered in the same
 :class:`contextlib.ExitStack` is committed when the stack closes normally and discarded when it
 closes with an exception.
 
->>> parse_destination("sqlite:///tmp/scores.db?table=daily")
+>>> parse_destination("sqlite:////tmp/scores.db?table=daily")
 Destination(kind='sqlite', location='/tmp/scores.db', table='daily')
+>>> parse_destination("sqlite:///scores.db", table="daily").location
+'scores.db'
+
 >>> parse_destination("scores.csv").kind
 'csv'
 """
@@ -81,7 +85,7 @@ def parse_destination(dst: str, table: str | None = None) -> Destination:
         return Destination("postgres", url, _table(dst, table or named))
     if scheme == "sqlite":
         named = dict(parse_qsl(parts.query)).get("table")
-        path = parts.path[1:] if parts.path.startswith("//") else parts.path
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
         return Destination("sqlite", path or parts.netloc, _table(dst, table or named))
     suffix = Path(dst).suffix.lower()
     if suffix in _SQLITE_SUFFIXES:
@@ -97,7 +101,7 @@ def parse_destination(dst: str, table: str | None = None) -> Destination:
 
 def _table(dst: str, table: str | None) -> str:
     if not table:
-        shown = redact_url(dst) if "://" in dst else dst
+        shown = redact_url(dst) if dst.lower().startswith("postgres") else dst
         raise SourceError(f"{shown}: a database output needs a table; add ?table=NAME or pass "
                           "--output-table NAME")
     return table
