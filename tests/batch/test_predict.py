@@ -63,9 +63,9 @@ def test_rejects_file_holds_the_rows_as_given_and_why(credit_package: Path,
                      keys=[KEY], batch_rows=500, progress=progress.append)
     assert progress == [500, 1000, 1500]
     assert _files(tmp_path) == ["scores.csv", "scores.rejects.csv"]
-    rejects = pacsv.read_csv(tmp_path / "scores.rejects.csv",
-                             convert_options=pacsv.ConvertOptions(strings_can_be_null=True,
-                                                                  column_types={"postal_code": pa.string()}))
+    options = pacsv.ConvertOptions(strings_can_be_null=True,
+                                   column_types={"postal_code": pa.string()})
+    rejects = pacsv.read_csv(tmp_path / "scores.rejects.csv", convert_options=options)
     scored = pacsv.read_csv(tmp_path / "scores.csv")
     assert report.rows_rejected == rejects.num_rows > 0
     assert report.rows_scored == scored.num_rows == 1500 - rejects.num_rows

@@ -47,7 +47,8 @@ def test_tsv_and_json_lines(tmp_path: Path) -> None:
     tsv.write_text("zip\tn\n01234\t1\n28004\t2\n08001\t3\n")
     assert [r["zip"] for r in _rows(str(tsv))] == ["01234", "28004", "08001"]
     jsonl = tmp_path / "in.jsonl"
-    jsonl.write_text('{"zip": "01234", "n": 1}\n{"zip": "28004", "n": 2.5}\n{"zip": null, "n": 3}\n')
+    jsonl.write_text('{"zip": "01234", "n": 1}\n{"zip": "28004", "n": 2.5}\n'
+                     '{"zip": null, "n": 3}\n')
     assert _rows(str(jsonl)) == [{"zip": "01234", "n": "1"}, {"zip": "28004", "n": "2.5"},
                                  {"zip": None, "n": "3"}]
 
