@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 import uvicorn
@@ -67,3 +73,53 @@ def server(holder: ModelHolder) -> Iterator[str]:
 def records(credit_package: Path) -> list[dict[str, Any]]:
     """Twenty valid credit records."""
     return valid_records(credit_package)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serve_process(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+                  timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``mlstrata serve ARGS --port P`` in a real process; yields it and its URL once ready.
+
+    Stopped with SIGTERM (then killed if it hangs) when the block ends.
+    """
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("mlstrata")), "serve", *args, "--port",
+               str(port)]
+    process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(process, url, timeout)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _wait_ready(process: subprocess.Popen[str], url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the server at {url} was not ready after {timeout} s")
