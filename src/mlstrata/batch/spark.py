@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,12 +53,14 @@ def spark_session(master: str | None = None, batch_rows: int = 100_000) -> Any:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
-    return (SparkSession.builder.master(master).appName("mlstrata-predict")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
-            .config("spark.driver.host", "127.0.0.1" if master.startswith("local") else "")
-            .getOrCreate())
+    builder = (SparkSession.builder.master(master).appName("mlstrata-predict")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "4")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows)))
+    if master.startswith("local"):
+        builder = builder.config("spark.driver.host", "127.0.0.1")
+    return builder.getOrCreate()
 
 
 def predict_spark(model: str | Path | LoadedModel, source: str, destination: Destination, *,
@@ -73,8 +76,7 @@ def predict_spark(model: str | Path | LoadedModel, source: str, destination: Des
     _require_parquet(source, destination)
     loaded = load_model(model, workspace, threads=1)
     started, run_id = time.perf_counter(), uuid.uuid4().hex
-    spark = spark_session(master, batch_rows)
-    try:
+    with _quiet_pyspark(), _session(master, batch_rows) as spark:
         frame = spark.read.parquet(str(Path(source).resolve()))
         _require_columns(frame.columns, [*keys, *loaded.signature.input_names])
         spark.sparkContext.addFile(str(loaded.directory), recursive=True)
@@ -84,13 +86,12 @@ def predict_spark(model: str | Path | LoadedModel, source: str, destination: Des
             rejected = out.filter(out[REJECT_REASON].isNotNull())
             if on_invalid == "fail":
                 _fail_on(rejected, keys)
-            rows_rejected = _write_rejects(rejected, frame.columns, rejects)
-            scored = out.filter(out[REJECT_REASON].isNull()).drop(REJECT_REASON, _INPUT_ROW)
-            _write_parquet(scored, Path(destination.location))
+            with _swapped_in(Path(destination.location)) as tmp:
+                scored = out.filter(out[REJECT_REASON].isNull()).drop(REJECT_REASON, _INPUT_ROW)
+                scored.write.parquet(str(tmp))
+                rows_rejected = _write_rejects(rejected, frame.columns, rejects)
         finally:
             out.unpersist()
-    finally:
-        spark.stop()
     if progress is not None:
         progress(rows_in)
     return PredictReport(
@@ -179,14 +180,16 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _write_parquet(frame: Any, target: Path) -> None:
-    """Write ``frame`` into a temporary folder beside ``target``, then swap it in."""
+@contextlib.contextmanager
+def _swapped_in(target: Path) -> Iterator[Path]:
+    """A temporary folder path beside ``target``, renamed onto it when the block succeeds (a
+    previous output is replaced, and removed only then); removed when the block fails."""
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
     try:
-        frame.write.parquet(str(tmp))
+        yield tmp
         if target.exists():
             os.replace(target, old)
         os.replace(tmp, target)
@@ -196,6 +199,31 @@ def _write_parquet(frame: Any, target: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
         else:
             old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _session(master: str | None, batch_rows: int) -> Iterator[Any]:
+    """:func:`spark_session`, stopped at the end unless it was already running (a notebook's)."""
+    from pyspark.sql import SparkSession
+
+    existing = SparkSession.getActiveSession()
+    spark = spark_session(master, batch_rows)
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        if existing is None:
+            spark.stop()
+
+
+@contextlib.contextmanager
+def _quiet_pyspark() -> Iterator[None]:
+    """Silence PySpark's warning that it does not fully support pandas 3 (scoring exchanges
+    Arrow batches, no pandas)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
+        yield
 
 
 def _require_parquet(source: str, destination: Destination) -> None:
