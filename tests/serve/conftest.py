@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,19 @@ def free_port() -> int:
         return port
 
 
+@dataclass
+class Served:
+    """A server process, its URL, and (after it stopped) everything it printed."""
+
+    process: subprocess.Popen[str]
+    url: str
+    output: str = ""
+
+
 @contextlib.contextmanager
 def serve_process(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-                  timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``mlstrata serve ARGS --port P`` in a real process; yields it and its URL once ready.
+                  timeout: float = 30) -> Iterator[Served]:
+    """``mlstrata serve ARGS --port P`` in a real process, yielded once it answers.
 
     Stopped with SIGTERM (then killed if it hangs) when the block ends.
     """
@@ -95,10 +105,10 @@ def serve_process(*args: str, cwd: Path | None = None, env: dict[str, str] | Non
                str(port)]
     process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
+    served = Served(process, f"http://127.0.0.1:{port}")
     try:
-        _wait_ready(process, url, timeout)
-        yield process, url
+        _wait_ready(process, served.url, timeout)
+        yield served
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -108,6 +118,7 @@ def serve_process(*args: str, cwd: Path | None = None, env: dict[str, str] | Non
                 process.kill()
                 process.wait()
         if process.stdout is not None:
+            served.output = process.stdout.read()
             process.stdout.close()
 
 

@@ -83,8 +83,9 @@ def test_reload_swaps_versions_without_a_failed_request(
 def test_sigterm_lets_the_request_in_flight_finish(credit_package: Path,
                                                    records: list[dict[str, Any]]) -> None:
     body = json.dumps(records[0]).encode()
-    with serve_process(str(credit_package)) as (process, url):
-        port = int(url.rsplit(":", 1)[1])
+    with serve_process(str(credit_package)) as served:
+        process = served.process
+        port = int(served.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
             connection.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
                                b"application/json\r\nContent-Length: " +
@@ -98,9 +99,8 @@ def test_sigterm_lets_the_request_in_flight_finish(credit_package: Path,
         assert answer.startswith(b"HTTP/1.1 200")
         assert b'"prediction"' in answer
         process.wait(15)
-        output = process.stdout.read() if process.stdout else ""
     assert process.returncode in (0, -signal.SIGTERM)
-    assert "Finished server process" in output
+    assert "Finished server process" in served.output
 
 
 def _read_response(connection: socket.socket) -> bytes:
@@ -125,8 +125,8 @@ def test_64_connections_for_30_seconds(credit_package: Path, records: list[dict[
     script = tmp_path / "post.lua"
     script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                       f"wrk.body = {json.dumps(json.dumps(records[0]))}\n")
-    with serve_process(str(credit_package)) as (process, url):
-        server = psutil.Process(process.pid)
+    with serve_process(str(credit_package)) as served:
+        server, url = psutil.Process(served.process.pid), served.url
         load = subprocess.Popen([wrk, "-t2", "-c64", "-d30s", "-s", str(script),
                                  f"{url}/v1/predict"], stdout=subprocess.PIPE, text=True)
         samples = []
