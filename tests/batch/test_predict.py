@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -210,3 +211,35 @@ def test_report_renders(credit_package: Path, valid_csv: Path, tmp_path: Path) -
     html = report.to_html()
     assert "credit.model@1" in html and report.run_id in html
     assert report.to_dict()["rows_scored"] == 200
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "sqlite"])
+def test_every_input_format_gives_the_same_predictions(credit_package: Path, valid_csv: Path,
+                                                       tmp_path: Path, fmt: str) -> None:
+    table = pacsv.read_csv(valid_csv, convert_options=pacsv.ConvertOptions(
+        column_types={KEY: pa.string(), "application_date": pa.string()}))
+    source = tmp_path / f"in.{fmt}"
+    if fmt == "jsonl":
+        source.write_text("".join(json.dumps(row) + "\n" for row in table.to_pylist()))
+    elif fmt == "parquet":
+        pq.write_table(table, source)
+    else:
+        with sqlite3.connect(source) as con:
+            con.execute(f"CREATE TABLE t ({', '.join(table.column_names)})")
+            con.executemany(f"INSERT INTO t VALUES ({', '.join('?' * table.num_columns)})",
+                            zip(*(c.to_pylist() for c in table.columns), strict=True))
+        con.close()
+    predict(credit_package, valid_csv, tmp_path / "from_csv.parquet", keys=[KEY])
+    report = predict(credit_package, source, tmp_path / "out.parquet", keys=[KEY], batch_rows=90)
+    assert report.rows_scored == 200
+    expected = pq.read_table(tmp_path / "from_csv.parquet").drop_columns(["run_id"])
+    assert pq.read_table(tmp_path / "out.parquet").drop_columns(["run_id"]).equals(expected)
+
+
+def test_a_header_only_input_scores_nothing_and_says_so(credit_package: Path,
+                                                        tmp_path: Path) -> None:
+    source = tmp_path / "empty.csv"
+    source.write_text(raw_csv(credit_package).read_text().splitlines()[0] + "\n")
+    with pytest.raises(SourceError, match="empty.csv has no data rows; nothing was scored"):
+        predict(credit_package, source, tmp_path / "s.parquet")
+    assert _files(tmp_path) == ["empty.csv"]
