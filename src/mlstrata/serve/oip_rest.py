@@ -164,7 +164,9 @@ def _input_tensor(item: Any, index: int, binary: bytes, offset: int) -> tuple[In
         raise RequestError(400, f"input tensor {name!r}: 'shape' must be a list of "
                            "non-negative integers")
     parameters = item.get("parameters") or {}
-    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if not isinstance(parameters, dict):
+        raise RequestError(400, f"input tensor {name!r}: 'parameters' must be an object")
+    size = parameters.get("binary_data_size")
     if size is None:
         data = item.get("data")
         if not isinstance(data, list):
