@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from tests.serve.conftest import serve_process, valid_records
@@ -15,7 +16,7 @@ def test_help_lists_the_flags(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("serve", "--help")
     assert result.code == 0
     for flag in ("--port", "--host", "--workers", "--api-key-env", "--max-body-bytes",
-                 "--reload-interval", "--log-requests"):
+                 "--reload-interval", "--log-requests", "--grpc-port", "--precomputed"):
         assert flag in result.out
 
 
@@ -55,3 +56,35 @@ def test_serves_a_workspace_model_by_name(credit_package: Path) -> None:
     assert answer.status_code == 200 and json.loads(answer.text)["predictions"][0] in (0, 1)
     assert metadata["versions"] == ["1"]
     assert f"serving credit.model version 1 from {credit_package}" in served.output
+
+
+def test_serves_rest_grpc_and_precomputed_lookups_together(credit_package: Path,
+                                                           tmp_path: Path) -> None:
+    import tritonclient.grpc as grpcclient
+
+    from mlstrata.batch.precompute import precompute
+    from tests.serve.conftest import free_port
+
+    project = credit_package.parent.parent
+    database = tmp_path / "predictions.db"
+    precompute(credit_package, str(project / "data" / "credit.csv"), key="application_id",
+               db_url=f"sqlite:///{database}")
+    key = valid_key(project)
+    grpc_port = free_port()
+    with serve_process(str(credit_package), "--grpc-port", str(grpc_port), "--precomputed",
+                       f"sqlite:///{database}") as served:
+        stored = httpx.get(f"{served.url}/v1/precomputed/{key}")
+        unknown = httpx.get(f"{served.url}/v1/precomputed/NO-SUCH-KEY")
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        live, metadata = client.is_server_live(), client.get_model_metadata("credit.model")
+        client.close()
+    assert stored.status_code == 200
+    assert stored.json()["key"] == key and stored.json()["model"] == "credit.model"
+    assert unknown.status_code == 404
+    assert live and metadata.name == "credit.model"
+    assert "gRPC (Open Inference Protocol v2) on 127.0.0.1" in served.output
+
+
+def valid_key(project: Path) -> str:
+    """An application id from the project's data."""
+    return str(pd.read_csv(project / "data" / "credit.csv", nrows=1)["application_id"][0])

@@ -41,13 +41,23 @@ def serve(
     log_requests: Annotated[bool, typer.Option(
         "--log-requests", help="Log every request (off by default: it costs throughput).")]
         = False,
+    grpc_port: Annotated[int | None, typer.Option(
+        "--grpc-port", help="Also serve the Open Inference Protocol v2 over gRPC on this "
+                            "port.")] = None,
+    precomputed: Annotated[str | None, typer.Option(
+        "--precomputed", metavar="URL",
+        help="Answer GET /v1/precomputed/{key} from this database (sqlite:///path.db or "
+             "postgresql://...), filled by 'mlstrata precompute'.")] = None,
+    precomputed_table: Annotated[str, typer.Option(
+        "--precomputed-table", help="Table of the precomputed predictions.")] = "predictions",
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
 ) -> None:
     """Serve MODEL until Ctrl-C or SIGTERM (requests in flight finish first).
 
     Routes: /v2/... (Open Inference Protocol, as KServe and Triton speak it), POST
     /invocations (MLflow scoring), POST /v1/predict (records in, predictions and probabilities
-    out), /docs (Swagger UI) and /openapi.json.
+    out), GET /v1/precomputed/{key} (with --precomputed), /docs (Swagger UI) and /openapi.json;
+    with --grpc-port, the same protocol's gRPC service (inference.GRPCInferenceService).
     """
     from ..serve.server import ServeConfig
     from ..serve.server import serve as run_server
@@ -55,7 +65,8 @@ def serve(
     config = ServeConfig(source=model_source(model, workspace), host=host, port=port,
                          workers=workers, api_key_env=api_key_env,
                          max_body_bytes=max_body_bytes, reload_interval=reload_interval,
-                         log_requests=log_requests)
+                         log_requests=log_requests, grpc_port=grpc_port,
+                         precomputed=precomputed, precomputed_table=precomputed_table)
     config.api_key()
     run_server(config)
 

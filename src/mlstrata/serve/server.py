@@ -25,15 +25,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MlstrataError
 from ..runtime.manifest import verify_package
 from .app import ASGIApp, create_app
 from .holder import ModelHolder
 
+if TYPE_CHECKING:
+    from .grpc_server import GrpcServer
+
 __all__ = ["CONFIG_ENV", "ModelSource", "Reloader", "ServeConfig", "build_app", "fixed_path",
-           "serve", "worker_app"]
+           "load_holder", "serve", "worker_app"]
 
 CONFIG_ENV = "MLSTRATA_SERVE_CONFIG"
 _log = logging.getLogger("mlstrata.serve")
@@ -84,6 +87,9 @@ class ServeConfig:
     reload_interval: float = 5.0
     log_requests: bool = False
     threads: int = 1
+    grpc_port: int | None = None
+    precomputed: str | None = None
+    precomputed_table: str = "predictions"
 
     def to_json(self) -> str:
         """The config as JSON (for ``MLSTRATA_SERVE_CONFIG``)."""
@@ -150,22 +156,33 @@ class Reloader:
             self._failure = message
 
 
-def build_app(config: ServeConfig) -> tuple[ASGIApp, Reloader | None]:
-    """The app for ``config`` and its reloader (started; None when the source cannot move)."""
+def load_holder(config: ServeConfig) -> tuple[ModelHolder, Reloader | None]:
+    """The served model and its reloader (started; None when the source cannot move)."""
     holder = ModelHolder(config.source.locate_function(), threads=config.threads)
-    app = create_app(holder, api_key=config.api_key(), max_body_bytes=config.max_body_bytes)
     reloader = None
     if config.source.moves and config.reload_interval > 0:
         reloader = Reloader(holder, config.reload_interval).start()
+    return holder, reloader
+
+
+def build_app(config: ServeConfig, holder: ModelHolder) -> ASGIApp:
+    """The REST app for ``config`` answering with ``holder``'s model."""
+    precomputed = None
+    if config.precomputed is not None:
+        from .precomputed import open_precomputed
+
+        precomputed = open_precomputed(config.precomputed, config.precomputed_table)
     _log.info("serving %s version %s from %s", holder.current.name, holder.current.version,
               holder.path)
-    return app, reloader
+    return create_app(holder, api_key=config.api_key(), max_body_bytes=config.max_body_bytes,
+                      precomputed=precomputed)
 
 
 def worker_app() -> ASGIApp:
     """The app of one worker process, from ``MLSTRATA_SERVE_CONFIG`` (uvicorn's factory)."""
-    app, _ = build_app(ServeConfig.from_json(os.environ[CONFIG_ENV]))
-    return app
+    config = ServeConfig.from_json(os.environ[CONFIG_ENV])
+    holder, _ = load_holder(config)
+    return build_app(config, holder)
 
 
 def serve(config: ServeConfig) -> None:
@@ -177,18 +194,37 @@ def serve(config: ServeConfig) -> None:
         host=config.host, port=config.port, loop="uvloop", http="httptools", lifespan="off",
         access_log=config.log_requests, server_header=False, timeout_graceful_shutdown=30,
         log_level="info")
-    if config.workers > 1:
-        config.api_key()  # fail here, once, rather than in every worker
+    config.api_key()  # fail here, once, rather than in every worker
+    # REST workers load their own model; this process needs one for 1 worker or for gRPC.
+    needs_model = config.workers == 1 or config.grpc_port is not None
+    if not needs_model:  # refuse a bad package before any worker starts
         verify_package(config.source.locate_function()())
-        os.environ[CONFIG_ENV] = config.to_json()
-        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers, **options)
-        return
-    app, reloader = build_app(config)
+    holder, reloader = load_holder(config) if needs_model else (None, None)
+    grpc = _start_grpc(config, holder) if holder is not None else None
     try:
-        uvicorn.Server(uvicorn.Config(app, **options)).run()
+        if holder is None or config.workers > 1:
+            os.environ[CONFIG_ENV] = config.to_json()
+            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers,
+                        **options)
+        else:
+            uvicorn.Server(uvicorn.Config(build_app(config, holder), **options)).run()
     finally:
+        if grpc is not None:
+            grpc.stop(grace=30)
         if reloader is not None:
             reloader.stop()
+
+
+def _start_grpc(config: ServeConfig, holder: ModelHolder) -> GrpcServer | None:
+    """The gRPC service beside the REST one (in this process), when a port is configured."""
+    if config.grpc_port is None:
+        return None
+    from .grpc_server import start_grpc_server
+
+    server = start_grpc_server(holder, host=config.host, port=config.grpc_port,
+                               api_key=config.api_key())
+    _log.info("gRPC (Open Inference Protocol v2) on %s:%s", config.host, server.port)
+    return server
 
 
 def _configure_logging() -> None:
