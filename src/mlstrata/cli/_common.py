@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,6 +18,7 @@ from rich.progress import (
 
 from ..reports import Report, save_report
 from ..workspace import Workspace
+from ._options import JsonOption, WorkspaceOption, console, err_console
 
 __all__ = [
     "JsonOption",
@@ -32,20 +31,6 @@ __all__ = [
     "progress_bar",
     "stage_progress",
 ]
-
-console = Console()
-err_console = Console(stderr=True)
-
-WorkspaceOption = Annotated[
-    Path,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Project directory (default: the current one or the nearest parent with a workspace).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
 def open_workspace(path: Path | None) -> Workspace:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import WorkspaceOption, open_workspace
+from ._options import WorkspaceOption
 
 if TYPE_CHECKING:
     from ..serve.server import ModelSource
@@ -73,12 +73,15 @@ def serve(
 
 def model_source(ref: str, workspace: Path | None) -> ModelSource:
     """Where the server finds ``ref``'s package; a workspace is opened only for a name."""
-    from ..package.locate import is_package_dir, locate_package
+    from ..runtime.manifest import is_package_dir
     from ..serve.server import ModelSource
 
     if is_package_dir(ref):
         return ModelSource.from_path(Path(ref))
-    ws = open_workspace(workspace)
+    from ..package.locate import locate_package
+    from ..workspace import Workspace
+
+    ws = Workspace.find(workspace)
     locate_package(ref, ws)
     which = ref.partition("@")[2]
     return ModelSource(f"{__name__}:workspace_locator", (ref, str(ws.root)),
@@ -88,6 +91,7 @@ def model_source(ref: str, workspace: Path | None) -> ModelSource:
 def workspace_locator(ref: str, root: str) -> Callable[[], Path]:
     """Locate ``ref``'s package in the workspace at ``root`` each time it is called."""
     from ..package.locate import locate_package
+    from ..workspace import Workspace
 
-    ws = open_workspace(Path(root))
+    ws = Workspace.find(Path(root))
     return lambda: locate_package(ref, ws)

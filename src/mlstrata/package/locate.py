@@ -17,15 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import RefNotFoundError
-from ..runtime.manifest import MANIFEST_FILE
+from ..runtime.manifest import MANIFEST_FILE, is_package_dir
 from ..workspace import Artifact, Workspace
 
 __all__ = ["is_package_dir", "locate_package", "package_dir"]
-
-
-def is_package_dir(ref: str) -> bool:
-    """True when ``ref`` is a path to a package directory."""
-    return (Path(ref) / MANIFEST_FILE).is_file()
 
 
 def package_dir(ws: Workspace, model: Artifact) -> Path:

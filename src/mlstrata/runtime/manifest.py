@@ -27,6 +27,7 @@ __all__ = [
     "Manifest",
     "PackageIntegrityError",
     "hash_files",
+    "is_package_dir",
     "load_manifest",
     "sha256_file",
     "verify_package",
@@ -97,6 +98,11 @@ def hash_files(
         if name not in exclude:
             entries[name] = FileEntry(sha256_file(path), path.stat().st_size)
     return entries
+
+
+def is_package_dir(path: str | Path) -> bool:
+    """True when ``path`` is a directory holding a ``manifest.json`` (a model package)."""
+    return (Path(path) / MANIFEST_FILE).is_file()
 
 
 def load_manifest(directory: Path) -> Manifest:

@@ -1,0 +1,29 @@
+"""Options and consoles every command shares, importable without the workspace or the data stack.
+
+Kept apart from :mod:`mlstrata.cli._common` so that a lean command (``mlstrata serve``) starts
+without importing what the data and model commands need.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+__all__ = ["JsonOption", "WorkspaceOption", "console", "err_console"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+WorkspaceOption = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Project directory (default: the current one or the nearest parent with a workspace).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
