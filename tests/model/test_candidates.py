@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import make_classification, make_regression
 from sklearn.pipeline import Pipeline
@@ -15,11 +16,11 @@ from sklearn.preprocessing import StandardScaler
 from mlstrata.errors import ConfigError
 from mlstrata.model.candidates import (
     CANDIDATES,
-    ONNX_INPUT_DTYPE,
     default_candidates,
     register_onnx_converters,
     resolve_candidates,
 )
+from mlstrata.package.onnx_export import measure_parity, to_onnx
 
 PAIRS = [(name, task) for name, c in CANDIDATES.items() for task in sorted(c.tasks)]
 PARITY = 1e-4
@@ -57,36 +58,26 @@ def test_candidate_fits_and_predicts(name: str, task: str) -> None:
         assert set(pred) <= {0, 1, 2}
 
 
-def _onnx_outputs(pipe: Pipeline, X: np.ndarray[Any, Any], task: str) -> list[Any]:
-    import onnxruntime as rt
-    from skl2onnx import to_onnx
-
-    register_onnx_converters()
-    options = {id(pipe[-1]): {"zipmap": False}} if task in ("binary", "multiclass") else None
-    sample = X[:1].astype(ONNX_INPUT_DTYPE)
+def _parity(pipe: Pipeline, X: np.ndarray[Any, Any], task: str) -> float:
+    """Max |ONNX - native| of the packager's export (labels must agree exactly)."""
+    frame = _frame(X)
     with warnings.catch_warnings():  # skl2onnx reads SVC's probA_, deprecated in sklearn 1.9
         warnings.filterwarnings("ignore", category=FutureWarning, message="Attribute `prob")
-        onx = to_onnx(pipe, sample, options=options, target_opset={"": 17, "ai.onnx.ml": 3})
-    session = rt.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
-    return list(session.run(None, {session.get_inputs()[0].name: X.astype(ONNX_INPUT_DTYPE)}))
+        export = to_onnx(pipe, frame.head(20), task)
+    parity = measure_parity(pipe, export.model_bytes, frame, task)
+    assert parity.label_mismatches == 0
+    return parity.max_abs_diff_scores
 
 
-def _parity(pipe: Pipeline, X: np.ndarray[Any, Any], task: str) -> float:
-    outputs = _onnx_outputs(pipe, X, task)
-    if task in ("binary", "multiclass"):
-        assert (outputs[0] == pipe.predict(X)).all()
-        return float(np.abs(outputs[1] - pipe.predict_proba(X)).max())
-    if task == "clustering":
-        assert (outputs[0] == pipe.predict(X)).all()
-        return float(np.abs(outputs[1] - pipe.transform(X)).max())
-    return float(np.abs(outputs[0].ravel() - pipe.predict(X)).max())
+def _frame(X: np.ndarray[Any, Any]) -> pd.DataFrame:
+    return pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "task"), [p for p in PAIRS if CANDIDATES[p[0]].onnx])
 def test_onnx_conversion_matches_native(name: str, task: str) -> None:
     X, y = _data(task)
-    pipe = _pipeline(name, task).fit(X, y)
+    pipe = _pipeline(name, task).fit(_frame(X), y)
     assert _parity(pipe, X, task) <= PARITY
 
 
@@ -95,7 +86,7 @@ def test_onnx_conversion_matches_native(name: str, task: str) -> None:
 def test_unconvertible_candidates_still_do_not_convert(name: str, task: str) -> None:
     """Fails when a library upgrade fixes the conversion: then flip the candidate's onnx flag."""
     X, y = _data(task)
-    pipe = _pipeline(name, task).fit(X, y)
+    pipe = _pipeline(name, task).fit(_frame(X), y)
     try:
         parity = _parity(pipe, X, task)
     except Exception:  # noqa: BLE001 - any conversion failure is what this test expects
@@ -107,7 +98,7 @@ def test_register_onnx_converters_is_idempotent() -> None:
     register_onnx_converters()
     register_onnx_converters()
     X, y = _data("binary")
-    pipe = _pipeline("lightgbm", "binary").fit(X, y)
+    pipe = _pipeline("lightgbm", "binary").fit(_frame(X), y)
     assert _parity(pipe, X, "binary") <= PARITY
 
 
@@ -190,8 +181,8 @@ def test_resolve_require_onnx_drops_and_names_unconvertible(
 
 
 def test_resolve_with_nothing_left_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="none of hist_gb can train here.*require_onnx: false"):
-        resolve_candidates(["hist_gb"], "regression", 100, require_onnx=True)
+    with pytest.raises(ConfigError, match="none of xgboost can train here.*require_onnx: false"):
+        resolve_candidates(["xgboost"], "regression", 100, require_onnx=True)
 
 
 def test_unknown_task_is_a_config_error() -> None:

@@ -5,15 +5,13 @@ its default hyper-parameters, its Optuna search space, whether the packaged ONNX
 it, and how many rows it can afford (k-NN and SVM scale badly). Estimator libraries are imported
 only when a candidate is built, so importing this module stays cheap.
 
-Precision and ONNX (measured by ``tests/model/test_candidates.py``): the ONNX model takes
-**float32** inputs — ``ONNX_INPUT_DTYPE`` — because onnxruntime 1.32 has no double-precision
-tree-ensemble kernels for the ``ai.onnx.ml`` opset the converters emit. That is safe for the
-convertible trees: scikit-learn trees and forests already split on float32 features, and
-LightGBM's thresholds sit midway between float32-distinct bin bounds (parity ≤ 1e-6 on
-probabilities). Not convertible today, so ``onnx=False``: ``dummy`` (no skl2onnx converter),
-``hist_gb`` (skl2onnx 1.20 fails on scikit-learn 1.9's tree attributes) and ``xgboost``
-(onnxmltools 1.16 misreads xgboost 3 models: probabilities off by up to 0.2). The tests fail when
-a library upgrade makes one of those convert, so the flag can be flipped.
+ONNX (measured by ``tests/model/test_candidates.py`` through the packager's own export,
+:func:`mlstrata.package.onnx_export.to_onnx`, which converts in double precision where
+onnxruntime has the kernels and falls back to float32): every candidate converts with parity
+≤ 1e-4 except ``dummy`` (no skl2onnx converter) and ``xgboost`` (onnxmltools 1.16 misreads
+xgboost 3 models: probabilities off by up to 0.5), so those two have ``onnx=False`` and cannot
+win while ``require_onnx`` is on. The tests fail when a library upgrade makes one of them
+convert, so the flag can be flipped.
 
 SVM classification is ``CalibratedClassifierCV(SVC(), ensemble=False)``: scikit-learn 1.9
 deprecates ``SVC(probability=True)``, and the calibrated form converts to ONNX the same way
@@ -40,7 +38,6 @@ from ..errors import ConfigError
 
 __all__ = [
     "CANDIDATES",
-    "ONNX_INPUT_DTYPE",
     "TASKS",
     "Candidate",
     "check_candidate_names",
@@ -52,7 +49,6 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 TASKS = ("binary", "multiclass", "regression", "clustering")
-ONNX_INPUT_DTYPE = "float32"
 """The element type of the ONNX model's input (see the module docstring for why)."""
 
 _CLASSIFICATION = frozenset({"binary", "multiclass"})
@@ -258,7 +254,7 @@ def _catalogue() -> dict[str, Candidate]:
                   {"classification": sk + "ensemble:ExtraTreesClassifier",
                    "regression": sk + "ensemble:ExtraTreesRegressor"},
                   _FOREST_DEFAULTS, space=_space_forest),
-        Candidate("hist_gb", "boosting", _SUPERVISED, False, None,
+        Candidate("hist_gb", "boosting", _SUPERVISED, True, None,
                   {"classification": sk + "ensemble:HistGradientBoostingClassifier",
                    "regression": sk + "ensemble:HistGradientBoostingRegressor"},
                   space=_space_hist_gb),
