@@ -2,12 +2,31 @@
 # mlstrata end to end on embedded defaults (run by `make demo`), in a fresh ./demo-workspace:
 # data stratum step by step (synth → ingest → profile → contract → validate → clean → split),
 # then the model stratum with `mlstrata run` (train → package → evaluate → test → register),
-# a second `mlstrata run` that skips every unchanged step, and a promotion to `champion`.
+# a second `mlstrata run` that skips every unchanged step, and a promotion to `champion`;
+# then the code stratum: the champion served over REST and gRPC, a model wheel, a streamed batch
+# forecast, and predictions precomputed into SQLite and looked up over HTTP.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 DEMO="${DEMO_DIR:-$PWD/demo-workspace}"
+PORT="${DEMO_PORT:-8080}"
+GRPC_PORT="${DEMO_GRPC_PORT:-8081}"
+URL="http://127.0.0.1:$PORT"
 
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+
+SERVER=""
+stop_server() {  # SIGTERM: the server finishes requests in flight, then exits
+  if [ -n "$SERVER" ]; then kill -TERM "$SERVER" && wait "$SERVER" || true; SERVER=""; fi
+}
+trap stop_server EXIT
+wait_ready() {
+  for _ in $(seq 200); do
+    curl -sf "$URL/v2/health/ready" >/dev/null && return 0
+    kill -0 "$SERVER" 2>/dev/null || { echo "the server exited; see serve.log"; return 1; }
+    sleep 0.1
+  done
+  echo "the server did not become ready; see serve.log"; return 1
+}
 
 rm -rf "$DEMO"
 mlstrata init "$DEMO" --project credit-demo
@@ -59,8 +78,55 @@ step "10. Promote the registered model to champion (allowed: gates and acceptanc
 mlstrata models promote credit@1 --alias champion
 mlstrata models list
 
+step "11. Model-as-service: serve credit@champion over REST (OIP v2, MLflow, /v1/predict) and gRPC"
+mlstrata serve credit@champion --port "$PORT" --grpc-port "$GRPC_PORT" > serve.log 2>&1 &
+SERVER=$!
+wait_ready
+PACKAGE="$(ls -d "$DEMO"/packages/*/ | head -1)"
+python3 "$HERE/make_requests.py" "$PACKAGE" data/new-batch.csv 3 requests.json
+python3 -c 'import json; print(json.dumps(json.load(open("requests.json"))[0]))' > one.json
+echo "POST /v1/predict (one record):"
+curl -s -X POST "$URL/v1/predict" -H 'Content-Type: application/json' -d @one.json; echo
+echo "POST /invocations (MLflow dataframe_records):"
+python3 -c 'import json; print(json.dumps({"dataframe_records": json.load(open("requests.json"))}))' \
+  | curl -s -X POST "$URL/invocations" -H 'Content-Type: application/json' -d @-; echo
+echo "Open Inference Protocol v2 with NVIDIA's Triton clients, REST then gRPC:"
+python3 "$HERE/triton_client.py" http "127.0.0.1:$PORT" credit.model requests.json
+python3 "$HERE/triton_client.py" grpc "127.0.0.1:$GRPC_PORT" credit.model requests.json
+step "   A bad request is refused with the field named (HTTP 422), never a 500"
+python3 -c 'import json; r = json.load(open("one.json")); r["term_months"] = 18; print(json.dumps(r))' \
+  | curl -s -w '  → HTTP %{http_code}\n' -X POST "$URL/v1/predict" \
+      -H 'Content-Type: application/json' -d @-
+echo "OpenAPI docs: $URL/docs"
+step "   Stop the server cleanly (SIGTERM: requests in flight finish)"
+stop_server
+tail -2 serve.log
+
+step "12. Model-as-dependency: an installable wheel whose only dependencies are numpy + onnxruntime"
+mlstrata package credit@champion --wheel --dist dist
+
+step "13. Batch forecast: 60,000 new applications (3x the training data), streamed through the runtime"
+mlstrata synth credit --rows 60000 --seed 9 --out data/applications.parquet
+mlstrata predict credit@champion --input data/applications.parquet \
+  --output predictions/applications.parquet --key application_id
+
+step "14. Precompute: the same batch into SQLite (staging table swapped in atomically)"
+mlstrata precompute credit@champion --input data/applications.parquet --key application_id \
+  --db sqlite:///predictions.db
+mlstrata serve credit@champion --port "$PORT" --precomputed sqlite:///predictions.db > serve.log 2>&1 &
+SERVER=$!
+wait_ready
+for key in $(python3 -c 'import pyarrow.parquet as pq; print(" ".join(pq.read_table("predictions/applications.parquet", columns=["application_id"]).column(0).to_pylist()[:3]))'); do
+  curl -s "$URL/v1/precomputed/$key"; echo
+done
+curl -s -w '  → HTTP %{http_code}\n' "$URL/v1/precomputed/NO-SUCH-KEY"
+stop_server
+
 step "Where things are"
 echo "model card:   $(ls -d "$DEMO"/packages/*/ | head -1)model_card.html"
 echo "reports:      $DEMO/reports/"
 echo "MLflow UI:    (cd $DEMO && mlflow ui --backend-store-uri sqlite:///.mlstrata/mlflow.db)"
 echo "lineage:      mlstrata show credit.model -w $DEMO"
+echo "wheel:        $(ls "$DEMO"/dist/*.whl)"
+echo "predictions:  $DEMO/predictions/applications.parquet (rejects beside it, if any)"
+echo "serve:        mlstrata serve credit@champion --grpc-port 8081   (docs at /docs)"

@@ -29,6 +29,7 @@ from mlstrata.serve.precomputed import (
     parse_db_url,
     table_names,
 )
+from mlstrata.workspace import Workspace
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -247,6 +248,20 @@ def test_precompute_scores_the_credit_file_like_the_model(credit_package: Path,
     assert found["prediction"] == expected["prediction"]
     assert found["probabilities"]["1"] == pytest.approx(expected["probabilities"]["1"],
                                                         abs=1e-9)
+
+
+def test_raw_rows_are_cleaned_like_the_training_data_first(credit_package: Path,
+                                                           tmp_path: Path) -> None:
+    source = credit_package.parent.parent / "data" / "credit.csv"
+    ws = Workspace.find(credit_package.parent.parent)
+    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+    plain = precompute(credit_package, str(source), key="application_id", db_url=db_url)
+    cleaned = precompute(credit_package, str(source), key="application_id", db_url=db_url,
+                         recipe="replay", workspace=ws, batch_rows=400)
+    assert cleaned.rows + cleaned.rejects == 1500
+    assert cleaned.rows > plain.rows  # imputed rows are scored instead of rejected
+    assert any(reason.startswith("recipe filter: regexp_full_match(postal_code")
+               for reason in cleaned.reject_examples)
 
 
 def test_precompute_names_a_missing_key_column(credit_package: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ package's manifest names its dataset). It is only possible with that workspace a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,7 +38,8 @@ from ..errors import DataError, RecipeError
 from ..runtime.model import LoadedModel
 from ..workspace import Artifact, Workspace
 
-__all__ = ["Cleaning", "RecipeMode", "cleaning_for", "recipe_outputs"]
+__all__ = ["Cleaning", "CleanedBatches", "RecipeMode", "clean_batches", "cleaning_for",
+           "recipe_outputs"]
 
 RecipeMode = Literal["auto", "replay", "skip"]
 _ROW = "__mlstrata_batch_row"
@@ -132,6 +133,53 @@ def cleaning_for(model: LoadedModel, ws: Workspace | None, columns: Sequence[str
     ingested = _lineage(ws, model)[0] if ws is not None else None
     columns_meta = ingested.meta.get("columns", []) if ingested is not None else []
     return Cleaning(tuple(recipes), {str(c["name"]): str(c["engine_type"]) for c in columns_meta})
+
+
+class CleanedBatches:
+    """Input batches cleaned on the fly (when a recipe applies), one at a time.
+
+    ``rows_in`` counts the raw rows read so far; rows a recipe drops are handed to
+    ``on_rejected(rows, input_columns)`` as they appear, so nothing but one batch is held.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], columns: list[str],
+                 cleaning: Cleaning | None,
+                 on_rejected: Callable[[pa.Table, list[str]], None]) -> None:
+        self.cleaning = cleaning
+        self.columns = columns
+        self.rows_in = 0
+        self._batches = batches
+        self._on_rejected = on_rejected
+
+    @property
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The cleaned batches."""
+        for batch in self._batches:
+            self.rows_in += batch.num_rows
+            if self.cleaning is None:
+                yield batch
+                continue
+            rows, dropped = self.cleaning.clean(batch)
+            if dropped.num_rows:
+                self._on_rejected(dropped, self.columns)
+            yield rows
+
+
+def clean_batches(model: LoadedModel, batches: Iterator[pa.RecordBatch], ws: Workspace | None,
+                  mode: RecipeMode,
+                  on_rejected: Callable[[pa.Table, list[str]], None]) -> CleanedBatches:
+    """Clean ``batches`` as :func:`cleaning_for` decides from the first batch's columns."""
+    first = next(batches, None)
+    if first is None:
+        return CleanedBatches(iter(()), [], None, on_rejected)
+    cleaning = cleaning_for(model, ws, first.schema.names, mode)
+    return CleanedBatches(_chain([first], batches), first.schema.names, cleaning, on_rejected)
+
+
+def _chain(head: Iterable[pa.RecordBatch], rest: Iterator[pa.RecordBatch]
+           ) -> Iterator[pa.RecordBatch]:
+    yield from head
+    yield from rest
 
 
 def recipe_outputs(recipe: FittedRecipe) -> list[str]:

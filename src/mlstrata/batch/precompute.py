@@ -52,6 +52,8 @@ from ..serve.precomputed import (
     quote,
     table_names,
 )
+from ..workspace import Workspace
+from .cleaning import RecipeMode, clean_batches
 from .reading import BATCH_ROWS, describe_source, read_batches
 from .scoring import REJECT_REASON, OnInvalid, score_batches
 
@@ -142,9 +144,15 @@ def precompute(
     on_invalid: OnInvalid = "reject",
     input_table: str | None = None,
     query: str | None = None,
+    recipe: RecipeMode = "auto",
+    workspace: Workspace | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PrecomputeReport:
     """Score every row of ``source`` with ``model`` and store the predictions by ``key``.
+
+    Raw input is cleaned like the training data first when it needs to be (``recipe``, as in
+    :func:`mlstrata.batch.predict.predict`; the recipes come from ``workspace``); rows a
+    recipe drops count as rejects.
 
     ``model`` is a loaded model or a package directory; ``source`` anything
     :func:`~mlstrata.batch.reading.read_batches` reads (``input_table``/``query`` pick the rows
@@ -157,10 +165,14 @@ def precompute(
     where = describe_source(source)
     batches = _with_key(read_batches(source, batch_rows=batch_rows, table=input_table,
                                      query=query), key, where)
-    scored = score_batches(loaded, batches, keys=(key,), on_invalid=on_invalid, run_id=run_id)
-    return store_predictions(scored, key=key, db_url=db_url, table=table, model=loaded.name,
-                             model_version=loaded.version, run_id=run_id, source=where,
-                             progress=progress)
+    dropped: list[str] = []
+    cleaned = clean_batches(loaded, batches, workspace, recipe,
+                            lambda rows, _: dropped.extend(rows.column(REJECT_REASON).to_pylist()))
+    scored = score_batches(loaded, cleaned.batches, keys=(key,), on_invalid=on_invalid,
+                           run_id=run_id)
+    return store_predictions(_with_recipe_rejects(scored, dropped), key=key, db_url=db_url,
+                             table=table, model=loaded.name, model_version=loaded.version,
+                             run_id=run_id, source=where, progress=progress)
 
 
 def store_predictions(
@@ -386,6 +398,27 @@ def _transaction(con: Any, db: Database) -> Iterator[None]:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A scored batch whose rejects are only their reasons."""
+
+    scored: pa.Table
+    rejects: pa.Table
+
+
+def _with_recipe_rejects(scored: Iterable[ScoredLike], dropped: list[str]
+                         ) -> Iterator[ScoredLike]:
+    """The scored batches, each also counting the rows a recipe dropped while it was read."""
+    for batch in scored:
+        if not dropped:
+            yield batch
+            continue
+        reasons = (batch.rejects.column(REJECT_REASON).to_pylist()
+                   if REJECT_REASON in batch.rejects.column_names else [])
+        yield _Scored(batch.scored, pa.table({REJECT_REASON: reasons + dropped}))
+        dropped.clear()
 
 
 def _with_key(batches: Iterable[pa.RecordBatch], key: str, source: str

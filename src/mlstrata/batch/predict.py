@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +28,7 @@ from ..reports import Report
 from ..reports.html import html_page, table
 from ..runtime.model import LoadedModel, load
 from ..workspace import Workspace
-from .cleaning import Cleaning, RecipeMode, cleaning_for
+from .cleaning import RecipeMode, clean_batches
 from .reading import BATCH_ROWS, describe_source, read_batches
 from .scoring import REJECT_REASON, OnInvalid, score_batches
 from .writing import Destination, TableWriter, default_rejects_path, parse_destination
@@ -140,7 +140,8 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
     with contextlib.ExitStack() as stack:
         writer, reject_writer = TableWriter(destination, stack), TableWriter(rejects, stack)
         rows_in = 0
-        cleaned = _cleaned(loaded, batches, workspace, recipe, reject_writer)
+        cleaned = clean_batches(loaded, batches, workspace, recipe,
+                                lambda rows, columns: reject_writer.write(_as_text(rows, columns)))
         for scored in score_batches(loaded, cleaned.batches, keys=keys, on_invalid=on_invalid,
                                     run_id=run_id):
             writer.write(scored.scored)
@@ -159,47 +160,6 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
         seconds=time.perf_counter() - started,
         rejects=str(rejects.location) if reject_writer.opened else None,
         recipe_steps=cleaned.cleaning.steps if cleaned.cleaning else [])
-
-
-class _Cleaned:
-    """Input batches cleaned on the fly; recipe rejects go straight to the rejects writer."""
-
-    def __init__(self, batches: Iterator[pa.RecordBatch], columns: list[str],
-                 cleaning: Cleaning | None, rejects: TableWriter) -> None:
-        self.cleaning = cleaning
-        self.columns = columns
-        self.rows_in = 0
-        self._batches = batches
-        self._rejects = rejects
-
-    @property
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """The cleaned batches, one at a time."""
-        for batch in self._batches:
-            self.rows_in += batch.num_rows
-            if self.cleaning is None:
-                yield batch
-                continue
-            rows, dropped = self.cleaning.clean(batch)
-            if dropped.num_rows:
-                self._rejects.write(_as_text(dropped, self.columns))
-            yield rows
-
-
-def _cleaned(model: LoadedModel, batches: Iterator[pa.RecordBatch], ws: Workspace | None,
-             mode: RecipeMode, rejects: TableWriter) -> _Cleaned:
-    """Peek at the first batch to decide whether to clean (it needs the input's columns)."""
-    first = next(batches, None)
-    if first is None:
-        return _Cleaned(iter(()), [], None, rejects)
-    cleaning = cleaning_for(model, ws, first.schema.names, mode)
-    return _Cleaned(_chain([first], batches), first.schema.names, cleaning, rejects)
-
-
-def _chain(head: Iterable[pa.RecordBatch], rest: Iterator[pa.RecordBatch]
-           ) -> Iterator[pa.RecordBatch]:
-    yield from head
-    yield from rest
 
 
 def _as_text(rejects: pa.Table, columns: Sequence[str]) -> pa.Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Annotated, Literal
 
 import typer
 from rich.progress import (
@@ -16,12 +17,15 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from ..errors import WorkspaceError
 from ..reports import Report, save_report
+from ..runtime.manifest import is_package_dir
 from ..workspace import Workspace
 from ._options import JsonOption, WorkspaceOption, console, err_console
 
 __all__ = [
     "JsonOption",
+    "RecipeOption",
     "WorkspaceOption",
     "console",
     "emit",
@@ -30,12 +34,28 @@ __all__ = [
     "open_workspace",
     "progress_bar",
     "stage_progress",
+    "workspace_for_model",
 ]
+
+
+RecipeOption = Annotated[Literal["auto", "replay", "skip"], typer.Option(
+    "--recipe", help="Clean the input like the training data: auto (when it lacks columns a "
+                     "recipe derives), replay, or skip.")]
 
 
 def open_workspace(path: Path | None) -> Workspace:
     """Open the workspace at ``path`` or found upward from the current directory."""
     return Workspace.find(path)
+
+
+def workspace_for_model(model: str, path: Path | None) -> Workspace | None:
+    """The workspace for MODEL: required for a name, optional (when found) for a package path."""
+    if not is_package_dir(model) or path is not None:
+        return open_workspace(path)
+    try:
+        return open_workspace(None)
+    except WorkspaceError:
+        return None
 
 
 def emit(report: Report, as_json: bool) -> None:

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import typer
 
 from ._common import (
     JsonOption,
+    RecipeOption,
     WorkspaceOption,
     console,
     emit,
     err_console,
-    open_workspace,
     progress_bar,
+    workspace_for_model,
 )
-
-if TYPE_CHECKING:
-    from ..workspace import Workspace
 
 __all__ = ["register"]
 
@@ -61,6 +59,7 @@ def precompute(
     on_invalid: Annotated[Literal["reject", "fail"], typer.Option(
         "--on-invalid", help="Rows breaking the contract: 'reject' (count and skip) or 'fail'.")
     ] = "reject",
+    recipe: RecipeOption = "auto",
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
@@ -70,9 +69,9 @@ def precompute(
     previous predictions complete, and readers never see a half-written table.
     """
     from ..batch.precompute import precompute as run_precompute
-    from ..package.locate import is_package_dir, locate_package
+    from ..package.locate import locate_package
 
-    ws: Workspace | None = None if is_package_dir(model) else open_workspace(workspace)
+    ws = workspace_for_model(model, workspace)
     package = locate_package(model, ws)
     with progress_bar(quiet=as_json) as progress:
         task = progress.add_task("precompute", total=None)
@@ -85,7 +84,8 @@ def precompute(
 
         report = run_precompute(package, source, key=key, db_url=db, table=table,
                                 batch_rows=batch_rows, on_invalid=on_invalid,
-                                input_table=input_table, query=query, progress=advance)
+                                input_table=input_table, query=query, recipe=recipe,
+                                workspace=ws, progress=advance)
     emit(report, as_json)
 
 

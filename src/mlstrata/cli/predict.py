@@ -7,14 +7,17 @@ from typing import Annotated, cast
 
 import typer
 
-from ..batch.cleaning import RecipeMode
 from ..batch.predict import Engine, predict
 from ..batch.reading import BATCH_ROWS
 from ..batch.scoring import OnInvalid
-from ..errors import WorkspaceError
-from ..package.locate import is_package_dir
-from ..workspace import Workspace
-from ._common import JsonOption, WorkspaceOption, emit, open_workspace, progress_bar
+from ._common import (
+    JsonOption,
+    RecipeOption,
+    WorkspaceOption,
+    emit,
+    progress_bar,
+    workspace_for_model,
+)
 
 __all__ = ["register"]
 
@@ -48,17 +51,14 @@ def predict_command(
         help="Spark master URL (default local[*]).")] = None,
     threads: Annotated[int | None, typer.Option(
         min=1, help="onnxruntime threads (default: all cores).")] = None,
-    recipe: Annotated[str, typer.Option(
-        help="Clean the input like the training data: auto (when it lacks columns a recipe "
-             "derives), replay, or skip.")] = "auto",
+    recipe: RecipeOption = "auto",
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
     """Score every row of the input with MODEL, streaming; write predictions atomically."""
     mode = cast(OnInvalid, _choice("--on-invalid", on_invalid, ("reject", "fail")))
     run_engine = cast(Engine, _choice("--engine", engine, ("local", "spark")))
-    replay = cast(RecipeMode, _choice("--recipe", recipe, ("auto", "replay", "skip")))
-    ws = _workspace(model, workspace)
+    ws = workspace_for_model(model, workspace)
     with progress_bar(as_json) as bar:
         task = bar.add_task("scoring", total=None)
 
@@ -70,7 +70,7 @@ def predict_command(
         report = predict(model, input, output, keys=key or (), on_invalid=mode,
                          rejects_path=rejects, batch_rows=batch_rows, engine=run_engine,
                          master=master, threads=threads, output_table=output_table, table=table,
-                         query=query, recipe=replay, workspace=ws, progress=advance)
+                         query=query, recipe=recipe, workspace=ws, progress=advance)
     emit(report, as_json)
 
 
@@ -79,13 +79,3 @@ def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}",
                                  param_hint=option)
     return value
-
-
-def _workspace(model: str, path: Path | None) -> Workspace | None:
-    """The workspace: required for a model name, optional (when found) for a package path."""
-    if not is_package_dir(model) or path is not None:
-        return open_workspace(path)
-    try:
-        return open_workspace(None)
-    except WorkspaceError:
-        return None
