@@ -101,7 +101,7 @@ def servers(package: Path, port: int) -> dict[str, dict[str, Any]]:
     """How to start each server and where to POST one record."""
     env = {**os.environ, "BENCH_PACKAGE": str(package), "PYTHONPATH": str(HERE)}
     return {
-        "mlstrata": {"cmd": [str(BIN / "mlstrata-serve"), str(package), "--port", str(port)],
+        "mlstrata": {"cmd": [str(BIN / "mlstrata"), "serve", str(package), "--port", str(port)],
                      "path": "/v1/predict", "wrap": lambda r: r, "env": env},
         "fastapi_handwritten": {
             "cmd": [str(BIN / "uvicorn"), "handwritten_app:app", "--port", str(port),

@@ -22,7 +22,9 @@ def test_one_record_answers_a_list_of_one(server: str, holder: ModelHolder,
     answer = response.json()
     assert (answer["model"], answer["version"]) == ("credit.model", 1)
     assert answer["request_id"] == response.headers["x-request-id"]
-    assert len(answer["request_id"]) == 32
+    again = httpx.post(f"{server}/v1/predict", json=records[0]).json()["request_id"]
+    assert again != answer["request_id"]
+    assert again.split("-")[0] == answer["request_id"].split("-")[0]  # same server process
     assert answer["predictions"] == holder.current.predict_records(records[:1]).to_records()
     assert set(answer["predictions"][0]["probabilities"]) == {"0", "1"}
 

@@ -62,6 +62,14 @@ class Predictions:
         array = self.values if self.values is not None else self.labels
         return [] if array is None else array.tolist()
 
+    def rows(self, start: int, stop: int) -> Predictions:
+        """The predictions of records ``start`` to ``stop`` (a batch split back per request)."""
+        def part(array: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any] | None:
+            return None if array is None else array[start:stop]
+
+        return Predictions(part(self.labels), part(self.probabilities), self.classes,
+                           part(self.values), part(self.scores))
+
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per record: ``prediction`` (+ ``probabilities`` for classifiers)."""
         out: list[dict[str, Any]] = [{"prediction": p} for p in self.predictions]
@@ -97,16 +105,25 @@ class LoadedModel:
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Predictions:
         """Validate JSON-like records against the signature and score them."""
-        columns, problems = columns_from_records(self.signature, records)
-        require_valid(problems)
-        return self.score(columns)
+        return self.score(self.check_records(records))
 
     def predict_columns(self, lists: Mapping[str, Sequence[Any]], *,
                         text_source: bool = False) -> Predictions:
         """Validate one sequence of values per input field and score them."""
+        return self.score(self.check_columns(lists, text_source=text_source))
+
+    def check_records(self, records: Sequence[Mapping[str, Any]]) -> Columns:
+        """Typed columns of valid records; :class:`InvalidInputError` names every bad value."""
+        columns, problems = columns_from_records(self.signature, records)
+        require_valid(problems)
+        return columns
+
+    def check_columns(self, lists: Mapping[str, Sequence[Any]], *,
+                      text_source: bool = False) -> Columns:
+        """Typed columns of valid field lists; :class:`InvalidInputError` names every bad value."""
         columns, problems = columns_from_lists(self.signature, lists, text_source=text_source)
         require_valid(problems)
-        return self.score(columns)
+        return columns
 
     def score(self, columns: Columns) -> Predictions:
         """Run the graph on typed, already checked columns."""
@@ -169,8 +186,10 @@ def _date_sources(signature: Signature) -> dict[str, tuple[str, str, tuple[str, 
 
 
 def _as_tensor(values: np.ndarray[Any, Any], onnx_type: str) -> np.ndarray[Any, Any]:
+    """A column as the graph's ``[n, 1]`` input (text: missing → ""; numbers: its precision)."""
     if onnx_type == "string":
         text = np.array(["" if v is None else v for v in values.tolist()], dtype=object)
         return text.reshape(-1, 1)
-    dtype = np.float64 if onnx_type == "double" else np.float32
-    return values.astype(dtype, copy=False).reshape(-1, 1)
+    if onnx_type == "float":
+        values = values.astype(np.float32)
+    return values.reshape(-1, 1)

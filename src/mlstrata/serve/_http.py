@@ -9,12 +9,13 @@ from typing import Any
 
 import orjson
 
-from ..runtime.model import LoadedModel
+from ..runtime.inputs import Columns
+from ..runtime.model import LoadedModel, Predictions
 from .errors import RequestError
 from .holder import ModelHolder
 
-__all__ = ["Handler", "Request", "Response", "json_response", "media_type", "mlstrata_version",
-           "parse_json", "require_json", "served_model"]
+__all__ = ["Handler", "Request", "Response", "Scoring", "json_response", "media_type",
+           "mlstrata_version", "parse_json", "require_json", "served_model"]
 
 JSON = b"application/json"
 
@@ -44,7 +45,23 @@ class Response:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-Handler = Callable[[ModelHolder, Request], Response]
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """A checked request waiting for predictions: the app scores ``columns`` with ``model``
+    (batched with other requests, see :mod:`mlstrata.serve.batching`) and ``answer`` turns the
+    predictions into the response."""
+
+    model: LoadedModel
+    columns: Columns
+    answer: Callable[[Predictions], Response]
+
+    @property
+    def rows(self) -> int:
+        """How many records the request holds."""
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+
+Handler = Callable[[ModelHolder, Request], Response | Scoring]
 
 
 def json_response(value: Any, status: int = 200,

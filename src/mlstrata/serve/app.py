@@ -14,6 +14,10 @@
 - ``GET /openapi.json`` (generated from the model's signature) and ``GET /docs`` (Swagger UI
   from local files) — see :mod:`mlstrata.serve.openapi`.
 
+Scoring handlers check their request and return a :class:`~mlstrata.serve._http.Scoring`; the
+app scores it through a :class:`~mlstrata.serve.batching.BatchScorer`, which merges requests
+that arrive together into one onnxruntime call.
+
 It is a raw ASGI callable rather than a framework app because per-request cost is the product:
 no middleware stack, one small request record, orjson for JSON. Every client mistake answers
 4xx with ``{"error": "..."}`` naming the problem (422 plus a ``problems`` list for values the
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
 import re
 import uuid
@@ -36,7 +41,9 @@ from typing import Any, Protocol
 
 from ..errors import MlstrataError
 from ..runtime.inputs import InvalidInputError
-from ._http import Handler, Request, Response, json_response, parse_json, require_json
+from ..runtime.model import Predictions
+from ._http import Handler, Request, Response, Scoring, json_response, parse_json, require_json
+from .batching import DEFAULT_MAX_ROWS, BatchScorer
 from .errors import RequestError
 from .holder import ModelHolder
 from .mlflow_protocol import invocations
@@ -49,6 +56,9 @@ _log = logging.getLogger("mlstrata.serve")
 # Bodies larger than this are scored in a worker thread so a big batch does not stall the loop.
 _INLINE_BODY_BYTES = 64_000
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# New request ids: a random per-process prefix and a counter (unique, and cheaper than uuid4).
+_ID_PREFIX = uuid.uuid4().hex[:16].encode()
+_ID_COUNTER = itertools.count(1)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -80,19 +90,25 @@ def create_app(
     api_key: str | None = None,
     max_body_bytes: int = 1_000_000,
     precomputed: PrecomputedLookup | None = None,
+    max_batch_rows: int = DEFAULT_MAX_ROWS,
 ) -> ASGIApp:
-    """The ASGI application serving ``holder``'s model (see the module docstring)."""
-    return _App(holder, api_key, max_body_bytes, precomputed)
+    """The ASGI application serving ``holder``'s model (see the module docstring).
+
+    Requests that arrive while the model is busy are scored together, up to
+    ``max_batch_rows`` rows per call (:mod:`mlstrata.serve.batching`).
+    """
+    return _App(holder, api_key, max_body_bytes, precomputed, max_batch_rows)
 
 
 class _App:
     def __init__(self, holder: ModelHolder, api_key: str | None, max_body_bytes: int,
-                 precomputed: PrecomputedLookup | None) -> None:
+                 precomputed: PrecomputedLookup | None, max_batch_rows: int) -> None:
         self._holder = holder
         self._key = api_key.encode() if api_key else None
         self._max_body = max_body_bytes
         self._routes = _ROUTES
         self._precomputed = _Route({"GET": _precomputed_handler(precomputed)})
+        self._scorer = BatchScorer(max_batch_rows)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -130,9 +146,14 @@ class _App:
             _authorize(request, self._key)
         if request.method == "POST":
             request.body = await _read_body(request, receive, self._max_body)
-            if len(request.body) > _INLINE_BODY_BYTES:
-                return await asyncio.to_thread(handler, self._holder, request)
-        return handler(self._holder, request)
+        if len(request.body) > _INLINE_BODY_BYTES:
+            result = await asyncio.to_thread(handler, self._holder, request)
+        else:
+            result = handler(self._holder, request)
+        if isinstance(result, Scoring):
+            predictions = await self._scorer.score(result.model, result.columns, result.rows)
+            return result.answer(predictions)
+        return result
 
     def _route(self, request: Request) -> _Route | None:
         path = request.path
@@ -244,7 +265,7 @@ def _ping(holder: ModelHolder, request: Request) -> Response:
     return Response(200, b"{}")
 
 
-def _predict(holder: ModelHolder, request: Request) -> Response:
+def _predict(holder: ModelHolder, request: Request) -> Scoring:
     """``POST /v1/predict``: one record (an object) or a list of records."""
     require_json(request)
     payload = parse_json(request.body)
@@ -254,18 +275,23 @@ def _predict(holder: ModelHolder, request: Request) -> Response:
     if not records:
         raise RequestError(400, "the list of records is empty; send at least one record")
     model = holder.current
-    predictions = model.predict_records(records).to_records()
     request_id = _request_id(request)
-    return json_response({"model": model.name, "version": model.version,
-                          "request_id": request_id.decode(), "predictions": predictions},
-                         headers=((b"x-request-id", request_id),))
+
+    def answer(predictions: Predictions) -> Response:
+        return json_response({"model": model.name, "version": model.version,
+                              "request_id": request_id.decode(),
+                              "predictions": predictions.to_records()},
+                             headers=((b"x-request-id", request_id),))
+
+    return Scoring(model, model.check_records(records), answer)
 
 
 def _request_id(request: Request) -> bytes:
+    """The client's ``X-Request-Id`` when it is a plain token, else a new unique id."""
     sent = request.header(b"x-request-id")
     if sent is not None and _REQUEST_ID.fullmatch(sent):
         return sent
-    return uuid.uuid4().hex.encode()
+    return b"%s-%x" % (_ID_PREFIX, next(_ID_COUNTER))
 
 
 def _precomputed_handler(precomputed: PrecomputedLookup | None) -> Handler:

@@ -24,8 +24,9 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..runtime.model import LoadedModel, Predictions
-from ._http import Request, Response, json_response, media_type, parse_json
+from ..runtime.inputs import Columns
+from ..runtime.model import LoadedModel
+from ._http import Request, Scoring, json_response, media_type, parse_json
 from .errors import RequestError
 from .holder import ModelHolder
 
@@ -34,15 +35,16 @@ __all__ = ["invocations"]
 _KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def invocations(holder: ModelHolder, request: Request) -> Response:
+def invocations(holder: ModelHolder, request: Request) -> Scoring:
     """``POST /invocations``: score a JSON or CSV payload, answer ``{"predictions": [...]}``."""
     kind = _content_type(request)
     model = holder.current
     if kind == b"text/csv":
-        predictions = _score_csv(model, request.body)
+        columns = _check_csv(model, request.body)
     else:
-        predictions = _score_json(model, parse_json(request.body))
-    return json_response({"predictions": predictions.predictions})
+        columns = _check_json(model, parse_json(request.body))
+    return Scoring(model, columns,
+                   lambda predictions: json_response({"predictions": predictions.predictions}))
 
 
 def _content_type(request: Request) -> bytes:
@@ -62,7 +64,7 @@ def _content_type(request: Request) -> bytes:
     return kind
 
 
-def _score_json(model: LoadedModel, payload: Any) -> Predictions:
+def _check_json(model: LoadedModel, payload: Any) -> Columns:
     if not isinstance(payload, dict):
         raise RequestError(400, f"the JSON body must be an object with one of the keys {_KEYS}")
     keys = [key for key in payload if key != "params"]
@@ -72,11 +74,11 @@ def _score_json(model: LoadedModel, payload: Any) -> Predictions:
     key = keys[0]
     data = payload[key]
     if key == "dataframe_split":
-        return _predict_lists(model, _split_lists(data))
+        return _check_lists(model, _split_lists(data))
     if key == "dataframe_records" or isinstance(data, list):
-        return _predict_records(model, data, key)
+        return _check_records(model, data, key)
     if isinstance(data, dict):
-        return _predict_lists(model, _column_lists(data, key))
+        return _check_lists(model, _column_lists(data, key))
     raise RequestError(400, f"'{key}' must be a list of records or an object of one list per "
                        "field")
 
@@ -104,22 +106,22 @@ def _column_lists(data: dict[str, Any], key: str) -> dict[str, list[Any]]:
     return data
 
 
-def _predict_lists(model: LoadedModel, lists: Mapping[str, Sequence[Any]],
-                   text_source: bool = False) -> Predictions:
+def _check_lists(model: LoadedModel, lists: Mapping[str, Sequence[Any]],
+                 text_source: bool = False) -> Columns:
     if not lists or not any(lists.values()):
         raise RequestError(400, "no records to score; send at least one")
-    return model.predict_columns(lists, text_source=text_source)
+    return model.check_columns(lists, text_source=text_source)
 
 
-def _predict_records(model: LoadedModel, records: Any, key: str) -> Predictions:
+def _check_records(model: LoadedModel, records: Any, key: str) -> Columns:
     if not isinstance(records, list):
         raise RequestError(400, f"'{key}' must be a list of records")
     if not records:
         raise RequestError(400, f"'{key}' is empty; send at least one record")
-    return model.predict_records(records)
+    return model.check_records(records)
 
 
-def _score_csv(model: LoadedModel, body: bytes) -> Predictions:
+def _check_csv(model: LoadedModel, body: bytes) -> Columns:
     """CSV with a header line → one list of text cells per column."""
     try:
         text = body.decode("utf-8-sig")
@@ -140,4 +142,4 @@ def _score_csv(model: LoadedModel, body: bytes) -> Predictions:
             raise RequestError(400, f"CSV line {line} has {len(row)} cells; the header has "
                                f"{len(header)}")
     lists = {name: [row[i] for row in rows[1:]] for i, name in enumerate(header)}
-    return _predict_lists(model, lists, text_source=True)
+    return _check_lists(model, lists, text_source=True)

@@ -20,9 +20,11 @@ from typing import Any
 
 import orjson
 
+from ..runtime.model import Predictions
 from ._http import (
     Request,
     Response,
+    Scoring,
     json_response,
     mlstrata_version,
     parse_json,
@@ -30,7 +32,14 @@ from ._http import (
 )
 from .errors import RequestError
 from .holder import ModelHolder
-from .tensors import InputTensor, decode_raw, encode_raw, field_lists, output_tensors
+from .tensors import (
+    InputTensor,
+    decode_raw,
+    encode_raw,
+    field_lists,
+    output_names,
+    output_tensors,
+)
 from .tensors import model_metadata as _metadata
 
 __all__ = ["infer", "model_metadata", "model_ready", "parse_model_path", "server_metadata"]
@@ -83,7 +92,7 @@ def model_ready(holder: ModelHolder, request: Request) -> Response:
     return json_response({"name": model.name, "ready": True})
 
 
-def infer(holder: ModelHolder, request: Request) -> Response:
+def infer(holder: ModelHolder, request: Request) -> Scoring:
     """``POST /v2/models/{name}[/versions/{v}]/infer``: score the input tensors."""
     model = served_model(holder, request)
     header, binary = _split_body(request)
@@ -94,25 +103,30 @@ def infer(holder: ModelHolder, request: Request) -> Response:
     lists = field_lists(model.signature, _input_tensors(payload.get("inputs"), binary))
     if not any(lists.values()):
         raise RequestError(400, "the input tensors are empty; send at least one element each")
-    predictions = model.predict_columns(lists, text_source=True)
     default = _flag(payload, "binary_data_output", "the request") or False
     names, binary_flags = _requested_outputs(payload)
-    tensors = output_tensors(model.signature, predictions, names)
-    outputs, blobs = [], []
-    for tensor, as_binary in zip(tensors, binary_flags or [None] * len(tensors), strict=True):
-        if default if as_binary is None else as_binary:
-            raw = encode_raw(tensor)
-            blobs.append(raw)
-            outputs.append({"name": tensor.name, "datatype": tensor.datatype,
-                            "shape": list(tensor.shape),
-                            "parameters": {"binary_data_size": len(raw)}})
-        else:
-            outputs.append(tensor.to_json())
-    answer: dict[str, Any] = {"model_name": model.name, "model_version": str(model.version),
-                              "outputs": outputs}
-    if "id" in payload:
-        answer["id"] = payload["id"]
-    return _infer_response(answer, blobs)
+    output_names(model.signature, names)  # an unknown output is a 400 before any scoring
+
+    def answer(predictions: Predictions) -> Response:
+        tensors = output_tensors(model.signature, predictions, names)
+        outputs, blobs = [], []
+        for tensor, as_binary in zip(tensors, binary_flags or [None] * len(tensors),
+                                     strict=True):
+            if default if as_binary is None else as_binary:
+                raw = encode_raw(tensor)
+                blobs.append(raw)
+                outputs.append({"name": tensor.name, "datatype": tensor.datatype,
+                                "shape": list(tensor.shape),
+                                "parameters": {"binary_data_size": len(raw)}})
+            else:
+                outputs.append(tensor.to_json())
+        body: dict[str, Any] = {"model_name": model.name, "model_version": str(model.version),
+                                "outputs": outputs}
+        if "id" in payload:
+            body["id"] = payload["id"]
+        return _infer_response(body, blobs)
+
+    return Scoring(model, model.check_columns(lists, text_source=True), answer)
 
 
 def _infer_response(answer: dict[str, Any], blobs: list[bytes]) -> Response:

@@ -37,6 +37,7 @@ __all__ = [
     "field_lists",
     "input_datatype",
     "model_metadata",
+    "output_names",
     "output_tensors",
 ]
 
@@ -117,13 +118,20 @@ def output_tensors(
     signature: Signature, predictions: Predictions, requested: Sequence[str] | None = None
 ) -> list[OutputTensor]:
     """The response tensors, all of them or the ``requested`` names in that order."""
-    available = {spec["name"]: (spec, datatype) for spec, datatype, _ in _output_specs(signature)}
-    names = list(requested) if requested else list(available)
+    datatypes = {spec["name"]: datatype for spec, datatype, _ in _output_specs(signature)}
+    return [_output(name, datatypes[name], predictions)
+            for name in output_names(signature, requested)]
+
+
+def output_names(signature: Signature, requested: Sequence[str] | None = None) -> list[str]:
+    """The outputs to answer: all, or the ``requested`` ones after checking they exist."""
+    available = [spec["name"] for spec, _, _ in _output_specs(signature)]
+    names = list(requested) if requested else available
     unknown = [name for name in names if name not in available]
     if unknown:
         raise RequestError(400, f"requested output(s) {unknown} do not exist; the model's "
-                           f"outputs are {list(available)}")
-    return [_output(name, available[name][1], predictions) for name in names]
+                           f"outputs are {available}")
+    return names
 
 
 def decode_raw(datatype: str, buffer: bytes, name: str) -> list[Any]:
