@@ -176,11 +176,9 @@ class _FieldCheck:
 
     def __init__(self, field: InputField) -> None:
         self.field = field
-        self.bounds: list[tuple[Any, Any, str]] = []
-        for bound, word in ((field.min, "below the minimum"), (field.max, "above the maximum")):
-            if bound is not None and (field.is_numeric or field.is_date):
-                limit = np.datetime64(str(bound), "s") if field.is_date else float(bound)
-                self.bounds.append((limit, bound, word))
+        ranged = field.is_numeric or field.is_date
+        self.low = self._limit(field.min) if ranged else None
+        self.high = self._limit(field.max) if ranged else None
         self.allowed: frozenset[Any] | None = None
         if field.allowed is not None and field.strict:
             self.allowed = frozenset(float(a) if field.is_numeric else str(a)
@@ -188,6 +186,12 @@ class _FieldCheck:
         self.regex = (re.compile(str(field.pattern))
                       if field.pattern is not None and field.logical_type == "text" else None)
         self.parse = _number if field.is_numeric else _date if field.is_date else _text
+
+    def _limit(self, bound: Any) -> Any:
+        """A range bound in the column's type (None when unset)."""
+        if bound is None:
+            return None
+        return np.datetime64(str(bound), "s") if self.field.is_date else float(bound)
 
     def convert(self, values: Sequence[Any],
                 text_source: bool) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
@@ -211,9 +215,10 @@ class _FieldCheck:
             if not self.field.nullable:
                 raise _BadValue(_REQUIRED)
             return typed
-        for limit, bound, word in self.bounds:
-            if (typed < limit) if word == "below the minimum" else (typed > limit):
-                raise _BadValue(_out_of_range(typed, word, bound))
+        if self.low is not None and typed < self.low:
+            raise _BadValue(_out_of_range(typed, "below the minimum", self.field.min))
+        if self.high is not None and typed > self.high:
+            raise _BadValue(_out_of_range(typed, "above the maximum", self.field.max))
         if self.allowed is not None and typed not in self.allowed:
             raise _BadValue(_not_allowed(self.field, typed))
         if self.regex is not None and self.regex.fullmatch(typed) is None:

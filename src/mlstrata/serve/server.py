@@ -192,8 +192,8 @@ def serve(config: ServeConfig) -> None:
     _configure_logging()
     options: dict[str, Any] = dict(
         host=config.host, port=config.port, loop="uvloop", http="httptools", lifespan="off",
-        access_log=config.log_requests, server_header=False, timeout_graceful_shutdown=30,
-        log_level="info")
+        access_log=config.log_requests, server_header=False, proxy_headers=False,
+        timeout_graceful_shutdown=30, log_level="info")
     config.api_key()  # fail here, once, rather than in every worker
     # REST workers load their own model; this process needs one for 1 worker or for gRPC.
     needs_model = config.workers == 1 or config.grpc_port is not None
