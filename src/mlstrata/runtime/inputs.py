@@ -56,6 +56,7 @@ __all__ = [
     "columns_from_lists",
     "columns_from_records",
     "require_valid",
+    "text_missing",
 ]
 
 Columns = dict[str, np.ndarray[Any, Any]]
@@ -153,6 +154,7 @@ def check_rules(signature: Signature, columns: Columns) -> list[FieldProblem]:
     return problems
 
 
+_NONE = np.array(None, dtype=object)
 _REQUIRED = "required (null or missing is not allowed)"
 _ABSENT = "missing; send null when the value is unknown"
 _CHECKS: dict[int, tuple[Signature, list[_FieldCheck]]] = {}
@@ -314,13 +316,20 @@ def _describe(value: Any) -> str:
 
 
 def _missing_mask(field: InputField, values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    mask: np.ndarray[Any, Any]
     if field.is_numeric:
-        mask: np.ndarray[Any, Any] = np.isnan(values)
-        return mask
-    if field.is_date:
+        mask = np.isnan(values)
+    elif field.is_date:
         mask = np.isnat(values)
-        return mask
-    return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    else:
+        mask = text_missing(values)
+    return mask
+
+
+def text_missing(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Where an object array of text holds None (vectorized: no Python loop)."""
+    mask: np.ndarray[Any, Any] = np.equal(values, _NONE)
+    return mask
 
 
 def _range_problems(field: InputField, values: np.ndarray[Any, Any],
@@ -347,7 +356,8 @@ def _allowed_problems(field: InputField, values: np.ndarray[Any, Any],
         known = np.isin(values, np.asarray([float(a) for a in allowed], dtype=np.float64))
     else:
         members = {str(a) for a in allowed}
-        known = np.fromiter((v in members for v in values), dtype=bool, count=len(values))
+        known = np.fromiter(map(members.__contains__, values.tolist()), dtype=bool,
+                            count=len(values))
     return _problems(field, np.flatnonzero(present & ~known), values,
                      lambda v: _not_allowed(field, v))
 
@@ -355,15 +365,10 @@ def _allowed_problems(field: InputField, values: np.ndarray[Any, Any],
 def _pattern_problems(field: InputField, values: np.ndarray[Any, Any],
                       present: np.ndarray[Any, Any]) -> list[FieldProblem]:
     regex = re.compile(str(field.pattern))
-    verdicts: dict[str, bool] = {}
-    rows = []
-    for row in np.flatnonzero(present):
-        value = values[row]
-        if value not in verdicts:
-            verdicts[value] = regex.fullmatch(value) is not None
-        if not verdicts[value]:
-            rows.append(row)
-    return _problems(field, np.asarray(rows, dtype=np.int64), values,
+    texts = values[present].tolist()
+    verdicts = {text: regex.fullmatch(text) is not None for text in set(texts)}
+    matched = np.fromiter(map(verdicts.__getitem__, texts), dtype=bool, count=len(texts))
+    return _problems(field, np.flatnonzero(present)[~matched], values,
                      lambda v: _no_match(field, v))
 
 

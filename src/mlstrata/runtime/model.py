@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 
 from .dates import date_part_keys, expand_dates
-from .inputs import Columns, columns_from_lists, columns_from_records, require_valid
+from .inputs import (
+    Columns,
+    columns_from_lists,
+    columns_from_records,
+    require_valid,
+    text_missing,
+)
 from .manifest import Manifest, verify_package
 from .session import open_session
 from .signature import SIGNATURE_FILE, Signature
@@ -188,8 +194,7 @@ def _date_sources(signature: Signature) -> dict[str, tuple[str, str, tuple[str, 
 def _as_tensor(values: np.ndarray[Any, Any], onnx_type: str) -> np.ndarray[Any, Any]:
     """A column as the graph's ``[n, 1]`` input (text: missing → ""; numbers: its precision)."""
     if onnx_type == "string":
-        text = np.array(["" if v is None else v for v in values.tolist()], dtype=object)
-        return text.reshape(-1, 1)
+        return np.where(text_missing(values), "", values).reshape(-1, 1)
     if onnx_type == "float":
         values = values.astype(np.float32)
     return values.reshape(-1, 1)
