@@ -187,8 +187,10 @@ def bench_precompute(package: Path, source: Path, rows: int) -> dict[str, Any]:
     sample = WORK / "precompute-sample.parquet"
     duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet('{source}') LIMIT {rows}) "
                              f"TO '{sample}' (FORMAT parquet)")
+    scored = WORK / "predictions.parquet"  # from bench_predict: the rows that passed the contract
     keys = [row[0] for row in duckdb.connect().execute(
-        f"SELECT application_id FROM read_parquet('{sample}') USING SAMPLE 2000 ROWS "
+        f"SELECT application_id FROM read_parquet('{scored}') WHERE application_id IN "
+        f"(SELECT application_id FROM read_parquet('{sample}')) USING SAMPLE 2000 ROWS "
         "(reservoir, 7)").fetchall()]
     base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
     server = start_postgres(base)
