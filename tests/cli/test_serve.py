@@ -85,6 +85,27 @@ def test_serves_rest_grpc_and_precomputed_lookups_together(credit_package: Path,
     assert "gRPC (Open Inference Protocol v2) on 127.0.0.1" in served.output
 
 
+def test_serves_precomputed_predictions_without_a_model(credit_package: Path,
+                                                        tmp_path: Path) -> None:
+    from mlstrata.batch.precompute import precompute
+
+    project = credit_package.parent.parent
+    database = f"sqlite:///{tmp_path / 'predictions.db'}"
+    precompute(credit_package, str(project / "data" / "credit.csv"), key="application_id",
+               db_url=database)
+    with serve_process("--precomputed", database) as served:
+        stored = httpx.get(f"{served.url}/v1/precomputed/{valid_key(project)}")
+        model_route = httpx.get(f"{served.url}/v2/models/credit.model")
+    assert stored.status_code == 200 and stored.json()["model"] == "credit.model"
+    assert model_route.status_code == 404
+
+
+def test_serve_needs_a_model_or_a_precomputed_store(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("serve")
+    assert result.code == 2
+    assert "give a MODEL to serve" in result.err and "--precomputed URL" in result.err
+
+
 def valid_key(project: Path) -> str:
     """An application id from the project's data."""
     return str(pd.read_csv(project / "data" / "credit.csv", nrows=1)["application_id"][0])

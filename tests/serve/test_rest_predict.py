@@ -137,6 +137,17 @@ def test_precomputed_lookup_and_a_store_bug_is_500_json(holder: ModelHolder,
     assert "store bug" in caplog.text
 
 
+def test_precomputed_only_serves_lookups_and_health(records: list[dict[str, Any]]) -> None:
+    with running(create_app(None, precomputed=_Store())) as url:
+        assert httpx.get(f"{url}/v1/precomputed/a/1").json()["prediction"] == 1
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+        for method, path in (("POST", "/v1/predict"), ("POST", "/invocations"),
+                             ("GET", "/v2/models/credit.model"), ("GET", "/docs")):
+            answer = httpx.request(method, url + path, json=records[0])
+            assert answer.status_code == 404, path
+            assert "no route" in answer.json()["error"]
+
+
 def test_api_key_guards_all_but_health_and_docs(holder: ModelHolder,
                                                 records: list[dict[str, Any]]) -> None:
     with running(create_app(holder, api_key="s3cret")) as url:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..errors import MlstrataError
 from ._options import WorkspaceOption
 
 if TYPE_CHECKING:
@@ -22,8 +23,10 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    model: Annotated[str, typer.Argument(
-        help="Package directory, NAME, NAME@N or NAME@ALIAS (e.g. credit@champion).")],
+    model: Annotated[str | None, typer.Argument(
+        help="Package directory, NAME, NAME@N or NAME@ALIAS (e.g. credit@champion); leave "
+             "it out with --precomputed to serve stored predictions only.",
+        show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="REST port.")] = 8080,
     workers: Annotated[int, typer.Option(
@@ -62,7 +65,11 @@ def serve(
     from ..serve.server import ServeConfig
     from ..serve.server import serve as run_server
 
-    config = ServeConfig(source=model_source(model, workspace), host=host, port=port,
+    if model is None and precomputed is None:
+        raise MlstrataError("give a MODEL to serve (a package directory, NAME, NAME@N or "
+                            "NAME@ALIAS), or --precomputed URL to serve stored predictions only")
+    source = model_source(model, workspace) if model is not None else None
+    config = ServeConfig(source=source, host=host, port=port,
                          workers=workers, api_key_env=api_key_env,
                          max_body_bytes=max_body_bytes, reload_interval=reload_interval,
                          log_requests=log_requests, grpc_port=grpc_port,

@@ -37,7 +37,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..errors import MlstrataError
 from ..runtime.inputs import InvalidInputError
@@ -85,7 +85,7 @@ class _Route:
 
 
 def create_app(
-    holder: ModelHolder,
+    holder: ModelHolder | None,
     *,
     api_key: str | None = None,
     max_body_bytes: int = 1_000_000,
@@ -95,18 +95,21 @@ def create_app(
     """The ASGI application serving ``holder``'s model (see the module docstring).
 
     Requests that arrive while the model is busy are scored together, up to
-    ``max_batch_rows`` rows per call (:mod:`mlstrata.serve.batching`).
+    ``max_batch_rows`` rows per call (:mod:`mlstrata.serve.batching`). Without a model
+    (``holder`` None) the app answers precomputed lookups and health checks only.
     """
     return _App(holder, api_key, max_body_bytes, precomputed, max_batch_rows)
 
 
 class _App:
-    def __init__(self, holder: ModelHolder, api_key: str | None, max_body_bytes: int,
+    def __init__(self, holder: ModelHolder | None, api_key: str | None, max_body_bytes: int,
                  precomputed: PrecomputedLookup | None, max_batch_rows: int) -> None:
-        self._holder = holder
+        # Without a model only the routes that never touch one exist, so handlers may assume it.
+        self._holder = cast(ModelHolder, holder)
+        self._serves_model = holder is not None
         self._key = api_key.encode() if api_key else None
         self._max_body = max_body_bytes
-        self._routes = _ROUTES
+        self._routes = _ROUTES if holder is not None else _LOOKUP_ROUTES
         self._precomputed = _Route({"GET": _precomputed_handler(precomputed)})
         self._scorer = BatchScorer(max_batch_rows)
 
@@ -160,13 +163,13 @@ class _App:
         route = self._routes.get(path)
         if route is not None:
             return route
-        if path.startswith("/v2/models/"):
+        if path.startswith("/v2/models/") and self._serves_model:
             action = parse_model_path(path, request.params)
             return _MODEL_ROUTES.get(action) if action is not None else None
         if path.startswith("/v1/precomputed/") and len(path) > len("/v1/precomputed/"):
             request.params["key"] = path[len("/v1/precomputed/"):]
             return self._precomputed
-        if path.startswith("/docs/"):
+        if path.startswith("/docs/") and self._serves_model:
             request.params["asset"] = path[len("/docs/"):]
             return _DOCS_ASSET
         return None
@@ -319,6 +322,8 @@ _ROUTES = {
     "/openapi.json": _Route({"GET": openapi_json}, open=True),
     "/docs": _Route({"GET": docs_page}, open=True),
 }
+_LOOKUP_ROUTES = {path: _ROUTES[path]
+                  for path in ("/v2/health/live", "/v2/health/ready", "/ping", "/health")}
 _MODEL_ROUTES = {
     "metadata": _Route({"GET": model_metadata}),
     "ready": _Route({"GET": model_ready}),

@@ -78,7 +78,7 @@ class ModelSource:
 class ServeConfig:
     """Everything a server process needs, JSON-serialisable for worker processes."""
 
-    source: ModelSource
+    source: ModelSource | None
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -100,8 +100,8 @@ class ServeConfig:
         """The config :meth:`to_json` wrote."""
         data = json.loads(text)
         source = data.pop("source")
-        return cls(source=ModelSource(source["locator"], tuple(source["args"]), source["moves"]),
-                   **data)
+        return cls(source=None if source is None else ModelSource(
+            source["locator"], tuple(source["args"]), source["moves"]), **data)
 
     def api_key(self) -> str | None:
         """The API key from the environment variable ``api_key_env`` names (None without)."""
@@ -156,8 +156,11 @@ class Reloader:
             self._failure = message
 
 
-def load_holder(config: ServeConfig) -> tuple[ModelHolder, Reloader | None]:
-    """The served model and its reloader (started; None when the source cannot move)."""
+def load_holder(config: ServeConfig) -> tuple[ModelHolder | None, Reloader | None]:
+    """The served model and its reloader (started; None when the source cannot move); no
+    model at all when the server only answers precomputed lookups."""
+    if config.source is None:
+        return None, None
     holder = ModelHolder(config.source.locate_function(), threads=config.threads)
     reloader = None
     if config.source.moves and config.reload_interval > 0:
@@ -165,15 +168,16 @@ def load_holder(config: ServeConfig) -> tuple[ModelHolder, Reloader | None]:
     return holder, reloader
 
 
-def build_app(config: ServeConfig, holder: ModelHolder) -> ASGIApp:
-    """The REST app for ``config`` answering with ``holder``'s model."""
+def build_app(config: ServeConfig, holder: ModelHolder | None) -> ASGIApp:
+    """The REST app for ``config`` answering with ``holder``'s model (if any)."""
     precomputed = None
     if config.precomputed is not None:
         from .precomputed import open_precomputed
 
         precomputed = open_precomputed(config.precomputed, config.precomputed_table)
-    _log.info("serving %s version %s from %s", holder.current.name, holder.current.version,
-              holder.path)
+    if holder is not None:
+        _log.info("serving %s version %s from %s", holder.current.name,
+                  holder.current.version, holder.path)
     return create_app(holder, api_key=config.api_key(), max_body_bytes=config.max_body_bytes,
                       precomputed=precomputed)
 
@@ -197,12 +201,12 @@ def serve(config: ServeConfig) -> None:
     config.api_key()  # fail here, once, rather than in every worker
     # REST workers load their own model; this process needs one for 1 worker or for gRPC.
     needs_model = config.workers == 1 or config.grpc_port is not None
-    if not needs_model:  # refuse a bad package before any worker starts
+    if not needs_model and config.source is not None:  # refuse a bad package before forking
         verify_package(config.source.locate_function()())
     holder, reloader = load_holder(config) if needs_model else (None, None)
-    grpc = _start_grpc(config, holder) if holder is not None else None
+    grpc = _start_grpc(config, holder)
     try:
-        if holder is None or config.workers > 1:
+        if config.workers > 1:
             os.environ[CONFIG_ENV] = config.to_json()
             uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers,
                         **options)
@@ -215,10 +219,13 @@ def serve(config: ServeConfig) -> None:
             reloader.stop()
 
 
-def _start_grpc(config: ServeConfig, holder: ModelHolder) -> GrpcServer | None:
+def _start_grpc(config: ServeConfig, holder: ModelHolder | None) -> GrpcServer | None:
     """The gRPC service beside the REST one (in this process), when a port is configured."""
     if config.grpc_port is None:
         return None
+    if holder is None:
+        raise MlstrataError("--grpc-port needs a MODEL to serve; precomputed lookups are "
+                            "REST only (GET /v1/precomputed/{key})")
     from .grpc_server import start_grpc_server
 
     server = start_grpc_server(holder, host=config.host, port=config.grpc_port,
