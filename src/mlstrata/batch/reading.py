@@ -32,9 +32,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ..data._db_readers import _PG_ARROW, _pg_converter, _statement, redact_url
+from ..data._db_readers import PG_ARROW_TYPES, pg_converter, redact_url, source_statement
 from ..data._extract import cell_text, check_unique
-from ..data._text_readers import _header, _sniff
+from ..data._text_readers import read_header, sniff_delimiter
 from ..data.engine import quote_identifier, quote_literal
 from ..data.sources import SourceSpec, detect_format
 from ..errors import SourceError
@@ -126,8 +126,9 @@ def _text(path: Path, fmt: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
     con = duckdb.connect()
     file = quote_literal(str(path))
     if fmt in ("csv", "tsv"):
-        delim = "\t" if fmt == "tsv" else _sniff(path)
-        columns = ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in _header(path, path, delim))
+        delim = "\t" if fmt == "tsv" else sniff_delimiter(path)
+        names = read_header(path, path, delim)
+        columns = ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in names)
         sql = (f"SELECT * FROM read_csv({file}, header = true, delim = {quote_literal(delim)}, "
                "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
                f"auto_detect = false, columns = {{{columns}}})")
@@ -167,7 +168,7 @@ def _sqlite(path: Path, batch_rows: int, table: str | None,
         tables = {name: quote_identifier(name) for (name,) in db.execute(
             "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
             "AND name NOT LIKE 'sqlite_%' ORDER BY name")}
-        sql, what, _ = _statement(str(path), tables, table, query)
+        sql, what, _ = source_statement(str(path), tables, table, query)
         cursor = db.execute(sql)
     except (sqlite3.Error, SourceError) as exc:
         db.close()
@@ -196,7 +197,7 @@ def _duckdb(path: Path, batch_rows: int, table: str | None,
                       "SELECT schema_name, table_name FROM duckdb_tables() UNION "
                       "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal "
                       "ORDER BY 1, 2").fetchall()}
-        sql, what, _ = _statement(str(path), tables, table, query)
+        sql, what, _ = source_statement(str(path), tables, table, query)
     except BaseException:
         con.close()
         raise
@@ -220,7 +221,7 @@ def _postgres(url: str, batch_rows: int, table: str | None,
                       "SELECT table_schema, table_name FROM information_schema.tables WHERE "
                       "table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
                   ).fetchall()}
-        sql, what, _ = _statement(shown, tables, table, query)
+        sql, what, _ = source_statement(shown, tables, table, query)
         pg.commit()
         cursor = pg.cursor(name="mlstrata_batch")
         cursor.itersize = batch_rows
@@ -234,9 +235,9 @@ def _postgres(url: str, batch_rows: int, table: str | None,
     description = cursor.description or []
     names = [column.name for column in description]
     check_unique(names, f"{shown}: {what}")
-    types = [_PG_ARROW.get(column.type_code, pa.string()) for column in description]
+    types = [PG_ARROW_TYPES.get(column.type_code, pa.string()) for column in description]
     schema = pa.schema([pa.field(n, t) for n, t in zip(names, types, strict=True)])
-    rows = _fetched(cursor.fetchmany, batch_rows, schema, [_pg_converter(t) for t in types])
+    rows = _fetched(cursor.fetchmany, batch_rows, schema, [pg_converter(t) for t in types])
     guarded = _guarded(rows, f"{shown}: {what}", "check the table or query", (psycopg.Error,))
 
     def close() -> None:

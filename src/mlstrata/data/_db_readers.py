@@ -30,9 +30,10 @@ from ._extract import (
 )
 from .engine import quote_identifier, quote_literal
 
-__all__ = ["read_duckdb", "read_postgres", "read_sqlite", "redact_url"]
+__all__ = ["PG_ARROW_TYPES", "pg_converter", "read_duckdb", "read_postgres", "read_sqlite",
+           "redact_url", "source_statement"]
 
-_PG_ARROW: dict[int, pa.DataType] = {
+PG_ARROW_TYPES: dict[int, pa.DataType] = {
     16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(),
     701: pa.float64(), 1700: pa.float64(), 1082: pa.date32(), 1114: pa.timestamp("us"),
     1184: pa.timestamp("us", tz="UTC"),
@@ -65,7 +66,7 @@ def read_sqlite(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
         tables = {name: quote_identifier(name) for (name,) in db.execute(
             "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
             "AND name NOT LIKE 'sqlite_%' ORDER BY name")}
-        sql, what, table = _statement(str(path), tables, table, query)
+        sql, what, table = source_statement(str(path), tables, table, query)
         cursor = db.execute(sql)
         names = [column[0] for column in cursor.description]
         check_unique(names, f"{path}: {what}")
@@ -98,7 +99,7 @@ def read_duckdb(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
                 "UNION SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? "
                 "ORDER BY 1, 2", [alias, alias]).fetchall()}
-        sql, what, table = _statement(str(path), tables, table, query)
+        sql, what, table = source_statement(str(path), tables, table, query)
         _create_from_query(con, alias, raw, sql, f"{path}: {what}")
     except duckdb.Error as exc:
         raise SourceError(f"{path}: reading {what} failed ({_first_line(exc)}); check the table "
@@ -139,17 +140,18 @@ def read_postgres(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
         with pg:
             tables = {(n if s == "public" else f"{s}.{n}"): f"{quote_identifier(s)}."
                       f"{quote_identifier(n)}" for s, n in pg.execute(_PG_TABLES).fetchall()}
-            sql, what, table = _statement(shown, tables, table, query)
+            sql, what, table = source_statement(shown, tables, table, query)
             with pg.cursor(name="mlstrata_extract") as cursor:
                 cursor.itersize = 10_000
                 cursor.execute(sql)
                 description = cursor.description or []
                 names = [column.name for column in description]
                 check_unique(names, f"{shown}: {what}")
-                types = [_PG_ARROW.get(column.type_code, pa.string()) for column in description]
+                types = [PG_ARROW_TYPES.get(column.type_code, pa.string())
+                         for column in description]
                 schema = pa.schema([pa.field(n, t) for n, t in zip(names, types, strict=True)])
                 create_table(con, raw, schema)
-                append_rows(con, raw, schema, cursor, [_pg_converter(t) for t in types])
+                append_rows(con, raw, schema, cursor, [pg_converter(t) for t in types])
     except psycopg.Error as exc:
         raise SourceError(f"{shown}: reading {what} failed ({_first_line(exc)}); check the "
                           "table or query") from exc
@@ -157,7 +159,8 @@ def read_postgres(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
                     {"target": shown})
 
 
-def _pg_converter(arrow_type: pa.DataType) -> Callable[[Any], Any] | None:
+def pg_converter(arrow_type: pa.DataType) -> Callable[[Any], Any] | None:
+    """How to turn a psycopg cell into a value of ``arrow_type`` (None: as it comes)."""
     if arrow_type == pa.string():
         return cell_text
     if arrow_type == pa.float64():
@@ -169,8 +172,8 @@ def _to_float(value: Decimal | float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _statement(source: str, tables: Mapping[str, str], table: str | None,
-               query: str | None) -> tuple[str, str, str | None]:
+def source_statement(source: str, tables: Mapping[str, str], table: str | None,
+                     query: str | None) -> tuple[str, str, str | None]:
     """The SQL to run, how to name it, and the table read (the named one, the only one, or None
     for a query)."""
     if table and query:

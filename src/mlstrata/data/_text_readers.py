@@ -21,7 +21,7 @@ from ._encoding import to_utf8
 from ._extract import Extract, check_unique
 from .engine import quote_identifier, quote_literal
 
-__all__ = ["read_csv", "read_json"]
+__all__ = ["read_csv", "read_header", "read_json", "sniff_delimiter"]
 
 _DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 _HEAD_BYTES = 4096
@@ -33,8 +33,9 @@ def read_csv(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str
              delimiter: str | None, encoding: str | None, tsv: bool) -> Extract:
     """Read a delimited file into table ``raw`` with every column as text."""
     utf8, encoding = to_utf8(path, encoding, staging)
-    delim = _DELIMITER_NAMES.get(delimiter or "", delimiter) or ("\t" if tsv else _sniff(utf8))
-    names = _header(path, utf8, delim)
+    delim = (_DELIMITER_NAMES.get(delimiter or "", delimiter)
+             or ("\t" if tsv else sniff_delimiter(utf8)))
+    names = read_header(path, utf8, delim)
     columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in names)
     try:
         con.execute(
@@ -48,7 +49,7 @@ def read_csv(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str
                    path, details={"encoding": encoding, "delimiter": delim})
 
 
-def _sniff(utf8: Path) -> str:
+def sniff_delimiter(utf8: Path) -> str:
     """The candidate delimiter that splits the header into most fields consistently with the
     following lines (DuckDB's sniffer gives up on files with ragged rows)."""
     with utf8.open(encoding="utf-8-sig", newline="") as handle:
@@ -65,7 +66,7 @@ def _sniff(utf8: Path) -> str:
     return best
 
 
-def _header(path: Path, utf8: Path, delimiter: str) -> list[str]:
+def read_header(path: Path, utf8: Path, delimiter: str) -> list[str]:
     """The header row parsed like DuckDB parses it; empty names become ``columnN``."""
     with utf8.open(encoding="utf-8-sig", newline="") as handle:
         header = next(csv.reader(handle, delimiter=delimiter), None)
