@@ -147,9 +147,9 @@ def _scored_table(model: LoadedModel, kept: pa.RecordBatch, keys: Sequence[str],
     if predictions.probabilities is not None:
         arrays += [pa.array(predictions.probabilities[:, i], type=pa.float64())
                    for i in range(predictions.probabilities.shape[1])]
-    arrays += [pa.array([model.name] * rows, pa.string()),
-               pa.array(np.full(rows, model.version, dtype=np.int64)),
-               pa.array([run_id] * rows, pa.string())]
+    arrays += [pa.repeat(pa.scalar(model.name, pa.string()), rows),
+               pa.repeat(pa.scalar(model.version, pa.int64()), rows),
+               pa.repeat(pa.scalar(run_id, pa.string()), rows)]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
