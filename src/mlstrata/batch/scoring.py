@@ -201,8 +201,9 @@ def _fast(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
 def _from_text(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
     if field.logical_type == "text":
         blank = pc.equal(array, "")
-        cleaned = pc.if_else(blank, pa.scalar(None, array.type), array)
-        out: np.ndarray[Any, Any] = cleaned.to_numpy(zero_copy_only=False)
+        if pc.any(blank).as_py():
+            array = pc.if_else(blank, pa.scalar(None, array.type), array)
+        out: np.ndarray[Any, Any] = array.to_numpy(zero_copy_only=False)
         return out.astype(object, copy=False)
     trimmed = pc.utf8_trim_whitespace(array)
     cleaned = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)

@@ -140,7 +140,8 @@ def columns_from_lists(
 def check_rules(signature: Signature, columns: Columns) -> list[FieldProblem]:
     """Every value that breaks a rule of its field (nullability, allowed, range, pattern)."""
     problems: list[FieldProblem] = []
-    for field in signature.inputs:
+    for check in _field_checks(signature):
+        field = check.field
         values = columns[field.name]
         missing = _missing_mask(field, values)
         if not field.nullable:
@@ -149,8 +150,8 @@ def check_rules(signature: Signature, columns: Columns) -> list[FieldProblem]:
         problems += _range_problems(field, values, present)
         if field.allowed is not None and field.strict:
             problems += _allowed_problems(field, values, present)
-        if field.pattern is not None and field.logical_type == "text":
-            problems += _pattern_problems(field, values, present)
+        if check.matches is not None:
+            problems += _pattern_problems(field, check.matches, values, present)
     return problems
 
 
@@ -169,6 +170,23 @@ def _field_checks(signature: Signature) -> list[_FieldCheck]:
     return cached[1]
 
 
+class _PatternVerdicts(dict[str, bool]):
+    """Whether each text seen so far matches a pattern, remembered (bounded): values recur
+    across requests and batches (postal codes, product codes), the regex runs once per value."""
+
+    _LIMIT = 1_000_000
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__()
+        self._regex = re.compile(pattern)
+
+    def __missing__(self, text: str) -> bool:
+        if len(self) >= self._LIMIT:
+            self.clear()
+        verdict = self[text] = self._regex.fullmatch(text) is not None
+        return verdict
+
+
 class _BadValue(Exception):
     """A value of the wrong type or against a rule (internal: becomes a FieldProblem)."""
 
@@ -185,8 +203,8 @@ class _FieldCheck:
         if field.allowed is not None and field.strict:
             self.allowed = frozenset(float(a) if field.is_numeric else str(a)
                                      for a in field.allowed)
-        self.regex = (re.compile(str(field.pattern))
-                      if field.pattern is not None and field.logical_type == "text" else None)
+        self.matches = (_PatternVerdicts(str(field.pattern))
+                        if field.pattern is not None and field.logical_type == "text" else None)
         self.parse = _number if field.is_numeric else _date if field.is_date else _text
 
     def _limit(self, bound: Any) -> Any:
@@ -223,7 +241,7 @@ class _FieldCheck:
             raise _BadValue(_out_of_range(typed, "above the maximum", self.field.max))
         if self.allowed is not None and typed not in self.allowed:
             raise _BadValue(_not_allowed(self.field, typed))
-        if self.regex is not None and self.regex.fullmatch(typed) is None:
+        if self.matches is not None and not self.matches[typed]:
             raise _BadValue(_no_match(self.field, typed))
         return typed
 
@@ -362,12 +380,11 @@ def _allowed_problems(field: InputField, values: np.ndarray[Any, Any],
                      lambda v: _not_allowed(field, v))
 
 
-def _pattern_problems(field: InputField, values: np.ndarray[Any, Any],
+def _pattern_problems(field: InputField, matches: _PatternVerdicts,
+                      values: np.ndarray[Any, Any],
                       present: np.ndarray[Any, Any]) -> list[FieldProblem]:
-    regex = re.compile(str(field.pattern))
     texts = values[present].tolist()
-    verdicts = {text: regex.fullmatch(text) is not None for text in set(texts)}
-    matched = np.fromiter(map(verdicts.__getitem__, texts), dtype=bool, count=len(texts))
+    matched = np.fromiter(map(matches.__getitem__, texts), dtype=bool, count=len(texts))
     return _problems(field, np.flatnonzero(present)[~matched], values,
                      lambda v: _no_match(field, v))
 
