@@ -1,9 +1,10 @@
 """Checking one record at a time: column rules, SQL checks in SQLite, ``module:function`` checks.
 
-:class:`RecordChecker` is what a contract compiles into for per-record use (the serving runtime
-checks each request with it): the column rules in order, one SQLite statement that evaluates
+:class:`RecordChecker` is what a contract compiles into for per-record use
+(``Contract.check_record``): the column rules in order, one SQLite statement that evaluates
 every custom SQL check over a one-row table of bound values (stdlib ``sqlite3``, one in-memory
-connection per thread), and the imported Python checks. Whole datasets are checked in DuckDB by
+connection per thread), and the imported Python checks. (The serving runtime applies the column
+rules a package's ``signature.json`` carries, without pydantic; see ``mlstrata.runtime.inputs``.) Whole datasets are checked in DuckDB by
 ``mlstrata.data.validate`` instead; this module runs no DuckDB.
 """
 
