@@ -142,32 +142,23 @@ class TableWriter:
 
 def _open(destination: Destination, schema: pa.Schema) -> contextlib.AbstractContextManager[Write]:
     if destination.kind == "parquet":
-        return _parquet(Path(destination.location), schema)
+        import pyarrow.parquet as pq
+
+        return _arrow_file(Path(destination.location), schema, pq.ParquetWriter)
     if destination.kind == "csv":
-        return _csv(Path(destination.location), schema)
+        import pyarrow.csv as pacsv
+
+        return _arrow_file(Path(destination.location), schema, pacsv.CSVWriter)
     if destination.kind == "sqlite":
         return _sqlite(Path(destination.location), str(destination.table), schema)
     return _postgres(destination.location, str(destination.table), schema)
 
 
 @contextlib.contextmanager
-def _parquet(path: Path, schema: pa.Schema) -> Iterator[Write]:
-    import pyarrow.parquet as pq
-
+def _arrow_file(path: Path, schema: pa.Schema, open_writer: Any) -> Iterator[Write]:
+    """A pyarrow file writer (Parquet or CSV) on a temporary file renamed into place at the end."""
     with atomic_path(path) as tmp:
-        writer = pq.ParquetWriter(tmp, schema)
-        try:
-            yield writer.write_table
-        finally:
-            writer.close()
-
-
-@contextlib.contextmanager
-def _csv(path: Path, schema: pa.Schema) -> Iterator[Write]:
-    import pyarrow.csv as pacsv
-
-    with atomic_path(path) as tmp:
-        writer = pacsv.CSVWriter(tmp, schema)
+        writer = open_writer(tmp, schema)
         try:
             yield writer.write_table
         finally:
