@@ -17,7 +17,7 @@ project: serve-tests
 data: {sealed_test_fraction: 0.2, seed: 0, pii: {email: drop, phone: drop}}
 model:
   seed: 0
-  candidates: [logistic]
+  candidates: [{candidate}]
   cv: {folds: 2}
   tune: {top_k: 0}
   ensembles: []
@@ -39,12 +39,15 @@ steps:
 """
 
 
-def build_credit_package(root: Path) -> Path:
-    """Run the pipeline in a new project under ``root``; return the package directory."""
+def build_credit_package(root: Path, candidate: str = "logistic", rows: int = 1500) -> Path:
+    """Run the pipeline in a new project under ``root``; return the package directory.
+
+    ``candidate`` is the one model family trained (benchmarks use ``hist_gb``, a heavier model).
+    """
     project = root / "project"
     api.init(project, "serve-tests")
-    (project / "mlstrata.yaml").write_text(CONFIG)
+    (project / "mlstrata.yaml").write_text(CONFIG.replace("{candidate}", candidate))
     (project / "recipe.yaml").write_text(RECIPE)
-    api.synth_credit(project / "data" / "credit.csv", rows=1500, seed=3)
+    api.synth_credit(project / "data" / "credit.csv", rows=rows, seed=3)
     api.run(workspace=project)
     return next((project / "packages").glob("*-1"))
