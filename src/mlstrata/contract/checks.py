@@ -3,9 +3,10 @@
 :class:`RecordChecker` is what a contract compiles into for per-record use
 (``Contract.check_record``): the column rules in order, one SQLite statement that evaluates
 every custom SQL check over a one-row table of bound values (stdlib ``sqlite3``, one in-memory
-connection per thread), and the imported Python checks. (The serving runtime applies the column
-rules a package's ``signature.json`` carries, without pydantic; see ``mlstrata.runtime.inputs``.) Whole datasets are checked in DuckDB by
-``mlstrata.data.validate`` instead; this module runs no DuckDB.
+connection per thread), and the imported Python checks. Whole datasets are checked in DuckDB by
+``mlstrata.data.validate`` instead; this module runs no DuckDB. The serving runtime applies the
+column rules a package's ``signature.json`` carries, without pydantic
+(``mlstrata.runtime.inputs``).
 """
 
 from __future__ import annotations
