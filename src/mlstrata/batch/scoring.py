@@ -203,6 +203,8 @@ def _from_text(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | Non
         blank = pc.equal(array, "")
         if pc.any(blank).as_py():
             array = pc.if_else(blank, pa.scalar(None, array.type), array)
+        if field.allowed is not None:
+            return _decoded_once(array)
         out: np.ndarray[Any, Any] = array.to_numpy(zero_copy_only=False)
         return out.astype(object, copy=False)
     trimmed = pc.utf8_trim_whitespace(array)
@@ -213,6 +215,16 @@ def _from_text(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | Non
         return _stamps(pc.cast(cleaned, pa.timestamp("s")))
     except pa.ArrowInvalid:
         return None
+
+
+def _decoded_once(array: pa.Array) -> np.ndarray[Any, Any]:
+    """A categorical text column as an object array whose rows share one string per level:
+    each distinct value is decoded once, and later checks hash each level once."""
+    encoded = pc.dictionary_encode(array)
+    levels = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+    codes = encoded.indices.fill_null(len(levels) - 1).to_numpy(zero_copy_only=False)
+    decoded: np.ndarray[Any, Any] = levels[codes]
+    return decoded
 
 
 def _numbers(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
