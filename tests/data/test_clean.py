@@ -94,3 +94,21 @@ def test_unknown_recipe_ref_is_a_one_line_error(workspace: Workspace) -> None:
     make_dataset(workspace, DATA)
     with pytest.raises(RecipeError, match="recipe 'nope' is neither a file nor a stored recipe"):
         clean_dataset(workspace, "toy", "nope")
+
+
+def test_fitted_recipes_since_ingest_walks_back_to_the_ingested_version(
+        workspace: Workspace, tmp_path: Path) -> None:
+    from mlstrata.data.clean import fitted_recipes_since_ingest
+
+    raw = make_dataset(workspace, "SELECT range AS id, range % 7 AS x FROM range(50)", "walk")
+    first = tmp_path / "first.yaml"
+    first.write_text("steps:\n  - filter: {sql: \"x > 0\"}\n")
+    second = tmp_path / "second.yaml"
+    second.write_text("steps:\n  - derive: {name: y, sql: \"x * 2\"}\n")
+    clean_dataset(workspace, "walk", first)
+    cleaned = clean_dataset(workspace, "walk", second)[0]
+    ingested, recipes = fitted_recipes_since_ingest(workspace, cleaned)
+    assert ingested.id == raw.id
+    assert [fitted.steps[0].step.describe().split()[0] for _, fitted in recipes] == [
+        "filter", "derive"]
+    assert fitted_recipes_since_ingest(workspace, raw) == (raw, [])

@@ -22,7 +22,7 @@ from typing import Literal
 import duckdb
 import pyarrow as pa
 
-from .._yaml import read_yaml
+from ..data.clean import fitted_recipes_since_ingest
 from ..data.engine import quote_identifier
 from ..data.recipe import (
     Dedupe,
@@ -31,7 +31,6 @@ from ..data.recipe import (
     FittedRecipe,
     FittedStep,
     Rename,
-    parse_recipe,
     without_positions,
 )
 from ..errors import DataError, RecipeError
@@ -203,30 +202,22 @@ def _recipes(model: LoadedModel, ws: Workspace | None, missing: Sequence[str],
                             "trained the model; run inside that project or pass --workspace")
         return None
     recipes = []
-    for artifact in _lineage(ws, model)[1]:
-        fitted = parse_recipe(read_yaml(ws.path_for_read(artifact), RecipeError), artifact.ref)
-        if not isinstance(fitted, FittedRecipe):
-            raise DataError(f"recipe {artifact.ref} is not fitted; the catalog may be damaged")
+    for _, fitted in _lineage(ws, model)[1]:
         steps = tuple(s for s in fitted.steps if not isinstance(s.step, Dedupe))
         if steps:
             recipes.append(FittedRecipe(steps, fitted.source))
     return recipes or None
 
 
-def _lineage(ws: Workspace, model: LoadedModel) -> tuple[Artifact, list[Artifact]]:
-    """The ingested dataset version the model's training data came from, and the recipes
+def _lineage(ws: Workspace, model: LoadedModel
+             ) -> tuple[Artifact, list[tuple[Artifact, FittedRecipe]]]:
+    """The ingested dataset version the model's training data came from, and the fitted recipes
     applied since, oldest first."""
     dataset_id = model.manifest.lineage.get("dataset")
     if not dataset_id:
         raise DataError(f"package {model.directory} records no training dataset; rebuild it with "
                         "'mlstrata package'")
-    dataset, recipes = ws.get(dataset_id), list[Artifact]()
-    while True:
-        parents = dict(ws.parents(dataset.id))
-        if "input" not in parents or "recipe" not in parents:
-            return dataset, recipes[::-1]
-        recipes.append(parents["recipe"])
-        dataset = parents["input"]
+    return fitted_recipes_since_ingest(ws, ws.get(dataset_id))
 
 
 def _reason(fitted: FittedStep) -> str:

@@ -27,7 +27,7 @@ from .recipe import FittedRecipe, Recipe, Rename, load_recipe, parse_recipe, wit
 from .split import find_split, subset_sql
 from .types import columns_of
 
-__all__ = ["CleanReport", "StepRows", "clean_dataset"]
+__all__ = ["CleanReport", "StepRows", "clean_dataset", "fitted_recipes_since_ingest"]
 
 RECIPE_KIND = "recipe"
 _RENAMED_META = ("target", "time", "key")
@@ -240,3 +240,24 @@ def _store_recipe(
         meta=meta, inputs=inputs, access=dataset.artifact.access,
         description=f"cleaning recipe ({len(fitted.steps)} steps)",
     )
+
+
+def fitted_recipes_since_ingest(ws: Workspace, dataset: Artifact
+                                ) -> tuple[Artifact, list[tuple[Artifact, FittedRecipe]]]:
+    """The ingested version ``dataset`` was cleaned from, and the fitted recipes applied since,
+    oldest first (``clean`` records each step as the parents ``input`` and ``recipe``).
+
+    Whatever replays the training data's cleaning — the acceptance test on the sealed test set,
+    batch scoring of raw rows — walks this one lineage.
+    """
+    recipes: list[tuple[Artifact, FittedRecipe]] = []
+    while True:
+        parents = dict(ws.parents(dataset.id))
+        if "input" not in parents or "recipe" not in parents:
+            return dataset, recipes[::-1]
+        artifact = parents["recipe"]
+        fitted = parse_recipe(read_yaml(ws.path_for_read(artifact), RecipeError), artifact.ref)
+        if not isinstance(fitted, FittedRecipe):
+            raise RecipeError(f"recipe {artifact.ref} is not fitted; the catalog may be damaged")
+        recipes.append((artifact, fitted))
+        dataset = parents["input"]

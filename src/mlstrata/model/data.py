@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .._yaml import read_yaml
 from ..config import TaskSetting
+from ..data.clean import fitted_recipes_since_ingest
 from ..data.datasets import open_dataset, workspace_connection
 from ..data.engine import quote_literal
-from ..data.recipe import FittedRecipe, apply_fitted, parse_recipe
+from ..data.recipe import apply_fitted
 from ..data.split import find_split
 from ..data.target import TaskType, detect_task, resolve_target
 from ..data.types import ColumnInfo
@@ -133,19 +133,8 @@ def load_sealed_test(ws: Workspace, model: Artifact) -> pd.DataFrame:
     con = workspace_connection(ws)
     try:
         sql = f"SELECT * FROM read_parquet({quote_literal(str(path))})"
-        for recipe in _recipes_since_ingest(ws, dataset):
-            fitted = parse_recipe(read_yaml(ws.path_for_read(recipe), DataError), recipe.ref)
-            if not isinstance(fitted, FittedRecipe):
-                raise DataError(f"recipe {recipe.ref} is not fitted; the catalog may be damaged")
+        for _, fitted in fitted_recipes_since_ingest(ws, dataset)[1]:
             sql = apply_fitted(con, fitted, sql)
         return con.execute(sql).df()
     finally:
         con.close()
-
-
-def _recipes_since_ingest(ws: Workspace, dataset: Artifact) -> list[Artifact]:
-    """The recipes applied from the ingested version to ``dataset``, oldest first."""
-    parents = dict(ws.parents(dataset.id))
-    if "input" not in parents or "recipe" not in parents:
-        return []
-    return [*_recipes_since_ingest(ws, parents["input"]), parents["recipe"]]
