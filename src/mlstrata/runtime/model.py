@@ -161,7 +161,7 @@ class LoadedModel:
     def _expand(self, column: str, values: np.ndarray[Any, Any],
                 parts: tuple[str, ...]) -> dict[str, np.ndarray[Any, Any]]:
         """Date parts of ``values``; a single date is memoized (live traffic repeats dates)."""
-        if len(values) != 1:
+        if len(values) != 1 or np.isnat(values[0]):  # NaT never equals itself: no memo
             return expand_dates(values, parts)
         memo_key = (column, values[0])
         found = self._date_memo.get(memo_key)
