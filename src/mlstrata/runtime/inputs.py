@@ -159,12 +159,15 @@ _NONE = np.array(None, dtype=object)
 _REQUIRED = "required (null or missing is not allowed)"
 _ABSENT = "missing; send null when the value is unknown"
 _CHECKS: dict[int, tuple[Signature, list[_FieldCheck]]] = {}
+_MAX_CACHED_SIGNATURES = 64
 
 
 def _field_checks(signature: Signature) -> list[_FieldCheck]:
     """The compiled per-field checks of ``signature`` (built once per signature object)."""
     cached = _CHECKS.get(id(signature))
     if cached is None or cached[0] is not signature:
+        if len(_CHECKS) >= _MAX_CACHED_SIGNATURES:  # a server reloading versions for weeks
+            _CHECKS.clear()
         cached = (signature, [_FieldCheck(field) for field in signature.inputs])
         _CHECKS[id(signature)] = cached
     return cached[1]
