@@ -5,15 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mlstrata.batch.scoring import InvalidRowsError, score_batches
+from mlstrata.batch.scoring import InvalidRowsError, checked_columns, score_batches
 from mlstrata.errors import DataError
+from mlstrata.runtime.inputs import columns_from_lists
 from mlstrata.runtime.model import LoadedModel, load
+from mlstrata.runtime.signature import InputField, Signature
 
 from ._inputs import KEY, raw_table, valid_records
 
@@ -139,3 +144,27 @@ def test_scoring_pulls_one_batch_at_a_time(model: LoadedModel, credit_package: P
     for done, _ in enumerate(score_batches(model, source())):
         assert pulled == list(range(done + 1))
     assert len(pulled) == 10
+
+
+TEXT_RULES = Signature(
+    "m@1", "binary", "y",
+    (InputField("city", "text", False, allowed=("north", "south"), strict=True),
+     InputField("code", "text", False, pattern=r"\d{5}"),  # RE2 first, Python for the rest
+     InputField("ref", "text", True, pattern=r"[^\d]+"),  # refused by RE2: Python only
+     InputField("note", "text", False)),
+    (), (), ())
+TEXTS = st.one_of(st.none(), st.sampled_from(["north", "south", "", "12345", "1234",
+                                              "\u0661\u0662\u0663\u0664\u0665", "ab", "a1",
+                                              "12345\n"]))
+
+
+@given(st.lists(st.fixed_dictionaries({f.name: TEXTS for f in TEXT_RULES.inputs}), min_size=1,
+                max_size=12))
+def test_batch_text_checks_agree_with_the_runtime(records: list[dict[str, Any]]) -> None:
+    """Levels, RE2 and the runtime's own per-value check name the same problems."""
+    batch = pa.RecordBatch.from_pylist(records, schema=pa.schema(
+        [(f.name, pa.string()) for f in TEXT_RULES.inputs]))
+    _, in_batch = checked_columns(TEXT_RULES, batch)
+    lists = {f.name: [r[f.name] for r in records] for f in TEXT_RULES.inputs}
+    _, per_value = columns_from_lists(TEXT_RULES, lists, text_source=True)
+    assert sorted(map(str, in_batch)) == sorted(map(str, per_value))

@@ -7,7 +7,10 @@ engine. For each batch it
    NaN, object with None, datetime64[s] with NaT) with vectorised Arrow casts — text cells such as
    a CSV's are parsed as the signature's type; a column whose cast fails falls back to the
    runtime's per-value conversion, which names each bad value;
-2. checks the contract's rules with :func:`mlstrata.runtime.inputs.check_rules`;
+2. checks the contract's rules with :func:`mlstrata.runtime.inputs.check_rules` — a text column
+   with ``allowed`` values is dictionary-encoded by Arrow first, so that each distinct value is
+   decoded and checked once, however many rows repeat it; a ``pattern`` is first matched by
+   Arrow's RE2 kernel (:mod:`.patterns`), and the runtime checks only the rows RE2 leaves;
 3. scores the valid rows with :meth:`~mlstrata.runtime.model.LoadedModel.score` and returns them
    as :class:`ScoredBatch` ``scored`` (keys, ``prediction``, ``probability_<class>``, ``model``,
    ``model_version``, ``run_id``), and the invalid rows as given plus ``reject_reason``.
@@ -34,8 +37,9 @@ from ..runtime.inputs import Columns, FieldProblem, InvalidInputError, check_rul
 from ..runtime.inputs import columns_from_lists as _runtime_columns
 from ..runtime.model import LoadedModel, Predictions
 from ..runtime.signature import InputField, Signature
+from .patterns import re2_form, surely_matching
 
-__all__ = ["REJECT_REASON", "InvalidRowsError", "ScoredBatch", "arrow_columns", "output_schema",
+__all__ = ["REJECT_REASON", "InvalidRowsError", "ScoredBatch", "checked_columns", "output_schema",
            "score_batches"]
 
 REJECT_REASON = "reject_reason"
@@ -97,24 +101,29 @@ def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
                on_invalid: OnInvalid, run_id: str, first_row: int) -> ScoredBatch:
     signature = model.signature
     _require_columns(batch, [*keys, *signature.input_names])
-    columns, problems = arrow_columns(signature, batch)
-    problems += check_rules(signature, columns)
+    columns, problems = checked_columns(signature, batch)
     reasons = _reasons(problems)
     if reasons and on_invalid == "fail":
         first = {(p.row, p.field): p for p in reversed(problems)}
         raise InvalidRowsError(sorted(
             (FieldProblem(first_row + p.row, p.field, p.message) for p in first.values()),
             key=lambda p: (p.row, p.field)))
-    keep = np.ones(batch.num_rows, dtype=bool)
-    keep[list(reasons)] = False
-    valid = {name: values[keep] for name, values in columns.items()}
-    predictions = model.score(valid) if keep.any() else None
-    scored = _scored_table(model, batch.filter(pa.array(keep)), keys, predictions, run_id)
-    rejected = batch.filter(pa.array(~keep))
+    kept_keys, rejected = batch.select(list(keys)), batch.slice(0, 0)
+    if reasons:
+        keep = np.ones(batch.num_rows, dtype=bool)
+        keep[list(reasons)] = False
+        columns = {name: values[keep] for name, values in columns.items()}
+        kept_keys, rejected = kept_keys.filter(pa.array(keep)), batch.filter(pa.array(~keep))
+    predictions = model.score(columns) if kept_keys.num_rows else None
+    scored = _scored_table(model, kept_keys, predictions, run_id)
+    return ScoredBatch(scored, _rejects(rejected, reasons), batch.num_rows)
+
+
+def _rejects(rejected: pa.RecordBatch, reasons: dict[int, str]) -> pa.Table:
+    """The rejected input rows as given, plus the reason of each (in row order)."""
     reason_list = [reasons[row] for row in sorted(reasons)]
-    rejects = pa.Table.from_batches([rejected]).append_column(
+    return pa.Table.from_batches([rejected]).append_column(
         REJECT_REASON, pa.array(reason_list, type=pa.string()))
-    return ScoredBatch(scored, rejects, batch.num_rows)
 
 
 def _require_columns(batch: pa.RecordBatch, names: Sequence[str]) -> None:
@@ -134,15 +143,15 @@ def _reasons(problems: Sequence[FieldProblem]) -> dict[int, str]:
             for row, fields in by_row.items()}
 
 
-def _scored_table(model: LoadedModel, kept: pa.RecordBatch, keys: Sequence[str],
+def _scored_table(model: LoadedModel, kept_keys: pa.RecordBatch,
                   predictions: Predictions | None, run_id: str) -> pa.Table:
-    key_fields = [kept.schema.field(name) for name in keys]
-    schema = output_schema(model, key_fields)
-    rows = kept.num_rows
+    """The output rows: the key columns of the scored rows, then what the model said."""
+    schema = output_schema(model, list(kept_keys.schema))
+    rows = kept_keys.num_rows
     if predictions is None:
         return schema.empty_table()
     values = predictions.values if predictions.values is not None else predictions.labels
-    arrays: list[pa.Array] = [kept.column(name) for name in keys]
+    arrays: list[pa.Array] = list(kept_keys.columns)
     arrays.append(pa.array(values, type=schema.field("prediction").type))
     if predictions.probabilities is not None:
         arrays += [pa.array(predictions.probabilities[:, i], type=pa.float64())
@@ -169,26 +178,39 @@ def _prediction_type(signature: Signature) -> pa.DataType:
 # -- Arrow -> runtime columns -------------------------------------------------------------------
 
 
-def arrow_columns(signature: Signature,
-                  batch: pa.RecordBatch) -> tuple[Columns, list[FieldProblem]]:
-    """Typed runtime columns for the model's inputs in ``batch``, and the values of wrong type."""
+def checked_columns(signature: Signature,
+                    batch: pa.RecordBatch) -> tuple[Columns, list[FieldProblem]]:
+    """Typed runtime columns for the model's inputs in ``batch``, and every value that is of the
+    wrong type or breaks a rule of the contract."""
     columns: Columns = {}
     problems: list[FieldProblem] = []
+    checked: set[str] = set()
     for field in signature.inputs:
         array = batch.column(field.name)
+        if _is_text(array.type) and field.logical_type == "text":
+            columns[field.name], found = _text_column(signature, field, array)
+            problems += found
+            checked.add(field.name)
+            continue
         converted = _fast(field, array)
         if converted is None:
             converted, found = _per_value(signature, field, array)
             problems += found
         columns[field.name] = converted
+    unchecked = [name for name in signature.input_names if name not in checked]
+    problems += check_rules(signature, columns, only=unchecked)
     return columns, problems
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _fast(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
     """The vectorised conversion, or None when the column needs value-by-value checking."""
     kind = array.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return _from_text(field, array)
+    if _is_text(kind):
+        return _parsed_text(field, array)
     if field.is_numeric and _is_number(kind):
         return _numbers(field, array)
     if field.is_date and (pa.types.is_date(kind) or pa.types.is_timestamp(kind)):
@@ -198,15 +220,47 @@ def _fast(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
     return None
 
 
-def _from_text(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
-    if field.logical_type == "text":
-        blank = pc.equal(array, "")
-        if pc.any(blank).as_py():
-            array = pc.if_else(blank, pa.scalar(None, array.type), array)
-        if field.allowed is not None:
-            return _decoded_once(array)
-        out: np.ndarray[Any, Any] = array.to_numpy(zero_copy_only=False)
-        return out.astype(object, copy=False)
+def _text_column(signature: Signature, field: InputField,
+                 array: pa.Array) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
+    """A text field as an object array (None where missing or blank), checked against its rules.
+
+    With ``allowed`` values, Arrow's dictionary encoding finds the distinct values; each is
+    decoded to one Python string shared by its rows and checked once. A ``pattern`` alone is
+    matched by Arrow's RE2 kernel when :func:`.patterns.re2_form` allows it; the runtime checks
+    the rows RE2 does not match.
+    """
+    blank = pc.equal(array, "")
+    if pc.any(blank).as_py():
+        array = pc.if_else(blank, pa.scalar(None, array.type), array)
+    anchored = re2_form(field.pattern) if field.pattern is not None else None
+    if field.allowed is not None or (field.pattern is not None and anchored is None):
+        return _checked_levels(signature, field, array)
+    values: np.ndarray[Any, Any] = array.to_numpy(zero_copy_only=False).astype(object,
+                                                                               copy=False)
+    if anchored is None:  # no rule but nullability
+        return values, check_rules(signature, {field.name: values}, only=(field.name,))
+    unsure = np.flatnonzero(~surely_matching(array, anchored).to_numpy(zero_copy_only=False))
+    found = check_rules(signature, {field.name: values[unsure]}, only=(field.name,))
+    return values, [dataclasses.replace(p, row=int(unsure[p.row])) for p in found]
+
+
+def _checked_levels(signature: Signature, field: InputField,
+                    array: pa.Array) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
+    """A text column decoded and checked once per distinct value (see :func:`_text_column`)."""
+    encoded = pc.dictionary_encode(array)
+    levels = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+    codes = encoded.indices.fill_null(len(levels) - 1).to_numpy(zero_copy_only=False)
+    by_level = {p.row: p.message
+                for p in check_rules(signature, {field.name: levels}, only=(field.name,))}
+    bad_level = np.zeros(len(levels), dtype=bool)
+    bad_level[list(by_level)] = True
+    problems = [FieldProblem(int(row), field.name, by_level[int(codes[row])])
+                for row in np.flatnonzero(bad_level[codes])]
+    return levels[codes], problems
+
+
+def _parsed_text(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:
+    """Text cells (a CSV's) of a number or date field parsed with Arrow; None when one fails."""
     trimmed = pc.utf8_trim_whitespace(array)
     cleaned = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
     try:
@@ -215,16 +269,6 @@ def _from_text(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | Non
         return _stamps(pc.cast(cleaned, pa.timestamp("s")))
     except pa.ArrowInvalid:
         return None
-
-
-def _decoded_once(array: pa.Array) -> np.ndarray[Any, Any]:
-    """A categorical text column as an object array whose rows share one string per level:
-    each distinct value is decoded once, and later checks hash each level once."""
-    encoded = pc.dictionary_encode(array)
-    levels = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
-    codes = encoded.indices.fill_null(len(levels) - 1).to_numpy(zero_copy_only=False)
-    decoded: np.ndarray[Any, Any] = levels[codes]
-    return decoded
 
 
 def _numbers(field: InputField, array: pa.Array) -> np.ndarray[Any, Any] | None:

@@ -29,6 +29,7 @@ Destination(kind='sqlite', location='/tmp/scores.db', table='daily')
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -144,7 +145,11 @@ def _open(destination: Destination, schema: pa.Schema) -> contextlib.AbstractCon
     if destination.kind == "parquet":
         import pyarrow.parquet as pq
 
-        return _arrow_file(Path(destination.location), schema, pq.ParquetWriter)
+        # Dictionary-encoding probabilities (distinct floats) costs half the write and falls back
+        # to plain anyway: encode only the columns that repeat (labels, model, run id, keys).
+        repeating = [f.name for f in schema if not pa.types.is_floating(f.type)]
+        return _arrow_file(Path(destination.location), schema,
+                           functools.partial(pq.ParquetWriter, use_dictionary=repeating))
     if destination.kind == "csv":
         import pyarrow.csv as pacsv
 

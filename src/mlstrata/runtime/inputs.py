@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,11 +137,18 @@ def columns_from_lists(
     return columns, problems
 
 
-def check_rules(signature: Signature, columns: Columns) -> list[FieldProblem]:
-    """Every value that breaks a rule of its field (nullability, allowed, range, pattern)."""
+def check_rules(signature: Signature, columns: Columns, *,
+                only: Collection[str] | None = None) -> list[FieldProblem]:
+    """Every value that breaks a rule of its field (nullability, allowed, range, pattern).
+
+    ``only`` names the fields to check (default: all); ``columns`` needs just those. Batch
+    scoring uses it to check a text column's distinct values once each, then its other fields.
+    """
     problems: list[FieldProblem] = []
     for check in _field_checks(signature):
         field = check.field
+        if only is not None and field.name not in only:
+            continue
         values = columns[field.name]
         missing = _missing_mask(field, values)
         if not field.nullable:

@@ -160,8 +160,12 @@ class LoadedModel:
 
     def _expand(self, column: str, values: np.ndarray[Any, Any],
                 parts: tuple[str, ...]) -> dict[str, np.ndarray[Any, Any]]:
-        """Date parts of ``values``; a single date is memoized (live traffic repeats dates)."""
-        if len(values) != 1 or np.isnat(values[0]):  # NaT never equals itself: no memo
+        """Date parts of ``values``: a batch's distinct dates are expanded once each, and a
+        single date is memoized (batches and live traffic repeat dates)."""
+        if len(values) > 1:
+            distinct, rows = np.unique(values, return_inverse=True)
+            return {key: part[rows] for key, part in expand_dates(distinct, parts).items()}
+        if len(values) == 0 or np.isnat(values[0]):  # NaT never equals itself: no memo
             return expand_dates(values, parts)
         memo_key = (column, values[0])
         found = self._date_memo.get(memo_key)
@@ -194,7 +198,8 @@ def _date_sources(signature: Signature) -> dict[str, tuple[str, str, tuple[str, 
 def _as_tensor(values: np.ndarray[Any, Any], onnx_type: str) -> np.ndarray[Any, Any]:
     """A column as the graph's ``[n, 1]`` input (text: missing → ""; numbers: its precision)."""
     if onnx_type == "string":
-        return np.where(text_missing(values), "", values).reshape(-1, 1)
+        missing = text_missing(values)
+        return (np.where(missing, "", values) if missing.any() else values).reshape(-1, 1)
     if onnx_type == "float":
         values = values.astype(np.float32)
     return values.reshape(-1, 1)
