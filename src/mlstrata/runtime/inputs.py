@@ -147,7 +147,7 @@ def check_rules(signature: Signature, columns: Columns, *,
     problems: list[FieldProblem] = []
     for check in _field_checks(signature):
         field = check.field
-        if only is not None and field.name not in only:
+        if (only is not None and field.name not in only) or not check.has_rules:
             continue
         values = columns[field.name]
         missing = _missing_mask(field, values)
@@ -216,6 +216,8 @@ class _FieldCheck:
         self.matches = (_PatternVerdicts(str(field.pattern))
                         if field.pattern is not None and field.logical_type == "text" else None)
         self.parse = _number if field.is_numeric else _date if field.is_date else _text
+        self.has_rules = not field.nullable or any(
+            rule is not None for rule in (self.low, self.high, self.allowed, self.matches))
 
     def _limit(self, bound: Any) -> Any:
         """A range bound in the column's type (None when unset)."""
