@@ -8,10 +8,11 @@ only when a candidate is built, so importing this module stays cheap.
 ONNX (measured by ``tests/model/test_candidates.py`` through the packager's own export,
 :func:`mlstrata.package.onnx_export.to_onnx`, which converts in double precision where
 onnxruntime has the kernels and falls back to float32): every candidate converts with parity
-≤ 1e-4 except ``dummy`` (no skl2onnx converter) and ``xgboost`` (onnxmltools 1.16 misreads
-xgboost 3 models: probabilities off by up to 0.5), so those two have ``onnx=False`` and cannot
-win while ``require_onnx`` is on. The tests fail when a library upgrade makes one of them
-convert, so the flag can be flipped.
+≤ 1e-4 except ``dummy`` (no skl2onnx converter), which has ``onnx=False`` and cannot win while
+``require_onnx`` is on; a test fails when a library upgrade makes it convert, so the flag can be
+flipped. (``xgboost`` converts exactly only through the packager's double-precision export,
+which keeps its float32 thresholds exact and its inputs unrounded before the float32 cast that
+XGBoost itself applies.)
 
 SVM classification is ``CalibratedClassifierCV(SVC(), ensemble=False)``: scikit-learn 1.9
 deprecates ``SVC(probability=True)``, and the calibrated form converts to ONNX the same way
@@ -263,7 +264,7 @@ def _catalogue() -> dict[str, Candidate]:
                    "regression": "lightgbm:LGBMRegressor"},
                   _LIGHTGBM_DEFAULTS,
                   space=_space_lightgbm, extra_params=_LIGHTGBM_EXTRA),
-        Candidate("xgboost", "boosting", _SUPERVISED, False, None,
+        Candidate("xgboost", "boosting", _SUPERVISED, True, None,
                   {"classification": "xgboost:XGBClassifier",
                    "regression": "xgboost:XGBRegressor"},
                   {"n_estimators": 200, "tree_method": "hist"}, space=_space_xgboost),

@@ -44,7 +44,8 @@ __all__ = [
 ONNX_OPSET = {"": 17, "ai.onnx.ml": 3}
 PARITY_BOUND = 1e-4
 _CLASSIFIER_OUTPUTS = ("label", "probabilities")
-_FLOAT32_TREES = ("RandomForest", "ExtraTrees", "DecisionTree")
+_FLOAT32_TREES = ("RandomForest", "ExtraTrees", "DecisionTree", "XGB")
+_FLOAT32_THRESHOLDS = ("XGB",)  # float32 in the model, written as rounded decimals in its dump
 
 
 class OnnxConversionError(MlstrataError):
@@ -214,8 +215,34 @@ def _convert(model: Any, schema: list[dict[str, str]], precision: str, task: str
     options = {id(final): {"zipmap": False}} if task in ("binary", "multiclass") else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return skl_to_onnx(model, initial_types=types, options=options,
-                           target_opset=dict(ONNX_OPSET))
+        onnx_model = skl_to_onnx(model, initial_types=types, options=options,
+                                 target_opset=dict(ONNX_OPSET))
+    _concatenate_without_float32(onnx_model.graph)
+    return onnx_model
+
+
+def _concatenate_without_float32(graph: Any) -> None:
+    """Replace skl2onnx's ``FeatureVectorizer`` + ``CastLike`` by an exact ``Concat``.
+
+    skl2onnx joins several input columns (a scaler over three numeric columns) with the ONNX-ML
+    ``FeatureVectorizer``, whose output is float32 by definition, then casts back to the inputs'
+    type. In a double graph that silently rounds every value to float32, and a tree whose
+    thresholds sit on the training values (XGBoost's histogram cuts, integer features) sends
+    rounded rows down the other branch. ``Concat`` on axis 1 gives the same matrix, unrounded.
+    """
+    from onnx import helper
+
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    for index, node in enumerate(graph.node):
+        if node.op_type != "FeatureVectorizer":
+            continue
+        users = consumers.get(node.output[0], [])
+        if users and all(u.op_type == "CastLike" for u in users):  # the inputs are not float32
+            graph.node[index].CopyFrom(helper.make_node(
+                "Concat", list(node.input), list(node.output), name=node.name, axis=1))
 
 
 def _check_loads(onnx_model: Any) -> None:
@@ -321,12 +348,13 @@ def _register_double_trees() -> None:
     from skl2onnx._supported_operators import sklearn_operator_name_map
     from skl2onnx.common._registration import get_converter, get_shape_calculator
     from sklearn import ensemble
+    from xgboost import XGBClassifier, XGBRegressor
 
     skl2onnx_trees = [ensemble.HistGradientBoostingClassifier,
                       ensemble.HistGradientBoostingRegressor, ensemble.RandomForestClassifier,
                       ensemble.RandomForestRegressor, ensemble.ExtraTreesClassifier,
                       ensemble.ExtraTreesRegressor]
-    boosters = [LGBMClassifier, LGBMRegressor]
+    boosters = [LGBMClassifier, LGBMRegressor, XGBClassifier, XGBRegressor]
     for cls in skl2onnx_trees + boosters:
         alias = sklearn_operator_name_map.get(cls)
         if alias is None:
@@ -371,7 +399,9 @@ class _TreeNodeAdapter:
         self._container = container
         self._scope = scope
         self._double_inputs = isinstance(operator.inputs[0].type, DoubleTensorType)
-        self._float32_inputs = type(operator.raw_operator).__name__.startswith(_FLOAT32_TREES)
+        estimator = type(operator.raw_operator).__name__
+        self._float32_inputs = estimator.startswith(_FLOAT32_TREES)
+        self._float32_thresholds = estimator.startswith(_FLOAT32_THRESHOLDS)
         self._double_scores = isinstance(operator.outputs[-1].type, DoubleTensorType)
 
     def __getattr__(self, name: str) -> Any:
@@ -393,6 +423,8 @@ class _TreeNodeAdapter:
         for key in self._AS_TENSOR:
             if key in attrs:
                 array = np.asarray(attrs.pop(key), dtype=np.float64)
+                if key == "nodes_values" and self._float32_thresholds:
+                    array = array.astype(np.float32).astype(np.float64)
                 attrs[f"{key}_as_tensor"] = numpy_helper.from_array(array, key)
         if self._float32_inputs:
             as_float = self._scope.get_unique_variable_name("as_float32")
