@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnxruntime as ort
+import pandas as pd
 import pytest
 from lightgbm import LGBMClassifier
 from sklearn.ensemble import (
@@ -11,7 +12,10 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
     RandomForestClassifier,
 )
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from xgboost import XGBClassifier
 
 from mlstrata.package.onnx_export import (
     PARITY_BOUND,
@@ -31,6 +35,7 @@ from ._pipelines import frame, pipeline
     HistGradientBoostingClassifier(max_iter=30, random_state=0),
     RandomForestClassifier(n_estimators=10, random_state=0),
     LGBMClassifier(n_estimators=20, verbose=-1),
+    XGBClassifier(n_estimators=20),
 ], ids=lambda e: type(e).__name__)
 def test_classifier_pipelines_convert_in_double_with_parity(estimator: object) -> None:
     features, labels = frame(800)
@@ -57,6 +62,19 @@ def test_hist_gradient_boosting_on_10k_rows_has_no_float32_trap() -> None:
     assert parity.rows == 10_000
     assert parity.max_abs_diff_scores <= 1e-4
     assert parity.label_mismatches == 0
+
+
+def test_columns_joined_in_a_double_graph_are_not_rounded_to_float32() -> None:
+    """skl2onnx joins a scaler's columns with FeatureVectorizer, whose output is float32."""
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"a": 1e8 + rng.random(200), "b": rng.random(200)})
+    target = features["a"] - 1e8 + features["b"]
+    fitted = Pipeline([("scale", StandardScaler()), ("model", LinearRegression())]).fit(
+        features, target)
+    export = to_onnx(fitted, features.head(5), "regression")
+    parity = measure_parity(fitted, export.model_bytes, features, "regression")
+    assert export.float_precision == "double"
+    assert parity.max_abs_diff_scores < 1e-6  # float32 rounds 1e8 + x to a multiple of 8
 
 
 def test_regression_output_is_named_value_and_agrees() -> None:
