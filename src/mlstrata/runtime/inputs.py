@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,7 +152,8 @@ def check_rules(signature: Signature, columns: Columns, *,
         values = columns[field.name]
         missing = _missing_mask(field, values)
         if not field.nullable:
-            problems += _problems(field, np.flatnonzero(missing), values, lambda _: _REQUIRED)
+            problems += [FieldProblem(row, field.name, _REQUIRED)
+                         for row in np.flatnonzero(missing).tolist()]
         present = ~missing
         problems += _range_problems(field, values, present)
         if field.allowed is not None and field.strict:
@@ -401,9 +402,9 @@ def _pattern_problems(field: InputField, matches: _PatternVerdicts,
                      lambda v: _no_match(field, v))
 
 
-def _problems(field: InputField, rows: Iterable[int], values: np.ndarray[Any, Any],
+def _problems(field: InputField, rows: np.ndarray[Any, Any], values: np.ndarray[Any, Any],
               message: Any) -> list[FieldProblem]:
-    return [FieldProblem(int(row), field.name, message(values[row])) for row in rows]
+    return [FieldProblem(row, field.name, message(values[row])) for row in rows.tolist()]
 
 
 def _show(value: Any) -> str:
