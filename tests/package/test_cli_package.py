@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 
 from mlstrata.workspace import Workspace
@@ -47,11 +48,22 @@ def test_unconvertible_model_is_one_line_exit_2_nothing_written(cli, workspace: 
     assert not (workspace.root / "packages").exists()
 
 
-def test_pmml_that_cannot_be_written_is_one_clear_line(cli, workspace: Workspace) -> None:  # type: ignore[no-untyped-def]
-    """sklearn2pmml 0.133 does not support scikit-learn 1.9.1 here: say so, write nothing."""
+def test_pmml_is_written_with_its_measured_parity(cli, workspace: Workspace) -> None:  # type: ignore[no-untyped-def]
     stored_model(workspace, LogisticRegression(max_iter=500), rows=300)
+    result = cli("package", "credit-model", "--pmml", "--no-zip", "--json", cwd=workspace.root)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert "model.pmml" in data["files"]
+    assert data["pmml_parity"]["max_abs_diff"] <= 1e-6 and data["pmml_parity"]["passed"]
+    assert data["pmml_parity"]["rows"] == data["parity"]["rows"]
+
+
+def test_pmml_that_cannot_be_written_is_one_clear_line(cli, workspace: Workspace) -> None:  # type: ignore[no-untyped-def]
+    """QDA converts to ONNX but has no PMML converter: say so, write nothing."""
+    stored_model(workspace, QuadraticDiscriminantAnalysis(reg_param=0.1), rows=300)
     result = cli("package", "credit-model", "--pmml", cwd=workspace.root)
     assert result.code == 2
     assert "cannot be expressed in PMML" in result.err and "without --pmml" in result.err
+    assert "QuadraticDiscriminantAnalysis" in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert not (workspace.root / "packages").exists()

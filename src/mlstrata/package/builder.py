@@ -10,7 +10,7 @@ Layout of ``<project>/packages/<model>-<version>/``::
     MLmodel, python_model.pkl, python_env.yaml, requirements.txt ...
                       an MLflow pyfunc model: mlflow.pyfunc.load_model(dir).predict(frame)
     model_card.md / model_card.html
-    model.pmml        with --pmml only
+    model.pmml        with --pmml only; its measured parity is manifest.extra["pmml"]
     manifest.json     sha256 + size of every file above, lineage, library versions, parity
 
 Nothing is written unless everything succeeds: the package is built in the workspace's staging
@@ -42,7 +42,7 @@ from ..runtime.manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest,
 from ..workspace import Artifact, Workspace
 from .model_card import ModelCard
 from .onnx_export import OnnxExport, Parity, measure_parity, split_dates, to_onnx
-from .pmml import export_pmml
+from .pmml import export_pmml, measure_pmml_parity
 
 __all__ = ["PARITY_SAMPLE_ROWS", "PackageResult", "build_package"]
 
@@ -71,6 +71,7 @@ class PackageResult(Report):
                 "model": f"{self.manifest.model_name}@{self.manifest.model_version}",
                 "size": self.size, "float_precision": self.manifest.float_precision,
                 "parity": self.manifest.parity,
+                "pmml_parity": (self.manifest.extra.get("pmml") or {}).get("parity"),
                 "files": {name: e.size for name, e in self.manifest.files.items()}}
 
     def render_terminal(self, console: Console) -> None:
@@ -84,6 +85,10 @@ class PackageResult(Report):
         console.print(f"parity:  max |ONNX - native| = {parity['max_abs_diff']:.3g} on "
                       f"{parity['rows']} rows, {parity['label_mismatches']} flipped labels "
                       f"({self.manifest.float_precision})", highlight=False)
+        pmml = self.manifest.extra.get("pmml")
+        if pmml:
+            console.print(f"pmml:    max |PMML - native| = {pmml['parity']['max_abs_diff']:.3g} "
+                          f"on {pmml['parity']['rows']} rows", highlight=False)
         console.print(f"size:    {self.size / 1e6:.2f} MB", highlight=False)
 
     def to_html(self) -> str:
@@ -120,7 +125,8 @@ def build_package(
     with ws.staging() as stage:
         directory = stage / target.name
         directory.mkdir()
-        manifest = _write_package(ws, artifact, pipeline, export, parity, directory, pmml)
+        manifest = _write_package(ws, artifact, pipeline, export, parity, directory,
+                                  rows if pmml else None)
         zipped = _zip(directory) if zip_ else None
         _install(directory, target)
         zip_path = target.with_name(target.name + ".zip") if zipped else None
@@ -146,7 +152,9 @@ def _default_rows(ws: Workspace, artifact: Artifact, task: str) -> pd.DataFrame:
 
 
 def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: OnnxExport,
-                   parity: Parity, directory: Path, pmml: bool) -> Manifest:
+                   parity: Parity, directory: Path, pmml_rows: pd.DataFrame | None) -> Manifest:
+    """Write every file of the package into ``directory``; ``pmml_rows`` (the parity rows)
+    when ``model.pmml`` is wanted too."""
     native = ws.path_for_read(artifact)
     _atomic.write_bytes(directory / "model.onnx", export.model_bytes)
     shutil.copyfile(native, directory / "model.joblib")
@@ -165,9 +173,8 @@ def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: Onn
                      list(artifact.meta.get("excluded") or []))
     _atomic.write_text(directory / "model_card.md", card.to_markdown())
     _atomic.write_text(directory / "model_card.html", card.to_html())
-    if pmml:
-        export_pmml(pipeline, directory / "model.pmml", _input_names(artifact, pipeline),
-                    artifact.meta.get("target"))
+    extra = {} if pmml_rows is None else {"pmml": _write_pmml(artifact, pipeline, pmml_rows,
+                                                               directory / "model.pmml")}
     manifest = Manifest(
         schema_version=MANIFEST_SCHEMA_VERSION, mlstrata_version=metadata.version("mlstrata"),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -175,9 +182,21 @@ def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: Onn
         task=str(artifact.meta["task"]),
         lineage={e["role"]: e["id"] for e in lineage}, files=hash_files(directory),
         libraries=_library_versions(), parity=parity.to_dict(),
-        float_precision=export.float_precision, opset=export.opset)
+        float_precision=export.float_precision, opset=export.opset, extra=extra)
     _atomic.write_text(directory / MANIFEST_FILE, manifest.to_json())
     return manifest
+
+
+def _write_pmml(artifact: Artifact, pipeline: Any, rows: pd.DataFrame, path: Path
+                ) -> dict[str, Any]:
+    """Write ``model.pmml`` and return its parity with the native model on ``rows``."""
+    target = artifact.meta.get("target")
+    dates = {str(i["name"]): str(i["type"]) for i in artifact.meta.get("inputs") or []
+             if i.get("type") in ("date", "timestamp")}
+    export_pmml(pipeline, path, _input_names(artifact, pipeline), target, dates)
+    return {"parity": measure_pmml_parity(path, pipeline, rows, str(artifact.meta["task"]),
+                                          target, dates),
+            "converter": f"sklearn2pmml {metadata.version('sklearn2pmml')}"}
 
 
 def _signature(artifact: Artifact, pipeline: Any, export: OnnxExport,
