@@ -17,6 +17,7 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
+    VotingClassifier,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.tree import DecisionTreeClassifier
@@ -99,6 +100,8 @@ def fitted(estimator: Any, config: FeatureConfig, rows: int = 600,
     frame, labels = credit_frame(rows)
     if task == "regression":
         labels = frame["score"].fillna(600) / 100 + frame["debt"]
+    if task == "multiclass":
+        labels = pd.Series(np.array(["low", "mid", "high"])[np.digitize(frame["debt"], [1.5, 2.5])])
     plan = plan_features(COLUMNS, None, config, task=task)
     pipeline = make_pipeline(plan, config, estimator).fit(frame[plan.inputs], labels)
     return pipeline, frame[plan.inputs], labels
@@ -155,6 +158,20 @@ def test_tree_models_with_default_features_have_parity(estimator: Any, tmp_path:
 def test_forests_and_xgboost_have_parity(estimator: Any, tmp_path: Path) -> None:
     pipeline, frame, _ = fitted(estimator, FeatureConfig())
     parity = export_and_measure(pipeline, frame, tmp_path / "model.pmml")
+    assert parity["max_abs_diff"] <= PMML_PARITY_BOUND and parity["label_mismatches"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("estimator", "task"), [
+    (LogisticRegression(max_iter=2000), "multiclass"),
+    (HistGradientBoostingClassifier(max_iter=20, random_state=0), "multiclass"),
+    (VotingClassifier([("linear", LogisticRegression(max_iter=2000)),
+                       ("boosted", HistGradientBoostingClassifier(max_iter=20, random_state=0))],
+                      voting="soft", flatten_transform=False), "binary"),
+], ids=["logistic-multiclass", "hist_gb-multiclass", "voting-binary"])
+def test_multiclass_and_ensembles_have_parity(estimator: Any, task: str, tmp_path: Path) -> None:
+    pipeline, frame, _ = fitted(estimator, FeatureConfig(), task=task)
+    parity = export_and_measure(pipeline, frame, tmp_path / "model.pmml", task=task)
     assert parity["max_abs_diff"] <= PMML_PARITY_BOUND and parity["label_mismatches"] == 0
 
 
