@@ -181,25 +181,23 @@ def _prediction_type(signature: Signature) -> pa.DataType:
 def checked_columns(signature: Signature,
                     batch: pa.RecordBatch) -> tuple[Columns, list[FieldProblem]]:
     """Typed runtime columns for the model's inputs in ``batch``, and every value that is of the
-    wrong type or breaks a rule of the contract."""
+    wrong type or breaks a rule of the contract (in field order, like the runtime's)."""
     columns: Columns = {}
-    problems: list[FieldProblem] = []
-    checked: set[str] = set()
+    problems: dict[str, list[FieldProblem]] = {name: [] for name in signature.input_names}
+    unchecked = []
     for field in signature.inputs:
         array = batch.column(field.name)
         if _is_text(array.type) and field.logical_type == "text":
-            columns[field.name], found = _text_column(signature, field, array)
-            problems += found
-            checked.add(field.name)
+            columns[field.name], problems[field.name] = _text_column(signature, field, array)
             continue
         converted = _fast(field, array)
         if converted is None:
-            converted, found = _per_value(signature, field, array)
-            problems += found
+            converted, problems[field.name] = _per_value(signature, field, array)
         columns[field.name] = converted
-    unchecked = [name for name in signature.input_names if name not in checked]
-    problems += check_rules(signature, columns, only=unchecked)
-    return columns, problems
+        unchecked.append(field.name)
+    for problem in check_rules(signature, columns, only=unchecked):
+        problems[problem.field].append(problem)
+    return columns, [problem for found in problems.values() for problem in found]
 
 
 def _is_text(kind: pa.DataType) -> bool:
