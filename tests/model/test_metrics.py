@@ -84,3 +84,11 @@ def test_probability_metric_without_probabilities_is_a_bug() -> None:
 def test_unknown_metric_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown metric 'acuracy'; use one of accuracy"):
         score("acuracy", [0, 1], [0, 1])
+
+
+def test_log_loss_takes_float32_probabilities_that_sum_to_one_within_float32() -> None:
+    """XGBoost's probabilities are float32: their rows miss 1 by ~1e-7, which scikit-learn's
+    log_loss warns about in float64 (and pytest turns warnings into errors)."""
+    proba = np.array([[0.3, 0.7000001], [0.8, 0.2]], dtype=np.float32).astype(np.float64)
+    loss = score("log_loss", np.array([1, 0]), np.array([1, 0]), proba, labels=[0, 1])
+    assert loss == pytest.approx(-(math.log(0.7) + math.log(0.8)) / 2, rel=1e-6)

@@ -111,8 +111,9 @@ def _proba_score(
 ) -> float:
     from sklearn import metrics as skm
 
-    if metric == "log_loss":
-        return float(skm.log_loss(y_true, proba, labels=labels))
+    if metric == "log_loss":  # float32 probabilities (XGBoost) sum to 1 only within 1e-7
+        rows = np.asarray(proba, dtype=np.float64)
+        return float(skm.log_loss(y_true, rows / rows.sum(axis=1, keepdims=True), labels=labels))
     if proba.ndim == 2 and len(labels) > 2:
         return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=labels))
     positive = proba[:, -1] if proba.ndim == 2 else proba
