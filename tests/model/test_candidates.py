@@ -106,7 +106,17 @@ def test_build_applies_defaults_params_and_seed() -> None:
     forest = CANDIDATES["random_forest"].build("regression", {"n_estimators": 7}, seed=42)
     assert forest.get_params()["n_estimators"] == 7
     assert forest.get_params()["random_state"] == 42
-    assert forest.get_params()["min_samples_leaf"] == 2
+    assert forest.get_params()["min_samples_leaf"] == 5
+    assert forest.get_params()["max_leaf_nodes"] == 2048  # bounded size, whatever the rows
+
+
+def test_a_forest_on_many_rows_stays_small() -> None:
+    """Fully grown, a forest's size grows with the rows (a 672 MB package at 100k rows)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60_000, 4))
+    y = (X[:, 0] + rng.normal(size=60_000) > 0).astype(int)  # uncapped: 5,587 leaves
+    forest = CANDIDATES["extra_trees"].build("binary", {"n_estimators": 5}, seed=0).fit(X, y)
+    assert max(tree.tree_.n_leaves for tree in forest.estimators_) <= 2048
 
 
 def test_unknown_hyper_parameter_names_candidate_and_close_matches() -> None:

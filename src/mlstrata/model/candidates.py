@@ -209,8 +209,13 @@ def _space_kmeans(trial: Any, task: str) -> dict[str, Any]:
     return {"n_clusters": trial.suggest_int("n_clusters", 2, 10)}
 
 
-_FOREST_DEFAULTS = MappingProxyType({"n_estimators": 200, "min_samples_leaf": 2, "n_jobs": -1})
-"""Forests grow their trees on every core; 200 trees with leaves of at least 2 rows."""
+_FOREST_DEFAULTS = MappingProxyType({"n_estimators": 200, "min_samples_leaf": 5,
+                                     "max_leaf_nodes": 2048, "n_jobs": -1})
+"""Forests grow their trees on every core: 200 trees, leaves of at least 5 rows, at most 2,048
+leaves a tree (tuning keeps that cap), so the model's size does not grow with the row count.
+Measured on 100k synthetic credit rows: fully grown (leaves of 2) extra trees made a 672 MB
+package whose packaging peaked at 5.5 GB RSS, with CV ROC AUC 0.7720; capped, 106 MB, 1.2 GB and
+0.7783."""
 _LIGHTGBM_DEFAULTS = MappingProxyType({"verbose": -1, "subsample_freq": 1})
 """Silent; LightGBM's own 100 trees (200 scored lower on the synthetic credit data at 20k and
 100k rows); ``subsample_freq`` 1 so a tuned ``subsample`` below 1 really bags rows (LightGBM
