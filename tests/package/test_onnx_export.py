@@ -14,7 +14,7 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import StandardScaler, TargetEncoder
 from xgboost import XGBClassifier
 
 from mlstrata.package.onnx_export import (
@@ -75,6 +75,20 @@ def test_columns_joined_in_a_double_graph_are_not_rounded_to_float32() -> None:
     parity = measure_parity(fitted, export.model_bytes, features, "regression")
     assert export.float_precision == "double"
     assert parity.max_abs_diff_scores < 1e-6  # float32 rounds 1e8 + x to a multiple of 8
+
+
+def test_target_encodings_stay_double() -> None:
+    """skl2onnx looks target encodings up as float32; a tree on them then flips rows."""
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"city": rng.choice([f"c{i}" for i in range(30)], 400)})
+    target = rng.normal(size=400) * 1000 + 0.123456789
+    fitted = Pipeline([("encode", TargetEncoder(target_type="continuous")),
+                       ("model", LinearRegression())]).fit(features, target)
+    export = to_onnx(fitted, features.head(5), "regression")
+    parity = measure_parity(fitted, export.model_bytes, features.head(50).assign(
+        city=["c0", "unseen", *features.city.head(48)]), "regression")
+    assert export.float_precision == "double"
+    assert parity.max_abs_diff_scores < 1e-9  # float32 encodings: about 1e-5 here
 
 
 def test_regression_output_is_named_value_and_agrees() -> None:

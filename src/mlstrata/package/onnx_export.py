@@ -13,7 +13,8 @@ thresholds in double (``nodes_values_as_tensor``, ``ai.onnx.ml`` opset 3, which 
 with double inputs); estimators that scikit-learn itself evaluates on float32 inputs (decision
 trees, random forests, extra trees) get the same float32 rounding in front of their trees.
 Parity then is about 1e-7 — see :func:`measure_parity`. When a model cannot be converted in
-double, float32 is tried and parity decides whether it is acceptable.
+double, float32 is tried and parity decides whether it is acceptable. The double-precision
+converters and graph fixes live in :mod:`._double_precision`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 
 from ..errors import MlstrataError
 from ..runtime.session import open_session
+from ._double_precision import concatenate_without_float32, converting, register_converters
 
 __all__ = [
     "ONNX_OPSET",
@@ -44,8 +46,6 @@ __all__ = [
 ONNX_OPSET = {"": 17, "ai.onnx.ml": 3}
 PARITY_BOUND = 1e-4
 _CLASSIFIER_OUTPUTS = ("label", "probabilities")
-_FLOAT32_TREES = ("RandomForest", "ExtraTrees", "DecisionTree", "XGB")
-_FLOAT32_THRESHOLDS = ("XGB",)  # float32 in the model, written as rounded decimals in its dump
 
 
 class OnnxConversionError(MlstrataError):
@@ -116,7 +116,7 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, task: str) -> OnnxExport:
 
     Raises :class:`OnnxConversionError` naming the step that has no ONNX converter.
     """
-    _register_converters()
+    register_converters()
     expander, model = split_dates(pipeline)
     frame = expander.transform(sample) if expander is not None else sample
     schema = [_input_spec(str(name), frame[name]) for name in frame.columns]
@@ -213,36 +213,12 @@ def _convert(model: Any, schema: list[dict[str, str]], precision: str, task: str
               else number([None, 1])) for s in schema]
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     options = {id(final): {"zipmap": False}} if task in ("binary", "multiclass") else None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), converting(precision):
         warnings.simplefilter("ignore")
         onnx_model = skl_to_onnx(model, initial_types=types, options=options,
                                  target_opset=dict(ONNX_OPSET))
-    _concatenate_without_float32(onnx_model.graph)
+    concatenate_without_float32(onnx_model.graph)
     return onnx_model
-
-
-def _concatenate_without_float32(graph: Any) -> None:
-    """Replace skl2onnx's ``FeatureVectorizer`` + ``CastLike`` by an exact ``Concat``.
-
-    skl2onnx joins several input columns (a scaler over three numeric columns) with the ONNX-ML
-    ``FeatureVectorizer``, whose output is float32 by definition, then casts back to the inputs'
-    type. In a double graph that silently rounds every value to float32, and a tree whose
-    thresholds sit on the training values (XGBoost's histogram cuts, integer features) sends
-    rounded rows down the other branch. ``Concat`` on axis 1 gives the same matrix, unrounded.
-    """
-    from onnx import helper
-
-    consumers: dict[str, list[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    for index, node in enumerate(graph.node):
-        if node.op_type != "FeatureVectorizer":
-            continue
-        users = consumers.get(node.output[0], [])
-        if users and all(u.op_type == "CastLike" for u in users):  # the inputs are not float32
-            graph.node[index].CopyFrom(helper.make_node(
-                "Concat", list(node.input), list(node.output), name=node.name, axis=1))
 
 
 def _check_loads(onnx_model: Any) -> None:
@@ -324,168 +300,3 @@ def _is_container(step: Any) -> bool:
 
 
 # -- converter registration ---------------------------------------------------------------------
-
-_REGISTERED: list[bool] = []
-
-
-def _register_converters() -> None:
-    """Register once: mlstrata's transformers, LightGBM/XGBoost, double trees and imputer."""
-    if _REGISTERED:
-        return
-    from ..model import candidates, features
-
-    features.register_onnx_converters()
-    candidates.register_onnx_converters()
-    _register_double_trees()
-    _register_double_imputer()
-    _REGISTERED.append(True)
-
-
-def _register_double_trees() -> None:
-    """Wrap every registered tree-ensemble converter so that double inputs stay double."""
-    from lightgbm import LGBMClassifier, LGBMRegressor
-    from skl2onnx import update_registered_converter
-    from skl2onnx._supported_operators import sklearn_operator_name_map
-    from skl2onnx.common._registration import get_converter, get_shape_calculator
-    from sklearn import ensemble
-    from xgboost import XGBClassifier, XGBRegressor
-
-    skl2onnx_trees = [ensemble.HistGradientBoostingClassifier,
-                      ensemble.HistGradientBoostingRegressor, ensemble.RandomForestClassifier,
-                      ensemble.RandomForestRegressor, ensemble.ExtraTreesClassifier,
-                      ensemble.ExtraTreesRegressor]
-    boosters = [LGBMClassifier, LGBMRegressor, XGBClassifier, XGBRegressor]
-    for cls in skl2onnx_trees + boosters:
-        alias = sklearn_operator_name_map.get(cls)
-        if alias is None:
-            continue
-        registered = get_converter(alias)
-        convert = getattr(registered, "_fct", registered)
-        update_registered_converter(
-            cls, alias, get_shape_calculator(alias),
-            _DoubleTreeConverter(convert, opset_keyword=cls in skl2onnx_trees),
-            overwrite=True, options=registered.get_allowed_options())
-
-
-class _DoubleTreeConverter:
-    """Run a tree converter through :class:`_TreeNodeAdapter` (skl2onnx's with ml opset 3)."""
-
-    def __init__(self, convert: Any, *, opset_keyword: bool) -> None:
-        self.convert = convert
-        self.opset_keyword = opset_keyword
-
-    def __call__(self, scope: Any, operator: Any, container: Any) -> Any:
-        adapter = _TreeNodeAdapter(container, scope, operator)
-        if self.opset_keyword:
-            return self.convert(scope, operator, adapter, op_version=3)
-        return self.convert(scope, operator, adapter)
-
-
-class _TreeNodeAdapter:
-    """A container proxy that keeps tree thresholds in double and fixes attribute types.
-
-    skl2onnx writes HistGradientBoosting's ``nodes_missing_value_tracks_true`` as Python bools
-    (onnx >= 1.17 rejects them), and tree converters write thresholds as float attributes, which
-    onnxruntime compares in float32. With double inputs, thresholds go to ``*_as_tensor``
-    attributes instead; the scores (float in ONNX) are cast to double when the converter
-    declared them double.
-    """
-
-    _AS_TENSOR = ("nodes_values", "base_values", "class_weights", "target_weights")
-
-    def __init__(self, container: Any, scope: Any, operator: Any) -> None:
-        from skl2onnx.common.data_types import DoubleTensorType
-
-        self._container = container
-        self._scope = scope
-        self._double_inputs = isinstance(operator.inputs[0].type, DoubleTensorType)
-        estimator = type(operator.raw_operator).__name__
-        self._float32_inputs = estimator.startswith(_FLOAT32_TREES)
-        self._float32_thresholds = estimator.startswith(_FLOAT32_THRESHOLDS)
-        self._double_scores = isinstance(operator.outputs[-1].type, DoubleTensorType)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._container, name)
-
-    def add_node(self, op_type: str, inputs: Any, outputs: Any, op_domain: str = "",
-                 op_version: int | None = None, **attrs: Any) -> Any:
-        attrs = {k: [int(x) for x in v] if _has_bools(v) else v for k, v in attrs.items()}
-        if not (op_type.startswith("TreeEnsemble") and self._double_inputs):
-            return self._container.add_node(op_type, inputs, outputs, op_domain=op_domain,
-                                            op_version=op_version, **attrs)
-        return self._add_double_tree(op_type, _as_list(inputs), _as_list(outputs), op_domain,
-                                     attrs)
-
-    def _add_double_tree(self, op_type: str, inputs: list[str], outputs: list[str],
-                         op_domain: str, attrs: dict[str, Any]) -> None:
-        from onnx import TensorProto, numpy_helper
-
-        for key in self._AS_TENSOR:
-            if key in attrs:
-                array = np.asarray(attrs.pop(key), dtype=np.float64)
-                if key == "nodes_values" and self._float32_thresholds:
-                    array = array.astype(np.float32).astype(np.float64)
-                attrs[f"{key}_as_tensor"] = numpy_helper.from_array(array, key)
-        if self._float32_inputs:
-            as_float = self._scope.get_unique_variable_name("as_float32")
-            rounded = self._scope.get_unique_variable_name("float32_as_double")
-            self._container.add_node("Cast", inputs, [as_float], to=TensorProto.FLOAT)
-            self._container.add_node("Cast", [as_float], [rounded], to=TensorProto.DOUBLE)
-            inputs = [rounded]
-        scores = outputs[-1]
-        if self._double_scores:
-            outputs = [*outputs[:-1], self._scope.get_unique_variable_name("float_scores")]
-        self._container.add_node(op_type, inputs, outputs, op_domain=op_domain, op_version=3,
-                                 **attrs)
-        if self._double_scores:
-            self._container.add_node("Cast", [outputs[-1]], [scores], to=TensorProto.DOUBLE)
-
-
-def _has_bools(value: Any) -> bool:
-    return isinstance(value, list) and any(isinstance(x, bool | np.bool_) for x in value)
-
-
-def _as_list(names: Any) -> list[str]:
-    return [names] if isinstance(names, str) else list(names)
-
-
-def _register_double_imputer() -> None:
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common._registration import get_converter, get_shape_calculator
-    from sklearn.impute import SimpleImputer
-
-    alias = "SklearnSimpleImputer"
-    update_registered_converter(SimpleImputer, alias, get_shape_calculator(alias),
-                                _DoubleImputerConverter(get_converter(alias)), overwrite=True)
-
-
-class _DoubleImputerConverter:
-    """``SimpleImputer`` on double inputs as ``IsNaN`` + ``Where`` with double statistics.
-
-    skl2onnx's ``Imputer`` operator has no double kernel in onnxruntime and rounds the fill
-    values to float32; other inputs keep skl2onnx's converter.
-    """
-
-    def __init__(self, fallback: Any) -> None:
-        self.fallback = fallback
-
-    def __call__(self, scope: Any, operator: Any, container: Any) -> None:
-        from onnx import TensorProto
-        from skl2onnx.common.data_types import DoubleTensorType
-        from skl2onnx.operator_converters.common import concatenate_variables
-
-        imputer = operator.raw_operator
-        missing = imputer.missing_values
-        if not (isinstance(operator.inputs[0].type, DoubleTensorType)
-                and isinstance(missing, float) and np.isnan(missing)):
-            self.fallback(scope, operator, container)
-            return
-        features = concatenate_variables(scope, operator.inputs, container)
-        statistics = scope.get_unique_variable_name("imputer_statistics")
-        values = np.asarray(imputer.statistics_, dtype=np.float64)
-        container.add_initializer(statistics, TensorProto.DOUBLE, [1, values.size],
-                                  values.tolist())
-        is_missing = scope.get_unique_variable_name("is_missing")
-        container.add_node("IsNaN", [features], [is_missing])
-        container.add_node("Where", [is_missing, statistics, features],
-                           [operator.outputs[0].full_name])
