@@ -240,12 +240,13 @@ def _model_steps(run: _Run, settings: PipelineConfig, dataset: str) -> None:
     from .model.evaluate import evaluate_model
     from .model.train import train
     from .package.builder import build_package
+    from .package.onnx_export import onnx_problem
     from .package.registry import register
 
     ws = run.ws
     model_config = ws.config.model.model_dump()
     def do_train() -> tuple[dict[str, Any], Report]:
-        result = train(ws, ws.get(dataset).ref)
+        result = train(ws, ws.get(dataset).ref, onnx_check=onnx_problem)
         return {"model": result.model.id, "winner": result.winner}, result
 
     model_id = run.step("train", [dataset, run.state.get("split", {}).get("outputs"),

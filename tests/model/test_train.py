@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -105,6 +106,30 @@ def _check_mlflow(uri: str, run_id: str, model_id: str) -> None:
         "report/toy.model-v1-train.json", "report/toy.model-v1-train.html"}
     assert [a.path for a in client.list_artifacts(run_id, "plots")] == [
         "plots/calibration.png", "plots/confusion.png"]
+
+
+def test_a_winner_whose_onnx_export_fails_is_passed_over(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture,
+) -> None:
+    ws = _configure(workspace, """
+  candidates: [logistic, tree]
+  cv: {folds: 2}
+  tune: {top_k: 0}
+  ensembles: []
+""")
+    _binary(ws)
+    checked: list[str] = []
+
+    def refuse_the_first(pipeline: Any, rows: Any, task: str) -> str | None:
+        checked.append(type(pipeline[-1]).__name__)
+        return "ONNX differs by 0.5" if len(checked) == 1 else None
+
+    with caplog.at_level(logging.WARNING, logger="mlstrata.model.train"):
+        result = train(ws, "toy", onnx_check=refuse_the_first)
+    first, second = [e.name for e in result.leaderboard if e.eligible][:2]
+    assert result.winner == second and len(checked) == 2
+    assert f"{first} cannot win, its ONNX export fails: ONNX differs by 0.5" in caplog.text
+    assert result.model.meta["entry"] == second
 
 
 def test_winner_is_refitted_on_training_rows_only(workspace: Workspace) -> None:

@@ -24,6 +24,7 @@ from mlstrata.package.onnx_export import (
     ParityError,
     measure_parity,
     onnx_feeds,
+    onnx_problem,
     to_onnx,
 )
 
@@ -126,6 +127,14 @@ def test_unconvertible_estimator_is_named_with_the_fix() -> None:
     message = str(error.value)
     assert "_NoConverter" in message and "require_onnx: false" in message
     assert "\n" not in message
+
+
+def test_onnx_problem_says_why_a_pipeline_cannot_be_packaged() -> None:
+    features, labels = frame(200)
+    unconvertible = pipeline(_NoConverter()).fit(features, labels)
+    assert "_NoConverter" in str(onnx_problem(unconvertible, features, "binary"))
+    convertible = pipeline(LogisticRegression(max_iter=500)).fit(features, labels)
+    assert onnx_problem(convertible, features, "binary") is None
 
 
 def test_parity_error_names_the_model_and_the_figures() -> None:

@@ -49,10 +49,12 @@ def train(
     in MLflow.
     """
     from ..model.train import train as run_training
+    from ..package.onnx_export import onnx_problem
 
     ws = open_workspace(workspace)
     with progress_bar(quiet=as_json) as progress:
-        result = run_training(ws, ref, tracking_uri=tracking_uri, progress=_Bar(progress))
+        result = run_training(ws, ref, tracking_uri=tracking_uri, progress=_Bar(progress),
+                              onnx_check=onnx_problem)
     emit(result, as_json)
     if not as_json:
         console.print(f"next: mlstrata evaluate {result.model.ref}", highlight=False)

@@ -140,13 +140,21 @@ class _Setup:
         return make_pipeline(self.plan, self.ws.config.model.features, estimator)
 
 
+OnnxCheck = Callable[[Any, pd.DataFrame, str], str | None]
+"""``(fitted pipeline, rows, task) -> why its ONNX export fails, or None``: the packager's
+conversion and parity measurement, passed in by the callers (this layer cannot import it)."""
+
+
 def train(
-    ws: Workspace, ref: str, *, tracking_uri: str | None = None, progress: Progress | None = None
+    ws: Workspace, ref: str, *, tracking_uri: str | None = None, progress: Progress | None = None,
+    onnx_check: OnnxCheck | None = None,
 ) -> TrainResult:
     """Train on dataset ``ref`` as ``mlstrata.yaml`` says; store and return the winner.
 
-    ``tracking_uri`` overrides ``model.tracking_uri``. Nothing is stored in the workspace when
-    any stage fails.
+    ``tracking_uri`` overrides ``model.tracking_uri``. With ``model.require_onnx``, an
+    ``onnx_check`` is run on the refitted winner before it is stored; a winner that fails it is
+    named and the next best takes its place. Nothing is stored in the workspace when any stage
+    fails.
     """
     started, clock = time.perf_counter(), time.monotonic()
     shown: Progress = progress or _Silent()
@@ -168,8 +176,7 @@ def train(
             tunings = _tune_top(setup, board, run, shown, factories, budget.tuning)
             board += _ensemble_board(setup, board, run, shown, factories, budget.end)
         ranked = _rank(board, setup.metric)
-        winner = _winner(ranked, setup.metric)
-        pipeline = factories[winner.name]().fit(setup.X, setup.y)
+        winner, pipeline = _fitted_winner(setup, ranked, factories, onnx_check)
         model = _store(setup, pipeline, winner, ranked, run.run_id)
         result = TrainResult(
             model=model, dataset=dataset.ref, task=setup.task, target=setup.data.target,
@@ -439,6 +446,24 @@ def _winner(ranked: list[Entry], metric: str) -> Entry:
     raise DataError(f"no model could win: every candidate is the baseline, scored NaN on "
                     f"{metric} or cannot be exported to ONNX; add candidates to model.candidates "
                     "or set model.require_onnx: false")
+
+
+def _fitted_winner(setup: _Setup, ranked: list[Entry], factories: Mapping[str, Callable[[], Any]],
+                   onnx_check: OnnxCheck | None) -> tuple[Entry, Any]:
+    """The winner, refitted on all training rows. With ``require_onnx`` and an ``onnx_check``,
+    an entry whose ONNX export fails (conversion or parity) is named and passed over."""
+    contenders = list(ranked)
+    while True:
+        winner = _winner(contenders, setup.metric)
+        pipeline = factories[winner.name]().fit(setup.X, setup.y)
+        if onnx_check is None or not setup.require_onnx:
+            return winner, pipeline
+        validation = setup.data.features("validation")
+        problem = onnx_check(pipeline, validation if len(validation) else setup.X, setup.task)
+        if problem is None:
+            return winner, pipeline
+        _log.warning("%s cannot win, its ONNX export fails: %s", winner.name, problem)
+        contenders.remove(winner)
 
 
 def _analyze(setup: _Setup, winner: Entry) -> ErrorAnalysis | None:

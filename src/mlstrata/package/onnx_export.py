@@ -39,6 +39,7 @@ __all__ = [
     "ParityError",
     "measure_parity",
     "onnx_feeds",
+    "onnx_problem",
     "split_dates",
     "to_onnx",
 ]
@@ -133,6 +134,17 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, task: str) -> OnnxExport:
         return OnnxExport(onnx_model.SerializeToString(), schema, outputs, dict(ONNX_OPSET),
                           precision)
     raise OnnxConversionError(errors[-1])
+
+
+def onnx_problem(pipeline: Any, rows: pd.DataFrame, task: str) -> str | None:
+    """Why ``pipeline`` cannot be packaged as ONNX (no converter, or parity over the bound on
+    ``rows``), or None: the check ``mlstrata train`` runs on its winner before storing it."""
+    try:
+        export = to_onnx(pipeline, rows.head(20), task)
+        measure_parity(pipeline, export.model_bytes, rows, task).require("the model")
+    except OnnxConversionError as exc:
+        return str(exc)
+    return None
 
 
 def onnx_feeds(frame: pd.DataFrame, input_schema: Sequence[Mapping[str, str]]) -> dict[str, Any]:
