@@ -110,6 +110,15 @@ def test_rebuild_replaces_and_custom_out(built: tuple[Workspace, Path], tmp_path
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pkg"]
 
 
+def test_packaging_shows_no_mlflow_warning(built: tuple[Workspace, Path], tmp_path: Path) -> None:
+    """MLflow asks for type hints on ``predict`` (and re-enables its warnings to say so)."""
+    ws, _ = built
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        build_package(ws, "credit-model", tmp_path / "pkg", zip_=False)
+    assert not [w for w in shown if "type hints" in str(w.message)]
+
+
 def test_mlflow_loader_refuses_an_altered_native_model(
         built: tuple[Workspace, Path], tmp_path: Path) -> None:
     import shutil

@@ -306,7 +306,9 @@ def _native_python_model(sha256: str) -> Any:
     mlflow_pyfunc = _import_pyfunc()
 
     with warnings.catch_warnings():  # MLflow asks for type hints; they would be enforced
-        warnings.simplefilter("ignore")
+        # MLflow re-enables UserWarnings inside (``filter_user_warnings_once``), so a filter is
+        # not enough: nothing is shown until catch_warnings restores ``showwarning``.
+        warnings.showwarning = _shown_nowhere
 
         class NativeModel(mlflow_pyfunc.PythonModel):  # type: ignore[misc,name-defined]
             def __init__(self, expected: str) -> None:
@@ -331,6 +333,10 @@ def _native_python_model(sha256: str) -> Any:
                 return self.pipeline.predict(model_input)
 
         return NativeModel(sha256)
+
+
+def _shown_nowhere(*_args: Any, **_kwargs: Any) -> None:
+    """A ``warnings.showwarning`` that shows nothing."""
 
 
 def _import_pyfunc() -> Any:
