@@ -143,19 +143,12 @@ def test_translation_copies_fitted_state_and_leaves_no_mlstrata_step() -> None:
     DecisionTreeClassifier(max_depth=6, min_samples_leaf=5, random_state=0),
     HistGradientBoostingClassifier(max_iter=30, random_state=0),
     LGBMClassifier(n_estimators=30, verbose=-1, random_state=0),
+    pytest.param(RandomForestClassifier(n_estimators=30, min_samples_leaf=2, random_state=0),
+                 marks=pytest.mark.slow),
+    pytest.param(XGBClassifier(n_estimators=50, tree_method="hist", random_state=0),
+                 marks=pytest.mark.slow),
 ], ids=lambda e: type(e).__name__)
 def test_tree_models_with_default_features_have_parity(estimator: Any, tmp_path: Path) -> None:
-    pipeline, frame, _ = fitted(estimator, FeatureConfig())
-    parity = export_and_measure(pipeline, frame, tmp_path / "model.pmml")
-    assert parity["max_abs_diff"] <= PMML_PARITY_BOUND and parity["label_mismatches"] == 0
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("estimator", [
-    RandomForestClassifier(n_estimators=30, min_samples_leaf=2, random_state=0),
-    XGBClassifier(n_estimators=50, tree_method="hist", random_state=0),
-], ids=lambda e: type(e).__name__)
-def test_forests_and_xgboost_have_parity(estimator: Any, tmp_path: Path) -> None:
     pipeline, frame, _ = fitted(estimator, FeatureConfig())
     parity = export_and_measure(pipeline, frame, tmp_path / "model.pmml")
     assert parity["max_abs_diff"] <= PMML_PARITY_BOUND and parity["label_mismatches"] == 0
