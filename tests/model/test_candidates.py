@@ -24,6 +24,16 @@ from mlstrata.package.onnx_export import measure_parity, to_onnx
 
 PAIRS = [(name, task) for name, c in CANDIDATES.items() for task in sorted(c.tasks)]
 PARITY = 1e-4
+LABEL_KINDS: dict[str, list[Any]] = {
+    "text binary": ["no", "yes"],
+    "text multiclass": ["setosa", "versicolor", "virginica"],
+    "boolean": [False, True],
+    "integers not 0..n-1": [1, 2],
+}
+"""Labels as real tables have them (every fixture used to have 0/1 labels, which hid that
+XGBoost refuses anything else)."""
+LABELLED = [(name, kind) for name, c in CANDIDATES.items() if "binary" in c.tasks
+            for kind in LABEL_KINDS]
 
 
 def _data(task: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
@@ -92,6 +102,35 @@ def test_unconvertible_candidates_still_do_not_convert(name: str, task: str) -> 
     except Exception:  # noqa: BLE001 - any conversion failure is what this test expects
         return
     assert parity > PARITY, f"{name} now converts within {PARITY}: set onnx=True"
+
+
+def _labelled(kind: str) -> tuple[pd.DataFrame, pd.Series, str]:
+    """Features and the user's own labels of ``kind`` (0..n-1 codes mapped to them)."""
+    labels = LABEL_KINDS[kind]
+    task = "multiclass" if len(labels) > 2 else "binary"
+    X, codes = _data(task)
+    assert codes is not None
+    return _frame(X), pd.Series(np.asarray(labels, dtype=object)[codes]).astype(
+        type(labels[0])), task
+
+
+@pytest.mark.parametrize(("name", "kind"), LABELLED)
+def test_candidate_answers_with_the_users_labels(name: str, kind: str) -> None:
+    frame, y, task = _labelled(kind)
+    pipe = _pipeline(name, task).fit(frame, y)
+    assert list(pipe.classes_) == sorted(LABEL_KINDS[kind])
+    assert set(pipe.predict(frame).tolist()) <= set(LABEL_KINDS[kind])
+    assert pipe.predict_proba(frame).shape == (len(frame), len(LABEL_KINDS[kind]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "kind"), [p for p in LABELLED if CANDIDATES[p[0]].onnx])
+def test_onnx_export_keeps_the_users_labels(name: str, kind: str) -> None:
+    frame, y, task = _labelled(kind)
+    pipe = _pipeline(name, task).fit(frame, y)
+    export = to_onnx(pipe, frame.head(20), task)
+    assert export.outputs[1]["classes"] == sorted(LABEL_KINDS[kind])
+    assert _parity(pipe, frame.to_numpy(), task) <= PARITY
 
 
 def test_register_onnx_converters_is_idempotent() -> None:

@@ -270,7 +270,7 @@ def _catalogue() -> dict[str, Candidate]:
                   _LIGHTGBM_DEFAULTS,
                   space=_space_lightgbm, extra_params=_LIGHTGBM_EXTRA),
         Candidate("xgboost", "boosting", _SUPERVISED, True, None,
-                  {"classification": "xgboost:XGBClassifier",
+                  {"classification": "mlstrata.model._xgboost:LabelledXGBClassifier",
                    "regression": "xgboost:XGBRegressor"},
                   {"n_estimators": 200, "tree_method": "hist"}, space=_space_xgboost),
         Candidate("naive_bayes", "bayes", _CLASSIFICATION, True, None,
@@ -372,6 +372,8 @@ def register_onnx_converters() -> None:
     )
     from xgboost import XGBClassifier, XGBRegressor
 
+    from ._xgboost import LabelledXGBClassifier
+
     classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
     for model, alias, shapes, converter, options in [
         (LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
@@ -379,6 +381,8 @@ def register_onnx_converters() -> None:
         (LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes,
          convert_lightgbm, {"split": None}),
         (XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
+         convert_xgboost, classifier_options),
+        (LabelledXGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
          convert_xgboost, classifier_options),
         (XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
          convert_xgboost, None),

@@ -122,9 +122,9 @@ class _TreeNodeAdapter:
         self._container = container
         self._scope = scope
         self._double_inputs = isinstance(operator.inputs[0].type, DoubleTensorType)
-        estimator = type(operator.raw_operator).__name__
-        self._float32_inputs = estimator.startswith(_FLOAT32_TREES)
-        self._float32_thresholds = estimator.startswith(_FLOAT32_THRESHOLDS)
+        lineage = [cls.__name__ for cls in type(operator.raw_operator).__mro__]
+        self._float32_inputs = any(name.startswith(_FLOAT32_TREES) for name in lineage)
+        self._float32_thresholds = any(name.startswith(_FLOAT32_THRESHOLDS) for name in lineage)
         self._double_scores = isinstance(operator.outputs[-1].type, DoubleTensorType)
 
     def __getattr__(self, name: str) -> Any:
