@@ -61,6 +61,24 @@ def test_validate_a_good_dataset_exits_0_and_saves_reports(cli: Any,
     assert "credit-v1-validate.html" in result.out.replace("\n", "")
 
 
+def test_validate_prints_failing_rules_and_verbose_prints_every_rule(
+        cli: Any, workspace: Workspace, tmp_path: Path) -> None:
+    contract = infer(cli, workspace)
+    batch = tmp_path / "batch.csv"
+    batch.write_text(HEADER + "1,30,28001,car\n2,31,28002,boat\n")
+    brief = cli("validate", batch, "--contract", contract, "-w", workspace.root)
+    assert brief.code == 1, brief.err
+    assert "purpose.allowed" in brief.out and "customer_id.type" not in brief.out
+    assert "rules passed" in brief.out and "--verbose lists them" in brief.out.replace("\n", " ")
+    verbose = cli("validate", batch, "--contract", contract, "--verbose", "-w", workspace.root)
+    assert verbose.code == 1, verbose.err
+    assert "purpose.allowed" in verbose.out and "customer_id.type" in verbose.out
+    saved = json.loads((workspace.reports_dir / "batch-validate.json").read_text())
+    assert "customer_id.type" in [rule["name"] for rule in saved["rules"]]
+    assert "customer_id.type" in cli("validate", batch, "--contract", contract, "--json",
+                                     "-w", workspace.root).out
+
+
 def test_validate_a_bad_batch_exits_1_naming_rule_count_and_rows(
         cli: Any, workspace: Workspace, tmp_path: Path) -> None:
     infer(cli, workspace)
@@ -116,6 +134,7 @@ def test_validate_without_a_contract_says_to_infer_one(cli: Any, workspace: Work
 
 def test_help_texts(cli: Any) -> None:
     assert "--contract" in cli("validate", "--help").out
+    assert "--verbose" in cli("validate", "--help").out
     assert "infer" in cli("contract", "--help").out
 
 

@@ -91,6 +91,44 @@ def test_a_bad_batch_file_fails_with_counts_and_sample_rows(
     assert "Failing rows: age.min" in html and "boat" in html
 
 
+def rendered(report: ValidationReport, verbose: bool = False) -> str:
+    console = Console(record=True, width=200)
+    report.render_terminal(console, verbose=verbose)
+    return console.export_text()
+
+
+def test_the_terminal_lists_the_failing_rules_and_counts_the_passing_ones(
+        workspace: Workspace, credit: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.csv"
+    batch.write_text(BATCH_HEADER + "1,30,1500.5,28001,car\n2,10,1500,28002,boat\n")
+    report = validate_target(workspace, str(batch), credit)
+    failing = {r.rule.name for r in report.failed}
+    assert failing == {"age.min", "purpose.allowed"}
+    passing = [r for r in report.results if r.passed]
+    brief = rendered(report)
+    assert all(f"│ {name} " in brief for name in failing)
+    assert not [r.rule.name for r in passing if f"│ {r.rule.name} " in brief]
+    kinds = Counter(r.rule.kind for r in passing)
+    assert f"{len(passing)} of {len(report.results)} rules passed (" in brief
+    assert f" {kinds['type']} type, {kinds['not_null']} not_null, " in brief
+    assert "--verbose lists them" in brief
+    assert "row 2: age='10'" in brief
+    verbose = rendered(report, verbose=True)
+    assert all(f"│ {r.rule.name} " in verbose for r in report.results)
+    assert "rules passed" not in verbose
+    assert len(json.loads(report.to_json())["rules"]) == len(report.results)
+
+
+def test_a_passing_dataset_is_two_lines_in_the_terminal(workspace: Workspace,
+                                                        credit: Path) -> None:
+    report = validate_target(workspace, "credit")
+    lines = rendered(report).strip().splitlines()
+    assert lines[0].startswith("PASSED credit@1: 100 rows")
+    assert lines[1].startswith(f"{len(report.results)} of {len(report.results)} rules passed")
+    assert len(lines) == 2
+    assert rendered(report, verbose=True).count("pass") >= len(report.results)
+
+
 def test_markup_in_data_is_printed_verbatim(workspace: Workspace) -> None:
     make_dataset(workspace, "SELECT '[/bold] [red]x' AS code", name="codes")
     write_contract(workspace, {"columns": {"code": {"type": "text", "pattern": "^[a-z]$"}}},

@@ -11,11 +11,12 @@ import typer
 
 from ..data.contract_infer import infer_contract_for
 from ..data.validate import validate_target
+from ..reports import save_report
 from ._common import (
     JsonOption,
     WorkspaceOption,
     console,
-    emit_saved,
+    err_console,
     open_workspace,
     progress_bar,
     stage_progress,
@@ -68,19 +69,29 @@ def validate(
     out: Annotated[Path | None, typer.Option(
         "--out", help="Folder for the JSON and HTML reports (default: the project's reports/).",
     )] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="List every rule in the terminal, the passing ones too.",
+    )] = False,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
     """Check a dataset or a new batch against its contract; exit 1 when a rule fails.
 
-    Prints per-rule pass/fail with failing counts and sample rows, and writes
-    <name>-v<N>-validate.json and .html (<file stem>-validate.* for a file).
+    Prints the failing rules with failing counts and sample rows, and one line counting the
+    passing ones (--verbose lists them); writes every rule to <name>-v<N>-validate.json and
+    .html (<file stem>-validate.* for a file).
     """
     ws = open_workspace(workspace)
     with stage_progress("validating", quiet=as_json) as report_stage:
         report = validate_target(ws, target, contract.absolute() if contract else None,
                                  report_stage)
-    emit_saved(report, as_json, out or ws.reports_dir, _report_stem(report.target))
+    paths = save_report(report, out or ws.reports_dir, _report_stem(report.target))
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        report.render_terminal(console, verbose=verbose)
+    (err_console if as_json else console).print(f"report: {paths['html']}", highlight=False,
+                                                soft_wrap=True)
     if not report.passed:
         raise typer.Exit(1)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -106,16 +107,23 @@ class ValidationReport(Report):
             "rules": [result.to_dict() for result in self.results],
         }
 
-    def render_terminal(self, console: Console) -> None:
-        """A table of rules (failed first) with red/green status, then failing samples."""
+    def render_terminal(self, console: Console, verbose: bool = False) -> None:
+        """The verdict, a table of the failing rules, one line for the passing ones, samples.
+
+        ``verbose`` lists every rule, passing ones included (JSON and HTML always do).
+        """
         verdict = "[bold green]PASSED[/]" if self.passed else "[bold red]FAILED[/]"
         console.print(f"{verdict} {escape(self.target)}: {self.rows} rows against "
                       f"{escape(self.contract)}")
-        grid = Table("rule", "checks", "status", "failing", "note")
-        for result in sorted(self.results, key=lambda r: (r.passed, not r.blocking)):
-            grid.add_row(escape(result.rule.name), escape(result.rule.description),
-                         _status(result), str(result.failing), escape(result.note))
-        console.print(grid)
+        shown = self.results if verbose else self.failed
+        if shown:
+            grid = Table("rule", "checks", "status", "failing", "note")
+            for result in sorted(shown, key=lambda r: (r.passed, not r.blocking)):
+                grid.add_row(escape(result.rule.name), escape(result.rule.description),
+                             _status(result), str(result.failing), escape(result.note))
+            console.print(grid)
+        if not verbose:
+            console.print(_passing_summary(self.results), markup=False, highlight=False)
         for result in self.failed:
             console.print(f"[bold]{escape(result.rule.name)}[/]: first failing rows")
             for row in result.sample:
@@ -140,6 +148,23 @@ class ValidationReport(Report):
             facts={"rows": self.rows, "rules": len(self.results),
                    "failed": sum(r.blocking for r in self.results)},
         )
+
+
+def _passing_summary(results: list[RuleResult]) -> str:
+    """One line for the rules that passed, counted by kind, e.g. ``55 of 57 rules passed (...)``.
+
+    >>> from mlstrata.contract import Rule
+    >>> rule = lambda kind: Rule(name=kind, kind=kind, column=None, description="")
+    >>> _passing_summary([RuleResult(rule("type"), 0), RuleResult(rule("type"), 0),
+    ...                   RuleResult(rule("rows"), 0), RuleResult(rule("min"), 3)])
+    '3 of 4 rules passed (2 type, 1 rows); mlstrata validate --verbose lists them'
+    """
+    kinds = Counter(result.rule.kind for result in results if result.passed)
+    if not kinds:
+        return f"none of the {len(results)} rules passed"
+    counts = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    return (f"{kinds.total()} of {len(results)} rules passed ({counts}); "
+            "mlstrata validate --verbose lists them")
 
 
 def _status(result: RuleResult) -> str:
