@@ -72,7 +72,7 @@ step "8. The model stratum: mlstrata run (train → package → evaluate → tes
 mlstrata run
 
 step "9. Nothing changed, so a second run skips every step"
-mlstrata run --json | python3 -c 'import json,sys; print({s["step"]: s["status"] for s in json.load(sys.stdin)["steps"]})'
+mlstrata run
 
 step "10. Promote the registered model to champion (allowed: gates and acceptance test passed)"
 mlstrata models promote credit@1 --alias champion

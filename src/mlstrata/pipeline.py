@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import _atomic
@@ -29,6 +31,7 @@ __all__ = ["RunReport", "StepOutcome", "run_pipeline"]
 
 Notify = Callable[[str], None]
 Action = Callable[[], "dict[str, Any] | tuple[dict[str, Any], Report]"]
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,27 @@ class RunReport(Report):
         """Every step with its status and outputs."""
         return {"passed": self.passed, "steps": [step.to_dict() for step in self.steps]}
 
+    def summary(self) -> str:
+        """One line saying how many steps ran, were skipped (inputs unchanged) or failed.
+
+        >>> RunReport([StepOutcome("ingest", "skipped", {}), StepOutcome("split", "ran", {}),
+        ...            StepOutcome("train", "failed", {})]).summary()
+        '3 steps: 1 ran, 1 skipped (inputs unchanged), 1 failed (train; later steps did not run)'
+        >>> RunReport([StepOutcome("ingest", "skipped", {})] * 9).summary()
+        'all 9 steps skipped (inputs unchanged)'
+        """
+        counts = Counter(step.status for step in self.steps)
+        if counts["skipped"] == len(self.steps) > 0:
+            return f"all {len(self.steps)} steps skipped (inputs unchanged)"
+        failed = [step.step for step in self.steps if step.status == "failed"]
+        notes = {"skipped": " (inputs unchanged)",
+                 "failed": f" ({', '.join(failed)}; later steps did not run)"}
+        parts = [f"{counts[status]} {status}{notes.get(status, '')}"
+                 for status in ("ran", "skipped", "failed") if counts[status]]
+        return f"{len(self.steps)} steps: {', '.join(parts) or 'none ran'}"
+
     def render_terminal(self, console: Console) -> None:
-        """Each step's own report (leaderboard, gates, acceptance...), then the table of steps."""
+        """Each step's own report (leaderboard, gates...), the table of steps, then the summary."""
         for step in self.steps:
             if step.report is not None:
                 console.rule(f"[bold]{step.step}")
@@ -71,15 +93,30 @@ class RunReport(Report):
         grid = Table("step", "status", "outputs", "detail", title="mlstrata run")
         colour = {"ran": "green", "skipped": "cyan", "failed": "red"}
         for step in self.steps:
-            outputs = ", ".join(f"{k}={v}" for k, v in step.outputs.items())
-            grid.add_row(step.step, f"[{colour[step.status]}]{step.status}[/]", outputs,
-                         step.detail)
+            grid.add_row(step.step, f"[{colour[step.status]}]{step.status}[/]",
+                         escape(_outputs_cell(step.outputs)), escape(step.detail))
         console.print(grid)
+        console.print(f"[bold {'green' if self.passed else 'red'}]{escape(self.summary())}[/]")
 
     def to_html(self) -> str:
         """The same table as a self-contained page."""
         rows = [{**s.to_dict(), "outputs": json.dumps(s.outputs)} for s in self.steps]
         return html_page("mlstrata run", [("Steps", [table(rows)])])
+
+
+def _outputs_cell(outputs: dict[str, Any]) -> str:
+    """``key=value`` pairs, artifact ids cut to 12 characters (a prefix ``mlstrata show`` takes).
+
+    >>> _outputs_cell({"model": "ab" * 32, "winner": "voting"})
+    'model=abababababab, winner=voting'
+    """
+    return ", ".join(f"{key}={_short_id(value)}" for key, value in outputs.items())
+
+
+def _short_id(value: Any) -> Any:
+    if isinstance(value, str) and len(value) == 64 and all(c in _HEX for c in value):
+        return value[:12]
+    return value
 
 
 class _StepFailed(Exception):
