@@ -25,8 +25,8 @@ import pytest
 import tritonclient.grpc as triton_grpc
 
 from mlstrata.batch.precompute import precompute
-from mlstrata.model.acceptance import ACCEPTANCE_KIND
 from mlstrata.batch.predict import predict
+from mlstrata.model.acceptance import ACCEPTANCE_KIND
 from mlstrata.package.wheel import build_wheel
 from mlstrata.runtime.model import LoadedModel, load
 from mlstrata.runtime.signature import class_key

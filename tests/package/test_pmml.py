@@ -26,6 +26,7 @@ from xgboost import XGBClassifier
 from mlstrata.config import FeatureConfig
 from mlstrata.data.types import ColumnInfo
 from mlstrata.model._transformers import SelectAtMostK, anova_f
+from mlstrata.model.candidates import CANDIDATES
 from mlstrata.model.features import make_pipeline, plan_features
 from mlstrata.package._pmml_steps import translate
 from mlstrata.package.builder import build_package
@@ -165,6 +166,32 @@ def test_tree_models_with_default_features_have_parity(estimator: Any, tmp_path:
 def test_multiclass_and_ensembles_have_parity(estimator: Any, task: str, tmp_path: Path) -> None:
     pipeline, frame, _ = fitted(estimator, FeatureConfig(), task=task)
     parity = export_and_measure(pipeline, frame, tmp_path / "model.pmml", task=task)
+    assert parity["max_abs_diff"] <= PMML_PARITY_BOUND and parity["label_mismatches"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("candidate", "labels"), [
+    ("xgboost", ["no", "yes"]), ("xgboost", [False, True]), ("xgboost", [1, 2]),
+    ("xgboost", ["high", "low", "mid"]), ("logistic", ["high", "low", "mid"]),
+    ("voting", ["no", "yes"]),
+], ids=lambda v: str(v))
+def test_the_users_labels_have_parity(candidate: str, labels: list[Any], tmp_path: Path) -> None:
+    """Text, boolean and 1/2 labels (XGBoost itself takes only 0..n-1) score the same in PMML,
+    also with XGBoost inside a soft vote."""
+    task = "multiclass" if len(labels) > 2 else "binary"
+    xgboost = CANDIDATES["xgboost"].build(task, {"n_estimators": 30}, seed=0)
+    estimator = {"xgboost": xgboost, "logistic": LogisticRegression(max_iter=2000),
+                 "voting": VotingClassifier([("boosted", xgboost),
+                                             ("linear", LogisticRegression(max_iter=2000))],
+                                            voting="soft", flatten_transform=False)}[candidate]
+    frame, codes = credit_frame(600)
+    if task == "multiclass":
+        codes = pd.Series(np.digitize(frame["debt"], [1.5, 2.5]))
+    relabelled = pd.Series(np.asarray(labels, dtype=object)[codes]).astype(type(labels[0]))
+    plan = plan_features(COLUMNS, None, FeatureConfig(), task=task)
+    pipeline = make_pipeline(plan, FeatureConfig(), estimator).fit(frame[plan.inputs], relabelled)
+    assert list(pipeline.classes_) == labels
+    parity = export_and_measure(pipeline, frame[plan.inputs], tmp_path / "model.pmml", task=task)
     assert parity["max_abs_diff"] <= PMML_PARITY_BOUND and parity["label_mismatches"] == 0
 
 

@@ -48,6 +48,7 @@ from ..model._transformers import (
     NumericImputer,
     SelectAtMostK,
 )
+from ..model._xgboost import LabelledXGBClassifier
 from ..runtime.dates import date_feature_names, date_part_keys
 from .pmml import PmmlExportError
 
@@ -109,8 +110,24 @@ def translate(pipeline: Any, date_types: Mapping[str, str]) -> list[tuple[str, A
             names = [str(n) for n in step.get_feature_names_out()]
         else:
             steps += _features(name, step, names)
+    model = _known_to_jpmml(model)
     _check_estimator(model_name, model)
     return [*steps, (model_name, model)]
+
+
+def _known_to_jpmml(model: Any) -> Any:
+    """``model`` with mlstrata's :class:`LabelledXGBClassifier` (in an ensemble too) turned back
+    into the ``XGBClassifier`` JPMML reads, its labels given as ``pmml_classes_`` (sklearn2pmml's
+    attribute for a classifier's labels; XGBoost itself knows only 0..n-1)."""
+    from xgboost import XGBClassifier
+
+    if isinstance(model, LabelledXGBClassifier):
+        labels = model.classes_
+        model.__class__ = XGBClassifier
+        model.pmml_classes_ = labels
+    for member in getattr(model, "estimators_", None) or []:
+        _known_to_jpmml(member)
+    return model
 
 
 def _features(name: str, step: Any, names: list[str]) -> list[tuple[str, Any]]:
