@@ -15,7 +15,7 @@ from hypothesis import settings
 from mlstrata.cli.main import main
 from mlstrata.workspace import Workspace
 
-from ._packaged import build_credit_package
+from ._packaged import build_credit_package, build_uncontracted_packages
 from ._postgres import PostgresServer, start_postgres
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -73,3 +73,10 @@ def postgres() -> Iterator[PostgresServer]:
 def credit_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real model package (``mlstrata run`` on synthetic credit data); copy it to modify it."""
     return build_credit_package(tmp_path_factory.mktemp("credit-package"))
+
+
+@pytest.fixture(scope="session")
+def uncontracted_packages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two packages of a naive Bayes trained with no contract inferred: without a contract (the
+    training ranges are its rules) and with a types-only contract (no ranges: 1e300 → NaN)."""
+    return build_uncontracted_packages(tmp_path_factory.mktemp("uncontracted"))

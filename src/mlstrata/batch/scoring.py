@@ -13,7 +13,9 @@ engine. For each batch it
    Arrow's RE2 kernel (:mod:`.patterns`), and the runtime checks only the rows RE2 leaves;
 3. scores the valid rows with :meth:`~mlstrata.runtime.model.LoadedModel.score` and returns them
    as :class:`ScoredBatch` ``scored`` (keys, ``prediction``, ``probability_<class>``, ``model``,
-   ``model_version``, ``run_id``), and the invalid rows as given plus ``reject_reason``.
+   ``model_version``, ``run_id``), and the invalid rows as given plus ``reject_reason``. A row
+   the model answers NaN or infinity for is invalid too: it is rejected with the runtime's reason
+   (the fields outside the training range, see :mod:`mlstrata.runtime.outputs`), never scored.
 
 Row numbers in reasons and errors count input rows from 1 across batches.
 """
@@ -26,7 +28,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +38,7 @@ from ..errors import DataError
 from ..runtime.inputs import Columns, FieldProblem, InvalidInputError, check_rules
 from ..runtime.inputs import columns_from_lists as _runtime_columns
 from ..runtime.model import LoadedModel, Predictions
+from ..runtime.outputs import NonFinitePredictionError
 from ..runtime.signature import InputField, Signature
 from .patterns import re2_form, surely_matching
 
@@ -102,21 +105,47 @@ def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
     signature = model.signature
     _require_columns(batch, [*keys, *signature.input_names])
     columns, problems = checked_columns(signature, batch)
-    reasons = _reasons(problems)
-    if reasons and on_invalid == "fail":
-        first = {(p.row, p.field): p for p in reversed(problems)}
-        raise InvalidRowsError(sorted(
-            (FieldProblem(first_row + p.row, p.field, p.message) for p in first.values()),
-            key=lambda p: (p.row, p.field)))
-    kept_keys, rejected = batch.select(list(keys)), batch.slice(0, 0)
-    if reasons:
-        keep = np.ones(batch.num_rows, dtype=bool)
-        keep[list(reasons)] = False
+    if problems and on_invalid == "fail":
+        _fail(problems, first_row)
+    keep = np.ones(batch.num_rows, dtype=bool)
+    keep[[p.row for p in problems]] = False
+    if problems:
         columns = {name: values[keep] for name, values in columns.items()}
+    predictions = None
+    if keep.any():
+        predictions, unscorable = _predict(model, columns, np.flatnonzero(keep))
+        if unscorable and on_invalid == "fail":
+            _fail(unscorable, first_row)
+        keep[[p.row for p in unscorable]] = False
+        problems += unscorable
+    kept_keys, rejected = batch.select(list(keys)), batch.slice(0, 0)
+    if problems:
         kept_keys, rejected = kept_keys.filter(pa.array(keep)), batch.filter(pa.array(~keep))
-    predictions = model.score(columns) if kept_keys.num_rows else None
     scored = _scored_table(model, kept_keys, predictions, run_id)
-    return ScoredBatch(scored, _rejects(rejected, reasons), batch.num_rows)
+    return ScoredBatch(scored, _rejects(rejected, _reasons(problems)), batch.num_rows)
+
+
+def _predict(model: LoadedModel, columns: Columns, rows: np.ndarray[Any, Any]
+             ) -> tuple[Predictions | None, list[FieldProblem]]:
+    """The predictions of the records the model answers with finite numbers, and the problems
+    of the others (``rows``: each column entry's row in the batch)."""
+    try:
+        return model.score(columns), []
+    except NonFinitePredictionError as exc:
+        if exc.predictions is None:
+            raise
+        finite = np.ones(len(rows), dtype=bool)
+        finite[exc.rows] = False
+        kept = exc.predictions.take(finite) if finite.any() else None
+        return kept, [dataclasses.replace(p, row=int(rows[p.row])) for p in exc.problems]
+
+
+def _fail(problems: Sequence[FieldProblem], first_row: int) -> NoReturn:
+    """Raise :class:`InvalidRowsError` naming each bad field once, rows counted from 1."""
+    first = {(p.row, p.field): p for p in reversed(problems)}
+    raise InvalidRowsError(sorted(
+        (FieldProblem(first_row + p.row, p.field, p.message) for p in first.values()),
+        key=lambda p: (p.row, p.field)))
 
 
 def _rejects(rejected: pa.RecordBatch, reasons: dict[int, str]) -> pa.Table:

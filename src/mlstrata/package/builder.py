@@ -4,14 +4,21 @@ Layout of ``<project>/packages/<model>-<version>/``::
 
     model.onnx        the pipeline after its ``dates`` step, preprocessing included
     model.joblib      the native pipeline (load only after its sha256 matches the manifest)
-    signature.json    inputs (types, nullability, categories/ranges from the contract), dates
-                      to expand, ONNX inputs, outputs (label, probabilities + class order, value)
+    signature.json    inputs (types, nullability, categories/ranges from the contract, and
+                      each number's training range), dates to expand, ONNX inputs, outputs
+                      (label, probabilities + class order, value)
     contract.yaml     the data contract, when the project has one for the dataset
     MLmodel, python_model.pkl, python_env.yaml, requirements.txt ...
                       an MLflow pyfunc model: mlflow.pyfunc.load_model(dir).predict(frame)
     model_card.md / model_card.html
     model.pmml        with --pmml only; its measured parity is manifest.extra["pmml"]
     manifest.json     sha256 + size of every file above, lineage, library versions, parity
+
+Every number input carries the range its training rows covered (``training_min`` and
+``training_max``), with which the runtime names the fields that drove a prediction out of range.
+A model whose dataset has no contract gets those ranges as its rules too (``min``/``max``,
+widened the way ``mlstrata contract infer`` widens them), so that a package never takes values
+without bounds, and its OpenAPI document says which numbers it takes.
 
 Nothing is written unless everything succeeds: the package is built in the workspace's staging
 area and renamed into place at the end.
@@ -30,13 +37,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
 from .. import _atomic
 from ..contract import Contract
+from ..data.contract_infer import MAX_DISCRETE, _widened_range
 from ..model.artifact import load_model
-from ..model.data import load_training_data
+from ..model.data import TrainingData, load_training_data
 from ..reports import Report, html_page, paragraph, table
 from ..runtime.manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
 from ..workspace import Artifact, Workspace
@@ -117,7 +126,8 @@ def build_package(
     artifact, pipeline = load_model(ws, model_ref)
     task = str(artifact.meta["task"])
     columns = _input_names(artifact, pipeline)
-    rows = (parity_rows if parity_rows is not None else _default_rows(ws, artifact, task))[columns]
+    data = _training_data(ws, artifact, task)
+    rows = (parity_rows if parity_rows is not None else _default_rows(data))[columns]
     export = to_onnx(pipeline, rows.head(100), task)
     parity = measure_parity(pipeline, export.model_bytes, rows, task)
     parity.require(artifact.ref)
@@ -126,7 +136,7 @@ def build_package(
         directory = stage / target.name
         directory.mkdir()
         manifest = _write_package(ws, artifact, pipeline, export, parity, directory,
-                                  rows if pmml else None)
+                                  data.features("train"), rows if pmml else None)
         zipped = _zip(directory) if zip_ else None
         _install(directory, target)
         zip_path = target.with_name(target.name + ".zip") if zipped else None
@@ -142,9 +152,12 @@ def _input_names(artifact: Artifact, pipeline: Any) -> list[str]:
     return [str(name) for name in pipeline.feature_names_in_]
 
 
-def _default_rows(ws: Workspace, artifact: Artifact, task: str) -> pd.DataFrame:
+def _training_data(ws: Workspace, artifact: Artifact, task: str) -> TrainingData:
     setting: Any = task if task in ("binary", "multiclass", "regression", "clustering") else "auto"
-    data = load_training_data(ws, str(artifact.meta["dataset"]), setting)
+    return load_training_data(ws, str(artifact.meta["dataset"]), setting)
+
+
+def _default_rows(data: TrainingData) -> pd.DataFrame:
     if data.is_validation.any():
         return data.features("validation")
     train = data.features("train")
@@ -152,9 +165,10 @@ def _default_rows(ws: Workspace, artifact: Artifact, task: str) -> pd.DataFrame:
 
 
 def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: OnnxExport,
-                   parity: Parity, directory: Path, pmml_rows: pd.DataFrame | None) -> Manifest:
-    """Write every file of the package into ``directory``; ``pmml_rows`` (the parity rows)
-    when ``model.pmml`` is wanted too."""
+                   parity: Parity, directory: Path, training: pd.DataFrame,
+                   pmml_rows: pd.DataFrame | None) -> Manifest:
+    """Write every file of the package into ``directory``; ``training``: the training rows (for
+    the signature's ranges); ``pmml_rows`` (the parity rows) when ``model.pmml`` is wanted too."""
     native = ws.path_for_read(artifact)
     _atomic.write_bytes(directory / "model.onnx", export.model_bytes)
     shutil.copyfile(native, directory / "model.joblib")
@@ -162,7 +176,7 @@ def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: Onn
     if contract is not None:
         shutil.copyfile(contract, directory / "contract.yaml")
     signature = _signature(artifact, pipeline, export,
-                           Contract.load(contract) if contract is not None else None)
+                           Contract.load(contract) if contract is not None else None, training)
     _atomic.write_text(directory / "signature.json", json.dumps(signature, indent=2, default=str))
     _save_mlflow(directory, artifact)
     lineage = _lineage(ws, artifact)
@@ -200,7 +214,7 @@ def _write_pmml(artifact: Artifact, pipeline: Any, rows: pd.DataFrame, path: Pat
 
 
 def _signature(artifact: Artifact, pipeline: Any, export: OnnxExport,
-               contract: Contract | None) -> dict[str, Any]:
+               contract: Contract | None, training: pd.DataFrame) -> dict[str, Any]:
     types = {str(i["name"]): str(i.get("type", "")) for i in artifact.meta.get("inputs") or []}
     inputs = []
     for name in _input_names(artifact, pipeline):
@@ -211,12 +225,34 @@ def _signature(artifact: Artifact, pipeline: Any, export: OnnxExport,
             entry.update({k: v for k, v in (("allowed", spec.allowed), ("strict", spec.strict),
                                             ("min", spec.min), ("max", spec.max),
                                             ("pattern", spec.pattern)) if v is not None})
+        if name in training.columns:
+            entry.update(_training_range(entry["logical_type"], training[name],
+                                         as_rules=contract is None))
         inputs.append(entry)
     expander, _ = split_dates(pipeline)
     return {"schema_version": 1, "model": artifact.ref, "task": artifact.meta["task"],
             "target": artifact.meta.get("target"), "inputs": inputs,
             "dates": _date_spec(expander), "onnx_inputs": export.input_schema,
             "outputs": export.outputs, "float_precision": export.float_precision}
+
+
+def _training_range(kind: str, values: pd.Series, *, as_rules: bool) -> dict[str, Any]:
+    """``training_min``/``training_max`` of a number input, observed on the training rows; with
+    ``as_rules`` (no contract) also ``min``/``max``: the observed bounds of an integer with at most
+    20 values (a flag, a count), else widened by 10% of the span as contract inference does."""
+    if kind not in ("integer", "float"):
+        return {}
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    numbers = numbers[np.isfinite(numbers)]
+    if numbers.empty:
+        return {}
+    cast = int if kind == "integer" else float
+    low, high = cast(numbers.min()), cast(numbers.max())
+    found: dict[str, Any] = {"training_min": low, "training_max": high}
+    if as_rules:
+        discrete = kind == "integer" and numbers.nunique() <= MAX_DISCRETE
+        found.update({"min": low, "max": high} if discrete else _widened_range(kind, low, high))
+    return found
 
 
 def _date_spec(expander: Any) -> list[dict[str, Any]]:

@@ -61,6 +61,7 @@ __all__ = [
 
 Columns = dict[str, np.ndarray[Any, Any]]
 _SHOWN_PROBLEMS = 3
+_WHOLE_DIGITS_UP_TO = 1e16
 _MISSING = object()
 
 
@@ -408,7 +409,8 @@ def _problems(field: InputField, rows: np.ndarray[Any, Any], values: np.ndarray[
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
+    """A value as a message shows it: ``30`` for 30.0, ``1e+300`` (not 301 digits) for 1e300."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < _WHOLE_DIGITS_UP_TO:
         return str(int(value))
     if isinstance(value, np.floating):
         return _show(float(value))

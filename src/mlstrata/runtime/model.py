@@ -10,6 +10,10 @@ every serving pattern calls — the REST/gRPC server, the model wheel, batch sco
 - :meth:`LoadedModel.score` takes typed columns that have already been checked (batch scoring
   checks per row and drops the rejected ones) and runs the graph.
 
+Both check what the graph answered: a record the model answers NaN or infinity for raises
+:class:`~mlstrata.runtime.outputs.NonFinitePredictionError` naming the record and the fields that
+drove it out of range (:mod:`mlstrata.runtime.outputs`).
+
 Dates are expanded into the numeric parts the graph was trained on by
 :func:`mlstrata.runtime.dates.expand_dates`, as the training pipeline did.
 """
@@ -32,6 +36,7 @@ from .inputs import (
     text_missing,
 )
 from .manifest import Manifest, verify_package
+from .outputs import require_finite
 from .session import open_session
 from .signature import SIGNATURE_FILE, Signature
 
@@ -73,11 +78,21 @@ class Predictions:
 
     def rows(self, start: int, stop: int) -> Predictions:
         """The predictions of records ``start`` to ``stop`` (a batch split back per request)."""
+        return self.take(slice(start, stop))
+
+    def take(self, rows: slice | np.ndarray[Any, Any]) -> Predictions:
+        """The predictions of the records ``rows`` selects (a slice, indices or a mask)."""
         def part(array: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any] | None:
-            return None if array is None else array[start:stop]
+            return None if array is None else array[rows]
 
         return Predictions(part(self.labels), part(self.probabilities), self.classes,
                            part(self.values), part(self.scores))
+
+    def float_outputs(self) -> list[np.ndarray[Any, Any]]:
+        """The numeric outputs (probabilities, values, scores), each ``[n, k]``: what must be
+        finite."""
+        return [array.reshape(len(array), -1) for array in
+                (self.probabilities, self.values, self.scores) if array is not None]
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per record: ``prediction`` (+ ``probabilities`` for classifiers)."""
@@ -135,16 +150,22 @@ class LoadedModel:
         return columns
 
     def score(self, columns: Columns) -> Predictions:
-        """Run the graph on typed, already checked columns."""
+        """Run the graph on typed, already checked columns.
+
+        :class:`~mlstrata.runtime.outputs.NonFinitePredictionError` names every record the model
+        answers NaN or infinity for (its ``predictions`` still hold every record's answer).
+        """
         results = self._session.run(self._output_names, self._feeds(columns))
         named = dict(zip(self._output_names, results, strict=True))
         classes = tuple(self.signature.classes or ())
         labels = named.get("label")
-        return Predictions(
+        predictions = Predictions(
             labels=labels.ravel() if labels is not None else None,
             probabilities=named.get("probabilities"), classes=classes,
             values=named["value"].ravel() if "value" in named else None,
             scores=named.get("scores"))
+        require_finite(self.signature, columns, predictions)
+        return predictions
 
     def _feeds(self, columns: Columns) -> dict[str, np.ndarray[Any, Any]]:
         expanded: dict[str, dict[str, np.ndarray[Any, Any]]] = {}

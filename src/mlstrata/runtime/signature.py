@@ -6,7 +6,9 @@ scoring — so that one description decides what a valid request is:
 
 - ``inputs``: one field per model input column, with its logical type (text, integer, float,
   boolean, date, timestamp), nullability and the contract's rules (``allowed`` categories and
-  whether unknown ones are refused — ``strict`` —, ``min``/``max``, ``pattern``);
+  whether unknown ones are refused — ``strict`` —, ``min``/``max``, ``pattern``), and for a
+  number the range its training rows covered (``training_min``/``training_max``: not a rule, it
+  names the fields that drove a prediction out of range, see :mod:`.outputs`);
 - ``dates``: which date inputs become which numeric parts before the ONNX graph;
 - ``onnx_inputs``: the graph's input tensors, in order, with their element type;
 - ``outputs``: ``label`` + ``probabilities`` (with the class order) for classifiers, ``value``
@@ -46,6 +48,8 @@ class InputField:
     min: Any = None
     max: Any = None
     pattern: str | None = None
+    training_min: float | None = None
+    training_max: float | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -126,4 +130,9 @@ def _input_field(item: dict[str, Any]) -> InputField:
         name=str(item["name"]), logical_type=logical, nullable=bool(item.get("nullable", True)),
         allowed=tuple(allowed) if allowed is not None else None,
         strict=bool(item.get("strict", False)), min=item.get("min"), max=item.get("max"),
-        pattern=item.get("pattern"))
+        pattern=item.get("pattern"), training_min=_number(item.get("training_min")),
+        training_max=_number(item.get("training_max")))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)

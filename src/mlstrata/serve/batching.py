@@ -11,7 +11,9 @@ on one core is where it is cheapest (no thread hand-offs); a request larger than
 rows is scored in a worker thread so that it does not stall the loop.
 
 Only requests for the same loaded model are merged (a model swapped in by a reload starts its
-own batch).
+own batch). A record the model answers NaN or infinity for fails only the request that sent it
+(:class:`~mlstrata.runtime.outputs.NonFinitePredictionError`, its records renumbered from that
+request's first); the other requests of the batch get their predictions.
 
 >>> import asyncio, numpy as np
 >>> from mlstrata.runtime.model import Predictions
@@ -31,13 +33,15 @@ own batch).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from ..runtime.inputs import Columns
+from ..runtime.inputs import Columns, FieldProblem
 from ..runtime.model import Predictions
+from ..runtime.outputs import NonFinitePredictionError
 
 __all__ = ["BatchScorer", "Scorable"]
 
@@ -87,14 +91,16 @@ class BatchScorer:
         merged = jobs[0].columns if len(jobs) == 1 else _concatenate(jobs)
         try:
             predictions = jobs[0].model.score(merged)
-        except Exception as exc:  # noqa: BLE001 — handed to every request of the batch
-            for job in jobs:
-                _settle(job, exception=exc)
+        except NonFinitePredictionError as exc:
+            if exc.predictions is None or len(jobs) == 1:
+                _settle_all(jobs, exc)
+            else:
+                _hand_back(jobs, exc.predictions, exc.problems)
             return
-        start = 0
-        for job in jobs:
-            _settle(job, result=predictions.rows(start, start + job.rows))
-            start += job.rows
+        except Exception as exc:  # noqa: BLE001 — handed to every request of the batch
+            _settle_all(jobs, exc)
+            return
+        _hand_back(jobs, predictions, [])
 
     def _next_batch(self) -> list[_Job]:
         """The queued jobs for the first job's model, up to ``max_rows`` rows (at least one)."""
@@ -113,6 +119,27 @@ class BatchScorer:
 def _concatenate(jobs: list[_Job]) -> Columns:
     return {name: np.concatenate([job.columns[name] for job in jobs])
             for name in jobs[0].columns}
+
+
+def _hand_back(jobs: list[_Job], predictions: Predictions,
+               unscorable: list[FieldProblem]) -> None:
+    """Each job's rows of ``predictions``, or the error naming its records that are
+    ``unscorable`` (renumbered from the job's first row)."""
+    start = 0
+    for job in jobs:
+        part = predictions.rows(start, start + job.rows)
+        problems = [dataclasses.replace(p, row=p.row - start) for p in unscorable
+                    if start <= p.row < start + job.rows]
+        if problems:
+            _settle(job, exception=NonFinitePredictionError(problems, part))
+        else:
+            _settle(job, result=part)
+        start += job.rows
+
+
+def _settle_all(jobs: list[_Job], exception: BaseException) -> None:
+    for job in jobs:
+        _settle(job, exception=exception)
 
 
 def _settle(job: _Job, *, result: Predictions | None = None,
