@@ -2,7 +2,8 @@
 
 On the same package (default: the ``make demo`` model) and the same synthetic Parquet file
 (10M credit applications by default, with the recipe's derived column already added so every
-path scores the same columns), each in its own process pinned to one CPU (``taskset``):
+path scores the same columns), each in its own process pinned to one CPU, its peak RSS its
+own (not this script's: ``_rss.py``):
 
 - ``mlstrata predict`` (streaming, input validated against the contract, rejects file,
   onnxruntime with 1 thread): rows/s and peak RSS;
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from _results import write_results
+from _rss import run_measured
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -100,16 +101,12 @@ print(len(frame), time.perf_counter() - start)
 """
 
 
-def measured(command: list[str], **kwargs: Any) -> tuple[str, float, float]:
-    """Run pinned to one CPU: stdout, wall seconds, peak RSS in MB (``os.wait4``)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(["taskset", "-c", CPU, *command], stdout=subprocess.PIPE,
-                               **kwargs)
-    out = process.stdout.read().decode() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{command[:3]} failed with {status}")
-    return out, time.perf_counter() - start, usage.ru_maxrss / 1024
+def measured(command: list[str]) -> tuple[str, float, float]:
+    """Run pinned to one CPU: stdout, wall seconds, peak RSS in MB (its own: ``_rss``)."""
+    run = run_measured(command, cpus=CPU, capture=True)
+    if run.exit_code != 0:
+        raise RuntimeError(f"{command[:3]} failed with exit code {run.exit_code}")
+    return run.stdout, run.seconds, run.peak_rss_mb
 
 
 def make_input(package: Path, rows: int) -> Path:

@@ -1,6 +1,7 @@
 """Data-stratum benchmark: mlstrata vs pandas describe() vs ydata-profiling, in one run.
 
-Measures wall time and peak RSS of each step in its own process (``os.wait4`` rusage):
+Measures wall time and peak RSS of each step in its own process (its own peak, not this
+script's: ``_rss.py``):
 
 1. 5M synthetic credit rows (20 columns) → ``mlstrata ingest``, ``profile``, ``contract infer``,
    ``validate`` — target: profile and validate under 2 GB peak RSS.
@@ -18,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from _results import RESULTS, write_results
+from _rss import run_measured
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -46,15 +46,11 @@ ProfileReport(frame, minimal=True, progress_bar=False).to_file(sys.argv[2])
 def measure(label: str, command: list[str], cwd: Path) -> dict[str, object]:
     """Run ``command`` in its own process; return wall seconds and its peak RSS in MB."""
     print(f"· {label}: {' '.join(command[:4])} ...", flush=True)
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):  # validate exits 1 when rules fail, which is a result, not a crash
-        raise SystemExit(f"{label} failed with exit code {code}")
-    result = {"step": label, "seconds": round(seconds, 2),
-              "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit_code": code}
+    run = run_measured(command, cwd=cwd)
+    if run.exit_code not in (0, 1):  # validate exits 1 when rules fail: a result, not a crash
+        raise SystemExit(f"{label} failed with exit code {run.exit_code}")
+    result = {"step": label, "seconds": round(run.seconds, 2),
+              "peak_rss_mb": round(run.peak_rss_mb, 1), "exit_code": run.exit_code}
     print(f"  {result}", flush=True)
     return result
 
