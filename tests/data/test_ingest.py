@@ -9,6 +9,7 @@ import stat
 from collections import namedtuple
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mlstrata.data.datasets import open_dataset, workspace_connection
@@ -65,6 +66,25 @@ def test_sealed_split_is_stratified_and_disjoint(workspace: Workspace, csv_file:
     assert not train_ids & test_ids and len(train_ids | test_ids) == 200
     positives = con.execute(f"SELECT sum(label) FROM '{test_path}'").fetchall()[0][0]
     assert positives == 10, "20% of the 50 positives are sealed"
+
+
+def test_sealed_split_of_a_continuous_target_is_the_fraction_with_both_tails(
+        workspace: Workspace, tmp_path: Path) -> None:
+    # Stratified per distinct value, a continuous target sealed almost nothing (0 of 1 row each).
+    prices = np.random.default_rng(0).lognormal(8.0, 1.5, size=500).round(2)
+    path = tmp_path / "houses.csv"
+    path.write_text("id,price\n" + "".join(f"{i},{p}\n" for i, p in enumerate(prices)))
+    result = ingest(workspace, SourceSpec(location=str(path)),
+                    IngestOptions(name="houses", target="price"))
+    assert result.testset is not None
+    test_path = workspace.path_for_read(result.testset, purpose="acceptance-test")
+    sealed = {row[0] for row in workspace_connection(workspace).execute(
+        f"SELECT id FROM '{test_path}'").fetchall()}
+    assert result.testset.meta["rows"] == len(sealed) == 100
+    assert result.dataset.meta["rows"] == 400
+    by_price = np.argsort(prices, kind="stable")
+    assert sealed & set(by_price[:50].tolist()) and sealed & set(by_price[-50:].tolist())
+    assert {len(sealed & set(band.tolist())) for band in by_price.reshape(10, 50)} == {10}
 
 
 def test_sealed_test_set_refused_to_training_and_reads_logged(workspace: Workspace,

@@ -4,13 +4,23 @@ One SQL builder serves both the sealed test set set aside at ingest (:func:`hold
 the train/validation split recorded by ``mlstrata split``. Assignments depend only on the rows'
 positions, their values and the seed — never on the engine's hash function or thread count — so
 the same rows and seed give the same assignment on any machine and DuckDB version.
+
+Stratification follows one rule, shared with the cross-validation folds
+(:func:`stratified_positions`): a target value with at least ``ceil(1 / fraction)`` rows — enough
+to give one row — is a stratum of its own; the rows of rarer values (every row of a continuous
+target) are sorted by value and cut into bins of that many rows (the last one maybe shorter), so
+both tails of the target are represented. The strata are taken in value order and the rounding is
+carried from one to the next: ``round(fraction * rows)`` rows are held out in all, each stratum
+within one row of its share.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -32,6 +42,8 @@ __all__ = [
     "load_split",
     "split_dataset",
     "strategy_column",
+    "stratified_positions",
+    "stratum_rows",
     "subset_sql",
 ]
 
@@ -42,9 +54,15 @@ _KEY = "__mlstrata_key"
 _HASH = "__mlstrata_hash"
 _RANK = "__mlstrata_rank"
 _COUNT = "__mlstrata_count"
+_RARE = "__mlstrata_rare"
+_VALUE = "__mlstrata_value"
+_BIN = "__mlstrata_bin"
+_FIRST = "__mlstrata_first"
+_UPTO = "__mlstrata_upto"
 _ROLE = {"stratified": "target", "time": "time", "group": "group"}
 SPLIT_KIND = "split"
 _MAX_CLASSES = 50
+_VALUES = "__mlstrata_values"
 
 
 def holdout_query(
@@ -62,10 +80,11 @@ def holdout_query(
 
     ``source`` is a DuckDB table name inserted verbatim (quote it with ``quote_identifier`` when
     needed); its ``rowid`` is the row identity. ``random`` holds out ``round(fraction * rows)``
-    rows, ``stratified`` that many within each ``target`` class, ``time`` the most recent rows by
-    ``time`` (ties: later rows first), ``group`` whole ``group`` values, chosen in seeded hash
-    order until about ``fraction`` of the rows. Pass ``columns`` (the table's column names) to
-    have a missing column reported as a :class:`DataError` before any SQL runs.
+    rows, ``stratified`` as many spread over the strata of ``target`` (see the module docstring),
+    ``time`` the most recent rows by ``time`` (ties: later rows first), ``group`` whole ``group``
+    values, chosen in seeded hash order until about ``fraction`` of the rows. Pass ``columns`` (the
+    table's column names) to have a missing column reported as a :class:`DataError` before any SQL
+    runs.
 
     >>> import duckdb
     >>> con = duckdb.connect()
@@ -125,26 +144,103 @@ def assignment_query(
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise DataError(f"seed {seed!r} is not an integer; give a whole number such as 0")
     if column is None:
-        return _ranked_query(numbered_sql, fraction, seed, f"ORDER BY {_HASH}, {_ROW}", "")
+        return _ranked_query(numbered_sql, fraction, seed, f"ORDER BY {_HASH}, {_ROW}")
     quoted = quote_identifier(column)
     if strategy == "group":
         return _group_query(numbered_sql, quoted, fraction, seed)
     if strategy == "time":
         order = f"ORDER BY {quoted} DESC NULLS LAST, {_ROW} DESC"
-        return _ranked_query(numbered_sql, fraction, seed, order, "")
-    partition = f"PARTITION BY {quoted}"
-    return _ranked_query(numbered_sql, fraction, seed, f"{partition} ORDER BY {_HASH}, {_ROW}",
-                         partition)
+        return _ranked_query(numbered_sql, fraction, seed, order)
+    return _stratified_query(numbered_sql, quoted, fraction, seed)
 
 
-def _ranked_query(numbered_sql: str, fraction: float, seed: int, window: str, count_window: str
-                  ) -> str:
-    """Hold out the first ``round(fraction * n)`` rows of each ``window`` of ``n`` rows."""
+def stratum_rows(fraction: float) -> int:
+    """The fewest rows a target value needs to be a stratum of its own: ``ceil(1 / fraction)``.
+
+    That many rows give at least one held-out row at ``fraction``; rarer values are pooled. The
+    fraction is read as written (``repr``), exactly as the SQL that holds the rows out reads it.
+
+    >>> stratum_rows(0.2), stratum_rows(0.15), stratum_rows(0.5)
+    (5, 7, 2)
+    """
+    return math.ceil(1 / Fraction(repr(fraction)))
+
+
+def stratified_positions(values: Collection[Any], *, min_rows: int, seed: int) -> list[int]:
+    """Each row's place (from 0) when rows are taken stratum by stratum in value order.
+
+    The strata are those of the held-out rule with ``min_rows`` rows a stratum (the module
+    docstring); inside a stratum the rows come in seeded hash order. Dealing the places round-robin
+    (``place % k``) gives ``k`` folds whose share of every stratum is within one row of ``1 / k``:
+    the rule the cross-validation folds follow. ``values`` holds one type (numbers, text...).
+
+    >>> stratified_positions([3.0, 1.0, 2.0, 9.0], min_rows=2, seed=0)
+    [2, 0, 1, 3]
+    """
+    import duckdb
+    import pyarrow as pa
+
+    rows = pa.table({"value": pa.array(values), _ROW: pa.array(range(len(values)), pa.int64())})
+    strata = _strata_sql(f"SELECT * FROM {_VALUES}", "value", min_rows, seed)
+    with duckdb.connect() as con:
+        con.register(_VALUES, rows)
+        placed = con.execute(
+            f"{strata}\nSELECT {_UPTO} - {_COUNT} + {_RANK} - 1 FROM cumulated ORDER BY {_ROW}"
+        ).fetchall()
+    return [int(place) for (place,) in placed]
+
+
+def _stratified_query(numbered_sql: str, quoted: str, fraction: float, seed: int) -> str:
+    """Hold out the first rows, in hash order, of each stratum: the rows that carry the running
+    quota ``round(fraction * rows so far)`` past the end of the stratum before."""
+    return f"""{_strata_sql(numbered_sql, quoted, stratum_rows(fraction), seed)}
+SELECT * EXCLUDE ({_ROW}, {_HASH}, {_RANK}, {_COUNT}, {_RARE}, {_VALUE}, {_BIN}, {_FIRST}, {_UPTO}),
+    {_RANK} <= round({fraction!r} * {_UPTO}) - round({fraction!r} * ({_UPTO} - {_COUNT}))
+        AS __holdout
+FROM cumulated ORDER BY {_ROW}"""
+
+
+def _strata_sql(numbered_sql: str, quoted: str, min_rows: int, seed: int) -> str:
+    """CTEs ending in ``cumulated``: each row's rank in its stratum, the stratum's row count and
+    the rows up to the end of its stratum, strata taken in value order.
+
+    A value with ``min_rows`` rows or more is a stratum (``__mlstrata_value``); the rows of rarer
+    values, sorted by value (ties in hash order), are cut into bins of ``min_rows`` rows, the last
+    one maybe shorter (``__mlstrata_bin``). A stratum's place in the order is its smallest value,
+    then its bin.
+    """
+    pool_order = f"{quoted} NULLS LAST, {_HASH}, {_ROW}"
+    stratum = f"PARTITION BY {_VALUE}, {_BIN}"
+    return f"""
+WITH numbered AS ({numbered_sql}),
+hashed AS (
+    SELECT *, {_hash_sql(f"CAST({_ROW} AS VARCHAR)", seed)} AS {_HASH},
+        count(*) OVER (PARTITION BY {quoted}) < {min_rows} AS {_RARE}
+    FROM numbered
+),
+pooled AS (
+    SELECT *, CASE WHEN {_RARE} THEN NULL ELSE {quoted} END AS {_VALUE},
+        CASE WHEN {_RARE} THEN (row_number() OVER (PARTITION BY {_RARE} ORDER BY {pool_order}) - 1)
+            // {min_rows} ELSE -1 END AS {_BIN}
+    FROM hashed
+),
+ranked AS (
+    SELECT *, row_number() OVER ({stratum} ORDER BY {_HASH}, {_ROW}) AS {_RANK},
+        count(*) OVER ({stratum}) AS {_COUNT}, min({quoted}) OVER ({stratum}) AS {_FIRST}
+    FROM pooled
+),
+cumulated AS (
+    SELECT *, count(*) OVER (ORDER BY {_FIRST} NULLS LAST, {_BIN}) AS {_UPTO} FROM ranked
+)"""
+
+
+def _ranked_query(numbered_sql: str, fraction: float, seed: int, window: str) -> str:
+    """Hold out the first ``round(fraction * rows)`` rows in ``window`` order."""
     return f"""
 WITH numbered AS ({numbered_sql}),
 hashed AS (SELECT *, {_hash_sql(f"CAST({_ROW} AS VARCHAR)", seed)} AS {_HASH} FROM numbered),
 ranked AS (
-    SELECT *, row_number() OVER ({window}) AS {_RANK}, count(*) OVER ({count_window}) AS {_COUNT}
+    SELECT *, row_number() OVER ({window}) AS {_RANK}, count(*) OVER () AS {_COUNT}
     FROM hashed
 )
 SELECT * EXCLUDE ({_ROW}, {_HASH}, {_RANK}, {_COUNT}),
