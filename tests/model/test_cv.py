@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import make_blobs
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -33,13 +36,24 @@ def test_stratified_folds_keep_class_shares_and_cover_each_row_once() -> None:
         assert (y[test] == "a").sum() == 10 and not set(train) & set(test)
 
 
-def test_regression_uses_shuffled_kfold_reproducibly() -> None:
-    y = np.arange(20.0)
-    first = make_folds("regression", y, 4, "auto", seed=1)
-    again = make_folds("regression", y, 4, "auto", seed=1)
+def test_regression_folds_are_stratified_on_quantile_bins_reproducibly() -> None:
+    y = np.random.default_rng(0).lognormal(0.0, 2.0, size=100)
+    first = make_folds("regression", y, 5, "auto", seed=1)
+    rank = np.argsort(np.argsort(y))
+    for _, test in first:
+        assert sorted(rank[test] // 5) == list(range(20)), "one row of every 5 by value"
+    again = make_folds("regression", y, 5, "auto", seed=1)
     assert all((a[1] == b[1]).all() for a, b in zip(first, again, strict=True))
-    other = make_folds("regression", y, 4, "auto", seed=2)
+    other = make_folds("regression", y, 5, "auto", seed=2)
     assert any(set(a[1]) != set(b[1]) for a, b in zip(first, other, strict=True))
+    stratified = make_folds("regression", y, 5, "stratified", seed=1)
+    assert all((a[1] == b[1]).all() for a, b in zip(first, stratified, strict=True))
+
+
+def test_kfold_strategy_keeps_plain_shuffled_folds_for_regression() -> None:
+    folds = make_folds("regression", np.arange(20.0), 4, "kfold", seed=0)
+    assert sorted(np.concatenate([test for _, test in folds])) == list(range(20))
+    assert [len(test) for _, test in folds] == [5, 5, 5, 5]
 
 
 def test_time_folds_never_train_on_later_rows() -> None:
@@ -63,9 +77,19 @@ def test_fewer_rows_than_folds() -> None:
         make_folds("regression", [1.0, 2.0, 3.0], 5, "auto", 0)
 
 
-def test_smallest_class_smaller_than_folds() -> None:
-    with pytest.raises(DataError, match="class 'rare' has 2 rows, fewer than model.cv.folds=3"):
-        make_folds("binary", ["common"] * 20 + ["rare"] * 2, 3, "auto", 0)
+def test_class_smaller_than_the_folds_is_pooled_and_trained_on_in_every_fold() -> None:
+    # It used to be refused: "class 'rare' has 2 rows, fewer than model.cv.folds=3".
+    y = np.array(["common"] * 20 + ["rare"] * 2)
+    folds = make_folds("binary", y, 3, "auto", 0)
+    assert sorted(np.concatenate([test for _, test in folds])) == list(range(22))
+    assert [(y[test] == "rare").sum() for _, test in folds].count(1) == 2
+    assert all((y[train] == "rare").any() for train, _ in folds)
+
+
+def test_class_with_a_single_row() -> None:
+    with pytest.raises(DataError, match="class 'rare' has 1 row; cross-validation needs at "
+                                        "least 2 rows of each class"):
+        make_folds("multiclass", ["a"] * 20 + ["b"] * 20 + ["rare"], 3, "auto", 0)
 
 
 def test_single_class() -> None:
@@ -78,9 +102,49 @@ def test_nan_in_the_target() -> None:
         make_folds("regression", [1.0, np.nan, 3.0, 4.0], 2, "auto", 0)
 
 
-def test_stratified_on_regression_is_refused() -> None:
-    with pytest.raises(ConfigError, match="stratified needs a classification task"):
-        make_folds("regression", np.arange(10.0), 2, "stratified", 0)
+def test_stratified_on_clustering_is_refused() -> None:
+    with pytest.raises(ConfigError, match="stratified needs a classification or regression task"):
+        make_folds("clustering", np.zeros(10), 2, "stratified", 0)
+
+
+@st.composite
+def _targets(draw: st.DrawFn) -> tuple[str, np.ndarray]:
+    """Continuous, heavy-tailed, few-level and one-huge-class targets of 60-300 rows."""
+    kind = draw(st.sampled_from(["normal", "pareto", "levels", "huge"]))
+    rows = draw(st.integers(60, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "normal":
+        return "regression", rng.normal(size=rows).round(draw(st.integers(0, 3)))
+    if kind == "pareto":
+        return "regression", rng.pareto(1.1, size=rows)
+    if kind == "levels":
+        levels = rng.choice(["a", "b", "c", "d"], size=rows - 8, p=rng.dirichlet(np.ones(4)))
+        return "multiclass", np.concatenate([levels, ["a", "b", "c", "d"] * 2])
+    tiny = np.repeat(["x", "y", "z"], draw(st.integers(2, 4)))
+    return "multiclass", np.concatenate([["big"] * (rows - len(tiny)), tiny])
+
+
+@settings(max_examples=30)
+@given(target=_targets(), n_splits=st.integers(2, 10), seed=st.integers(0, 1000))
+def test_stratified_folds_share_every_value_and_band(
+    target: tuple[str, np.ndarray], n_splits: int, seed: int
+) -> None:
+    task, y = target
+    folds = make_folds(task, y, n_splits, "auto", seed)
+    tested = np.concatenate([test for _, test in folds])
+    assert sorted(tested) == list(range(len(y)))
+    assert max(len(t) for _, t in folds) - min(len(t) for _, t in folds) <= 1
+    for value, count in Counter(y.tolist()).items():
+        if count >= n_splits:
+            assert all(abs((y[test] == value).sum() - count / n_splits) <= 1 for _, test in folds)
+    order = np.argsort(y, kind="stable")
+    band = np.empty(len(y), dtype=int)
+    band[order] = np.arange(len(y)) * 10 // len(y)
+    values_in = {b: set(y[band == b].tolist()) for b in range(10)}
+    for b in range(10):
+        whole = np.isin(y, list(values_in[b]))
+        if whole.sum() >= 2 * n_splits:
+            assert all(whole[test].any() for _, test in folds), f"band {b}"
 
 
 class _CountingScaler(StandardScaler):

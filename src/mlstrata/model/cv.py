@@ -2,8 +2,10 @@
 
 Every fold fits a *fresh* pipeline on its training rows only, so preprocessing learns nothing
 from the rows it is scored on. The out-of-fold predictions are kept for error analysis and for
-stacking. Folds are stratified for classification, shuffled k-fold for regression and
-clustering, and forward-chaining (``TimeSeriesSplit``) over the time order when asked.
+stacking. Folds are stratified for classification and regression by the rule of the held-out
+split (:func:`mlstrata.data.split.stratified_positions`: a value with at least k rows is a
+stratum, rarer values are binned in value order), shuffled k-fold for clustering, and
+forward-chaining (``TimeSeriesSplit``) over the time order when asked.
 
 >>> folds = make_folds("binary", [0, 1] * 5, n_splits=5, strategy="auto", seed=0)
 >>> [len(test) for _, test in folds]
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.split import stratified_positions
 from ..errors import ConfigError, DataError
 from .metrics import score
 
@@ -28,6 +31,7 @@ __all__ = ["CVResult", "Fold", "average_results", "choose_k", "cross_validate", 
 Fold = tuple[np.ndarray[Any, np.dtype[np.intp]], np.ndarray[Any, np.dtype[np.intp]]]
 _STRATEGIES = ("auto", "kfold", "stratified", "time")
 _CLASSIFICATION = ("binary", "multiclass")
+_STRATIFIABLE = (*_CLASSIFICATION, "regression")
 
 
 def make_folds(
@@ -41,11 +45,13 @@ def make_folds(
     """Row positions ``(train, test)`` of each fold.
 
     ``y`` is the target (for clustering any sequence as long as the data). ``strategy`` is
-    ``auto`` (stratified for classification, k-fold otherwise), ``kfold``, ``stratified`` or
-    ``time``; ``time`` needs ``time_order``, one sortable value per row, and never trains on
-    rows later than the ones it tests.
+    ``auto`` (stratified for classification and regression, k-fold for clustering), ``kfold``,
+    ``stratified`` or ``time``; ``time`` needs ``time_order``, one sortable value per row, and
+    never trains on rows later than the ones it tests. Stratified folds deal the rows, stratum by
+    stratum in value order, round-robin to the folds, so every fold holds within one row of
+    ``1 / n_splits`` of every stratum and the fold sizes differ by at most one row.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
+    from sklearn.model_selection import KFold, TimeSeriesSplit
 
     labels = pd.Series(np.asarray(y, dtype=object) if task != "clustering" else np.zeros(len(y)))
     _check_rows(task, labels, n_splits)
@@ -59,13 +65,15 @@ def make_folds(
         order = np.argsort(np.asarray(time_order), kind="stable")
         splits = TimeSeriesSplit(n_splits=n_splits).split(order)
         return [(order[tr], order[te]) for tr, te in splits]
-    if strategy == "stratified" or (strategy == "auto" and task in _CLASSIFICATION):
-        if task not in _CLASSIFICATION:
-            raise ConfigError(f"model.cv.strategy: stratified needs a classification task, "
-                              f"not {task}; use kfold or auto")
-        _check_strata(labels, n_splits)
-        splitter: Any = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        return [(tr, te) for tr, te in splitter.split(np.zeros(len(labels)), labels.astype(str))]
+    if strategy == "stratified" or (strategy == "auto" and task in _STRATIFIABLE):
+        if task not in _STRATIFIABLE:
+            raise ConfigError(f"model.cv.strategy: stratified needs a classification or "
+                              f"regression task, not {task}; use kfold or auto")
+        if task in _CLASSIFICATION:
+            _check_classes(labels)
+        places = stratified_positions(np.asarray(y), min_rows=n_splits, seed=seed)
+        fold = np.asarray(places, dtype=np.intp) % n_splits
+        return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(n_splits)]
     splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in splitter.split(np.zeros(len(labels)))]
 
@@ -82,12 +90,13 @@ def _check_rows(task: str, labels: pd.Series, n_splits: int) -> None:
                         f"at least two")
 
 
-def _check_strata(labels: pd.Series, n_splits: int) -> None:
+def _check_classes(labels: pd.Series) -> None:
+    """Every class needs two rows: dealt to two folds, each fold then trains on one of them."""
     counts = labels.value_counts()
-    if int(counts.min()) < n_splits:
+    if int(counts.min()) < 2:
         raise DataError(
-            f"class {counts.idxmin()!r} has {int(counts.min())} rows, fewer than "
-            f"model.cv.folds={n_splits}; lower the folds or add rows of that class"
+            f"class {counts.idxmin()!r} has 1 row; cross-validation needs at least 2 rows of each "
+            f"class so that every fold trains on it; add rows of that class or drop it"
         )
 
 
