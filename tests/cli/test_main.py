@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
+import pytest
 import typer.main
 
 from mlstrata.cli.main import COMMAND_MODULES, build_app
+from mlstrata.workspace import Workspace
 
 
 def _names(app: typer.Typer) -> set[str]:
@@ -38,3 +42,34 @@ def test_an_unknown_command_still_lists_all_of_them(cli) -> None:  # type: ignor
     result = cli("no-such-command")
     assert result.code == 2
     assert "No such command" in result.err
+
+
+def _broken_listing(self: object, kind: str | None = None) -> None:
+    raise KeyError("artifact_kind")
+
+
+def test_a_bug_is_one_line_naming_command_step_and_the_logged_traceback(
+        cli, workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(Workspace, "artifacts", _broken_listing)
+    result = cli("ls", "dataset", cwd=workspace.root)
+    assert result.code == 70
+    [line] = result.err.strip().splitlines()
+    assert "'mlstrata ls dataset' failed in mlstrata.cli.store.list_artifacts (store.py:" in line
+    assert "KeyError: 'artifact_kind'" in line and "This is a bug in mlstrata" in line
+    assert "Traceback" not in result.err + result.out
+    [log] = (workspace.store / "logs").glob("crash-*.log")
+    assert str(log) in line
+    text = log.read_text()
+    assert "mlstrata ls dataset" in text and "Traceback (most recent call last)" in text
+    assert "_broken_listing" in text and "KeyError: 'artifact_kind'" in text
+
+
+def test_a_bug_outside_a_workspace_logs_to_the_temporary_directory(
+        cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(Workspace, "find", classmethod(lambda cls, *a, **k: 1 / 0))
+    result = cli("ls", cwd=tmp_path)
+    assert result.code == 70 and "ZeroDivisionError" in result.err
+    [log] = (tmp_path / "tmp").glob("crash-*.log")
+    assert str(log) in result.err

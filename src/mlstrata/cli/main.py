@@ -8,6 +8,7 @@ import sys
 import typer
 
 from ..errors import MlstrataError
+from ._crash import CRASH_EXIT_CODE, report_crash
 from ._options import err_console
 
 __all__ = ["COMMAND_MODULES", "build_app", "main"]
@@ -60,8 +61,8 @@ def __getattr__(name: str) -> typer.Typer:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; an ``MlstrataError`` prints one line on stderr and exits with its code.
 
-    Typer handles usage errors itself (one line, exit 2); anything else is a bug and keeps its
-    traceback.
+    Typer handles usage errors itself (one line, exit 2); anything else is a bug: one line that
+    says so and where its traceback was logged (:mod:`._crash`), exit 70.
     """
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else None
@@ -70,3 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     except MlstrataError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line and a logged traceback
+        err_console.print(f"[bold red]bug:[/] {report_crash(args, exc)}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(CRASH_EXIT_CODE)

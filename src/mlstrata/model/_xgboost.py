@@ -24,7 +24,7 @@ from xgboost import XGBClassifier
 __all__ = ["LabelledXGBClassifier"]
 
 
-class LabelledXGBClassifier(XGBClassifier):  # type: ignore[misc]
+class LabelledXGBClassifier(XGBClassifier):
     """``XGBClassifier`` that takes any class labels and answers with them."""
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> LabelledXGBClassifier:
