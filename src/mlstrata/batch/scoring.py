@@ -39,7 +39,7 @@ from ..runtime.inputs import Columns, FieldProblem, InvalidInputError, check_rul
 from ..runtime.inputs import columns_from_lists as _runtime_columns
 from ..runtime.model import LoadedModel, Predictions
 from ..runtime.outputs import NonFinitePredictionError
-from ..runtime.signature import InputField, Signature
+from ..runtime.signature import InputField, Signature, class_key
 from .patterns import re2_form, surely_matching
 
 __all__ = ["REJECT_REASON", "InvalidRowsError", "ScoredBatch", "checked_columns", "output_schema",
@@ -95,7 +95,7 @@ def output_schema(model: LoadedModel, key_fields: Sequence[pa.Field]) -> pa.Sche
     classes = model.signature.classes or []
     prediction = _prediction_type(model.signature)
     return pa.schema([*key_fields, pa.field("prediction", prediction),
-                      *(pa.field(f"probability_{c}", pa.float64()) for c in classes),
+                      *(pa.field(f"probability_{class_key(c)}", pa.float64()) for c in classes),
                       pa.field("model", pa.string()), pa.field("model_version", pa.int64()),
                       pa.field("run_id", pa.string())])
 

@@ -38,7 +38,7 @@ from .inputs import (
 from .manifest import Manifest, verify_package
 from .outputs import require_finite
 from .session import open_session
-from .signature import SIGNATURE_FILE, Signature
+from .signature import SIGNATURE_FILE, Signature, class_key
 
 __all__ = ["LoadedModel", "Predictions", "load"]
 
@@ -98,7 +98,7 @@ class Predictions:
         """One JSON-ready dict per record: ``prediction`` (+ ``probabilities`` for classifiers)."""
         out: list[dict[str, Any]] = [{"prediction": p} for p in self.predictions]
         if self.probabilities is not None:
-            names = [str(c) for c in self.classes]
+            names = [class_key(c) for c in self.classes]
             for record, row in zip(out, self.probabilities.tolist(), strict=True):
                 record["probabilities"] = dict(zip(names, row, strict=True))
         return out
@@ -160,7 +160,7 @@ class LoadedModel:
         classes = tuple(self.signature.classes or ())
         labels = named.get("label")
         predictions = Predictions(
-            labels=labels.ravel() if labels is not None else None,
+            labels=self.signature.user_labels(labels.ravel()) if labels is not None else None,
             probabilities=named.get("probabilities"), classes=classes,
             values=named["value"].ravel() if "value" in named else None,
             scores=named.get("scores"))

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import MlstrataError
 
-__all__ = ["SIGNATURE_FILE", "DateSpec", "InputField", "Signature", "SignatureError"]
+__all__ = ["SIGNATURE_FILE", "DateSpec", "InputField", "Signature", "SignatureError", "class_key"]
 
 SIGNATURE_FILE = "signature.json"
 _LOGICAL_TYPES = ("text", "integer", "float", "boolean", "date", "timestamp")
@@ -95,6 +95,14 @@ class Signature:
                 return list(output.get("classes") or [])
         return None
 
+    def user_labels(self, labels: Any) -> Any:
+        """The graph's ``label`` output as the user's labels: ONNX has no boolean class labels,
+        so a boolean target comes out of the graph as 0/1 and goes back to False/True here."""
+        classes = self.classes
+        if classes and all(isinstance(c, bool) for c in classes):
+            return labels.astype(bool)
+        return labels
+
     @classmethod
     def from_file(cls, path: Path) -> Signature:
         """Read and check ``signature.json``; a :class:`SignatureError` names what is wrong."""
@@ -119,6 +127,15 @@ class Signature:
         return cls(model=str(data["model"]), task=str(data["task"]), target=data.get("target"),
                    inputs=inputs, dates=dates, onnx_inputs=onnx_inputs,
                    outputs=tuple(dict(o) for o in data["outputs"]))
+
+
+def class_key(label: Any) -> str:
+    """A class label as a JSON object key or column-name suffix, spelled as JSON spells it.
+
+    >>> [class_key(c) for c in (True, 2, "yes")]
+    ['true', '2', 'yes']
+    """
+    return json.dumps(label) if isinstance(label, bool) else str(label)
 
 
 def _input_field(item: dict[str, Any]) -> InputField:
