@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from mlstrata.batch.precompute import precompute, store_predictions
-from mlstrata.batch.scoring import ScoredBatch
+from mlstrata.batch.scoring import InvalidRowsError, ScoredBatch
 from mlstrata.errors import DataError
 from mlstrata.runtime.model import load
 from mlstrata.serve.precomputed import (
@@ -270,6 +271,30 @@ def test_precompute_names_a_missing_key_column(credit_package: Path, tmp_path: P
                                         "columns are application_id"):
         precompute(credit_package, str(source), key="customer", db_url=str(tmp_path / "p.db"))
     assert not (tmp_path / "p.db").exists()  # refused before the database was touched
+
+
+def test_a_row_the_model_answers_nan_for_is_a_reject_with_the_reason(
+        uncontracted_packages: tuple[Path, Path], tmp_path: Path) -> None:
+    from ..runtime.test_outputs import RECORD
+
+    source = tmp_path / "in.csv"
+    rows = [{"id": "a", **RECORD}, {"id": "b", **RECORD, "debt_to_income": 1e300},
+            {"id": "c", **RECORD}]
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+    report = precompute(uncontracted_packages[1], str(source), key="id", db_url=db_url)
+    assert (report.rows, report.rejects) == (2, 1)
+    assert report.reject_examples[0].startswith(
+        "field 'debt_to_income': 1e+300 is above the training range (")
+    assert lookup(db_url, "b") is None
+    found = lookup(db_url, "a")
+    assert found is not None and None not in found["probabilities"].values()
+    with pytest.raises(InvalidRowsError, match="row 2, field 'debt_to_income'"):
+        precompute(uncontracted_packages[1], str(source), key="id", db_url=db_url,
+                   on_invalid="fail")
 
 
 def _first_valid_record(source: Path, model: Any) -> tuple[str, dict[str, Any]]:

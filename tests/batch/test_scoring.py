@@ -116,6 +116,36 @@ def test_fail_names_the_input_row_counted_across_batches(model: LoadedModel,
     assert "--on-invalid reject" in str(caught.value)
 
 
+def test_a_row_the_model_answers_nan_for_is_rejected_naming_the_field(
+        uncontracted_packages: tuple[Path, Path]) -> None:
+    """A rule-abiding row (the package has no ranges) the model cannot score is a reject with
+    the runtime's reason; an invalid row and the good rows around it are handled as before."""
+    from ..runtime.test_outputs import RECORD
+
+    model = load(uncontracted_packages[1])
+    records = [RECORD, {**RECORD, "income": 1e300}, {**RECORD, "age": "old"},
+               {**RECORD, "loan_amount": -1e300}, RECORD]
+    keys = [f"k{i}" for i in range(len(records))]
+    result = next(score_batches(model, _text_batches(records, keys, 5), keys=[KEY]))
+    assert result.scored.column(KEY).to_pylist() == ["k0", "k4"]
+    assert np.isfinite(result.scored.column("probability_1").to_numpy()).all()
+    rejects = result.rejects.to_pylist()
+    assert [r[KEY] for r in rejects] == ["k1", "k2", "k3"]
+    assert rejects[0]["reject_reason"].startswith(
+        "field 'income': 1e+300 is above the training range (")
+    assert rejects[1]["reject_reason"].startswith("field 'age': expected an integer")
+    assert rejects[2]["reject_reason"].startswith(
+        "field 'loan_amount': -1e+300 is below the training range (")
+    failing = score_batches(model, _text_batches([RECORD, RECORD, RECORD, records[1]], keys[:4],
+                                                 2), on_invalid="fail")
+    assert next(failing).scored.num_rows == 2
+    with pytest.raises(InvalidRowsError, match=r"^invalid input: row 4, field 'income': 1e\+300 "
+                                               "is above the training range"):
+        next(failing)
+    only_bad = next(score_batches(model, _text_batches(records[1:2], keys[:1], 1), keys=[KEY]))
+    assert only_bad.scored.num_rows == 0 and only_bad.rejects.num_rows == 1
+
+
 def test_a_missing_column_is_named(model: LoadedModel, credit_package: Path) -> None:
     batch = raw_table(credit_package).drop_columns(["age"]).to_batches(max_chunksize=10)[0]
     with pytest.raises(DataError, match="the input has no column 'age' that the model needs"):

@@ -72,6 +72,19 @@ def test_signature_carries_the_contract(built: tuple[Workspace, Path]) -> None:
     assert signature["dates"] == []
 
 
+def test_signature_carries_the_training_ranges_beside_the_contracts_rules(
+        built: tuple[Workspace, Path]) -> None:
+    """The contract's rules stay as written (``debt`` has no range: none is added); every number
+    also carries the range of the training rows, which names the fields of a NaN answer."""
+    _, path = built
+    inputs = {i["name"]: i for i in json.loads((path / "signature.json").read_text())["inputs"]}
+    assert (inputs["age"]["min"], inputs["age"]["max"]) == (18, 120)
+    assert 18 <= inputs["age"]["training_min"] < inputs["age"]["training_max"] <= 77
+    assert "min" not in inputs["debt"] and "max" not in inputs["debt"]
+    assert inputs["debt"]["training_min"] < inputs["debt"]["training_max"]
+    assert "training_min" not in inputs["city"]
+
+
 def test_model_card_shows_lineage_metrics_and_parity(built: tuple[Workspace, Path]) -> None:
     _, path = built
     card = (path / "model_card.md").read_text()

@@ -197,6 +197,27 @@ except InvalidInputError as exc:
     assert message.startswith("record 0, field 'region': 'atlantis' is not an allowed value")
 
 
+def test_a_record_the_model_answers_nan_for_is_named_not_predicted(
+        uncontracted_packages: tuple[Path, Path], tmp_path: Path) -> None:
+    from ..runtime.test_outputs import RECORD
+
+    wheel = build_wheel(uncontracted_packages[1], tmp_path / "dist")
+    code = f"""
+import json
+from credit_model import InvalidInputError, predict, predict_batch
+good = predict({RECORD!r})
+try:
+    predict_batch([{RECORD!r}, {{**{RECORD!r}, "age": 1e300}}])
+except InvalidInputError as exc:
+    print(json.dumps([good, str(exc), type(exc).__name__]))
+"""
+    good, message, kind = _python(sys.executable, code, _unpacked(wheel, tmp_path / "site"),
+                                  tmp_path)
+    assert None not in good["probabilities"].values()
+    assert message.startswith("record 1, field 'age': 1e+300 is above the training range (")
+    assert kind == "NonFinitePredictionError"
+
+
 def test_an_altered_model_file_is_refused_at_first_use(credit_package: Path, wheel: Path,
                                                        tmp_path: Path) -> None:
     root = _unpacked(wheel, tmp_path / "site")
