@@ -26,7 +26,8 @@ from ..data.split import stratified_positions
 from ..errors import ConfigError, DataError
 from .metrics import score
 
-__all__ = ["CVResult", "Fold", "average_results", "choose_k", "cross_validate", "make_folds"]
+__all__ = ["CVResult", "Fold", "StratifiedFolds", "average_results", "choose_k", "cross_validate",
+           "make_folds"]
 
 Fold = tuple[np.ndarray[Any, np.dtype[np.intp]], np.ndarray[Any, np.dtype[np.intp]]]
 _STRATEGIES = ("auto", "kfold", "stratified", "time")
@@ -71,11 +72,37 @@ def make_folds(
                               f"regression task, not {task}; use kfold or auto")
         if task in _CLASSIFICATION:
             _check_classes(labels)
-        places = stratified_positions(np.asarray(y), min_rows=n_splits, seed=seed)
-        fold = np.asarray(places, dtype=np.intp) % n_splits
-        return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(n_splits)]
+        return list(StratifiedFolds(n_splits, seed).split(labels, np.asarray(y)))
     splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in splitter.split(np.zeros(len(labels)))]
+
+
+class StratifiedFolds:
+    """A scikit-learn CV splitter dealing rows to folds by the held-out rule (module docstring).
+
+    For the splits scikit-learn makes itself — stacking's inner folds, the leakage screen — so
+    that every place mlstrata stratifies follows one rule: a rare class or a continuous target
+    is stratified on value bins, never refused or left out of a fold.
+
+    >>> y = [5.0, 1.0, 3.0, 2.0]  # value bins {1, 2} and {3, 5}: each fold tests one of each
+    >>> [[y[i] for i in test] for _, test in StratifiedFolds(2, seed=0).split(None, y)]
+    [[5.0, 1.0], [3.0, 2.0]]
+    """
+
+    def __init__(self, n_splits: int = 5, seed: int = 0) -> None:
+        self.n_splits = n_splits
+        self.seed = seed
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """The number of folds."""
+        return self.n_splits
+
+    def split(self, X: Any, y: Any, groups: Any = None) -> Any:
+        """``(train, test)`` row positions of each fold, stratified on ``y``."""
+        places = stratified_positions(np.asarray(y), min_rows=self.n_splits, seed=self.seed)
+        fold = np.asarray(places, dtype=np.intp) % self.n_splits
+        for i in range(self.n_splits):
+            yield np.flatnonzero(fold != i), np.flatnonzero(fold == i)
 
 
 def _check_rows(task: str, labels: pd.Series, n_splits: int) -> None:

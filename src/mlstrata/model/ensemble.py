@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .cv import StratifiedFolds
+
 __all__ = ["ENSEMBLE_KINDS", "Ensemble", "EnsembleKind", "Member", "build_ensembles",
            "fits_per_fold"]
 
@@ -97,14 +99,11 @@ def _stacking(task: str, estimators: list[tuple[str, Any]], seed: int) -> Any:
     """A logistic (classification) or ridge (regression) model over the members' predictions."""
     from sklearn.ensemble import StackingClassifier, StackingRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.model_selection import KFold, StratifiedKFold
-
+    folds = StratifiedFolds(_STACKING_FOLDS, seed)
     if task in _CLASSIFICATION:
-        folds = StratifiedKFold(_STACKING_FOLDS, shuffle=True, random_state=seed)
         return StackingClassifier(estimators, LogisticRegression(max_iter=1000), cv=folds,
                                   stack_method="predict_proba")
-    return StackingRegressor(estimators, Ridge(), cv=KFold(_STACKING_FOLDS, shuffle=True,
-                                                           random_state=seed))
+    return StackingRegressor(estimators, Ridge(), cv=folds)
 
 
 def _bagging(task: str, estimators: list[tuple[str, Any]], seed: int) -> Any:

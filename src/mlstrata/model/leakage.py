@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..config import FeatureConfig
 from ..data.types import ColumnInfo
+from .cv import StratifiedFolds
 
 __all__ = ["screen_features"]
 
@@ -158,14 +159,13 @@ def _as_number(series: pd.Series, info: ColumnInfo) -> FloatArray:
 
 
 def _folds(y: FloatArray, task: str) -> Any:
-    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.model_selection import KFold
 
     if task != "regression":
         counts = np.bincount(y.astype(np.int64))
-        smallest = int(counts[counts > 0].min())
-        if smallest >= 2:
-            return StratifiedKFold(min(_FOLDS, smallest), shuffle=True, random_state=0)
-    return KFold(_FOLDS, shuffle=True, random_state=0)
+        if int(counts[counts > 0].min()) < 2:  # a fold would miss a class: no stratifying
+            return KFold(_FOLDS, shuffle=True, random_state=0)
+    return StratifiedFolds(_FOLDS, seed=0)
 
 
 def _tree_predictions(x: FloatArray, y: FloatArray, task: str) -> FloatArray:
