@@ -146,3 +146,19 @@ def test_parity_error_names_the_model_and_the_figures() -> None:
 
 class _NoConverter(LogisticRegression):
     """A classifier subclass skl2onnx has no converter for."""
+
+
+def test_columns_named_as_real_tables_name_them_feed_the_graph() -> None:
+    """skl2onnx renames inputs to identifiers (``od280/od315`` → ``od280_od315``); the graph
+    keeps the column names, which the runtime and parity feed it by."""
+    names = {"income": "net income", "age": "od280/od315", "debt": "año-1", "city": "x.y"}
+    data, y = frame()
+    renamed = data.rename(columns=names)
+    odd = pipeline(LogisticRegression(max_iter=500))
+    odd.steps[0][1].transformers = [(n, t, [names[c] for c in cols])
+                                    for n, t, cols in odd.steps[0][1].transformers]
+    odd.fit(renamed, y)
+    export = to_onnx(odd, renamed.head(20), "binary")
+    session = ort.InferenceSession(export.model_bytes)
+    assert [i.name for i in session.get_inputs()] == list(names.values())
+    assert measure_parity(odd, export.model_bytes, renamed, "binary").passed

@@ -230,7 +230,16 @@ def _convert(model: Any, schema: list[dict[str, str]], precision: str, task: str
         onnx_model = skl_to_onnx(model, initial_types=types, options=options,
                                  target_opset=dict(ONNX_OPSET))
     concatenate_without_float32(onnx_model.graph)
+    _restore_input_names(onnx_model.graph, [name for name, _ in types])
     return onnx_model
+
+
+def _restore_input_names(graph: Any, names: list[str]) -> None:
+    """Give the graph inputs the column names again: skl2onnx turns every character that is
+    not a letter, digit or underscore into ``_`` (``od280/od315``, ``net income``, ``x.y``),
+    while the runtime and parity feed the graph by column name (ONNX takes any name)."""
+    for graph_input, name in zip(graph.input, names, strict=True):
+        _rename(graph, graph_input.name, name)
 
 
 def _check_loads(onnx_model: Any) -> None:
@@ -275,9 +284,9 @@ def _rename(graph: Any, old: str, new: str) -> None:
     for node in graph.node:
         node.input[:] = [new if name == old else name for name in node.input]
         node.output[:] = [new if name == old else name for name in node.output]
-    for output in graph.output:
-        if output.name == old:
-            output.name = new
+    for value in (*graph.input, *graph.output):
+        if value.name == old:
+            value.name = new
 
 
 def _conversion_message(model: Any, exc: Exception) -> str:
