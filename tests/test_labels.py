@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -33,6 +31,7 @@ from mlstrata.runtime.signature import class_key
 from mlstrata.serve.app import create_app
 from mlstrata.serve.grpc_server import start_grpc_server
 from mlstrata.serve.holder import ModelHolder
+from mlstrata.serve.precomputed import open_precomputed
 from mlstrata.workspace import Workspace
 
 from ._packaged import Relabel, build_credit_package
@@ -142,17 +141,18 @@ def test_batch_and_precompute_store_the_labels(labelled: tuple[Path, list[Any]],
     assert scored.schema.field("prediction").type == pa.array(labels).type
     assert [f"probability_{k}" for k in keys] == [
         n for n in scored.column_names if n.startswith("probability_")]
-    database = tmp_path / "predictions.sqlite"
-    precompute(model, str(raw_csv(package)), key=KEY, db_url=f"sqlite:///{database}",
-               workspace=workspace)
-    with sqlite3.connect(database) as con:
-        stored = dict(con.execute("SELECT key, prediction FROM predictions").fetchall())
-    by_key = dict(zip(scored[KEY].to_pylist(), scored["prediction"].to_pylist(), strict=True))
-    assert stored == {k: _sqlite(v) for k, v in by_key.items()}
-
-
-def _sqlite(value: Any) -> Any:
-    return int(value) if isinstance(value, bool | np.bool_) else value
+    database = f"sqlite:///{tmp_path / 'predictions.sqlite'}"
+    precompute(model, str(raw_csv(package)), key=KEY, db_url=database, workspace=workspace)
+    store = open_precomputed(database)
+    try:
+        for row in scored.slice(0, 20).to_pylist():
+            found = store.lookup(row[KEY])
+            assert found is not None
+            assert found["prediction"] == row["prediction"]
+            assert type(found["prediction"]) is type(labels[0])
+            assert found["probabilities"] == {k: row[f"probability_{k}"] for k in keys}
+    finally:
+        store.close()
 
 
 def test_the_wheel_answers_with_the_labels(labelled: tuple[Path, list[Any]],

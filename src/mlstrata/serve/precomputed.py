@@ -252,9 +252,12 @@ def _connect_sqlite(path: Path, read_only: bool) -> sqlite3.Connection:
         raise PrecomputedError(f"folder {path.parent} does not exist; create it or choose "
                                "another --db path")
     uri = f"{path.resolve().as_uri()}?mode={'ro' if read_only else 'rwc'}"
+    # SQLite stores booleans as 0/1: a BOOLEAN column (a boolean target's predictions) is read
+    # back as the user's labels, True/False, as PostgreSQL gives them.
+    sqlite3.register_converter("BOOLEAN", lambda stored: stored not in (b"0", b""))
     try:
         con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
-                              timeout=30)
+                              timeout=30, detect_types=sqlite3.PARSE_DECLTYPES)
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         raise PrecomputedError(f"cannot open SQLite database {path}: {exc}") from exc
