@@ -92,3 +92,16 @@ def test_mismatched_lengths_and_absent_fields_are_named() -> None:
 def test_a_record_that_is_not_an_object_is_named() -> None:
     _, problems = columns_from_records(SIGNATURE, [["not", "an", "object"]])  # type: ignore[list-item]
     assert str(problems[0]).startswith("record 0, field '*': expected an object")
+
+
+def test_an_empty_date_is_missing_in_a_csv_cell_and_a_mistake_in_json() -> None:
+    """JSON says null for an unknown date (the OpenAPI document's ``format: date`` refuses "");
+    a CSV cell or an OIP ``BYTES`` element has only the empty text to say it."""
+    lists: dict[str, list[Any]] = {field.name: [None] for field in SIGNATURE.inputs}
+    lists.update(age=[30], city=["north"], opened=[""])
+    _, problems = columns_from_lists(SIGNATURE, lists)
+    assert [str(p) for p in problems] == ["record 0, field 'opened': expected an ISO 8601 date "
+                                          "such as 2024-03-15, got empty text; send null when "
+                                          "the value is unknown"]
+    columns, problems = columns_from_lists(SIGNATURE, lists, text_source=True)
+    assert problems == [] and np.isnat(columns["opened"][0])

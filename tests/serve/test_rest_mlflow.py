@@ -53,6 +53,8 @@ def test_csv_answers_the_same(server: str, holder: ModelHolder,
     (b'{"dataframe_split": {"columns": ["age"], "data": [[1, 2]]}}', "application/json", 400,
      "'dataframe_split.data' row 0 must be a list of 1 values"),
     (b'{"dataframe_records": []}', "application/json", 400, "is empty"),
+    (b'{"dataframe_records": [{}], "params": [1]}', "application/json", 400,
+     "'params' must be an object"),
     (b'{"inputs": {"age": 3}}', "application/json", 400, "'inputs.age' must be a list"),
     (b'{"instances": [[1, 2]]}', "application/json", 422, "record 0, field '*': expected an "
      "object"),

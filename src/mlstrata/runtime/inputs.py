@@ -119,7 +119,9 @@ def columns_from_lists(
 
     Each value's type and rules are checked; a bad value is missing in its column.
 
-    ``text_source`` accepts numbers written as text (CSV cells); JSON numbers must be numbers.
+    ``text_source`` accepts numbers written as text and an empty cell as a missing value (CSV
+    cells, OIP ``BYTES`` elements); JSON numbers must be numbers, JSON dates ISO 8601 text
+    (null when unknown).
     """
     absent = [f.name for f in signature.inputs if f.name not in lists]
     if absent:
@@ -299,6 +301,9 @@ def _date(field: InputField, value: Any, text_source: bool) -> np.datetime64:
     if value is not None and not isinstance(value, str):
         raise _BadValue(f"expected an ISO 8601 {field.logical_type} such as 2024-03-15, got "
                         f"{_describe(value)}")
+    if isinstance(value, str) and not text_source and not value.strip():
+        raise _BadValue(f"expected an ISO 8601 {field.logical_type} such as 2024-03-15, got "
+                        "empty text; send null when the value is unknown")
     try:
         return parse_date(value)
     except DataError as exc:

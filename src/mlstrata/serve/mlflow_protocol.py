@@ -1,7 +1,7 @@
 """MLflow's scoring protocol: ``POST /invocations`` as ``mlflow models serve`` answers it.
 
-The body is JSON with exactly one of these keys (plus an optional ``params``, which this model
-takes none of and which is ignored), or CSV:
+The body is JSON with exactly one of these keys (plus an optional ``params`` object, which this
+model takes none of and which is ignored), or CSV:
 
 - ``dataframe_split``: ``{"columns": [...], "data": [[...], ...]}`` (``index`` is ignored);
 - ``dataframe_records``: ``[{field: value, ...}, ...]``;
@@ -71,6 +71,9 @@ def _check_json(model: LoadedModel, payload: Any) -> Columns:
     if len(keys) != 1 or keys[0] not in _KEYS:
         raise RequestError(400, f"the JSON body must have exactly one of the keys {_KEYS} (and "
                            f"optionally 'params'); it has {keys}")
+    if not isinstance(payload.get("params", {}), dict | None):
+        raise RequestError(400, "'params' must be an object (this model takes no parameters: "
+                           "leave it out)")
     key = keys[0]
     data = payload[key]
     if key == "dataframe_split":

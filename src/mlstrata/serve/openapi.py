@@ -1,14 +1,26 @@
 """The OpenAPI 3 document of a served model, generated from its signature, and Swagger UI.
 
 ``GET /openapi.json`` describes every route with the model's own record schema: each input
-field's JSON type (``format: date``/``date-time`` for dates), ``enum`` for the allowed values of
-a strict field, ``minimum``/``maximum``, ``pattern`` and ``nullable`` — what the server
-validates, so a generator such as schemathesis produces the requests a client would. ``GET
-/docs`` is Swagger UI, served from the ``swagger_ui_bundle`` package's files (works offline).
+field's JSON type (``format: date``/``date-time`` for dates, with a ``pattern`` of the years
+within a date range), ``enum`` for the allowed values of a strict field, ``minimum``/``maximum``,
+``pattern`` and ``nullable`` — what the server validates, so that a request the document calls
+valid is one the server scores (schemathesis checks it both ways in the tests):
+
+- lists of records hold at least one record; a CSV body is a header line naming the fields and
+  at least one record of valid cells (a ``pattern``, see :mod:`._csv_pattern`);
+- an OIP tensor has shape ``[n]`` or ``[n, 1]`` and at least one element, no nulls (an empty
+  ``BYTES`` element is a missing value), and only the model's outputs can be asked for.
+
+What JSON Schema cannot say is said in the descriptions: OIP tensors must name every input once
+and agree in length; MLflow's column forms (``inputs``/``instances`` as one list per field,
+``dataframe_split``) are accepted but described in words, since equal lengths and positions have
+no JSON Schema form. ``GET /docs`` is Swagger UI, served from the ``swagger_ui_bundle``
+package's files (works offline).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -16,6 +28,7 @@ import orjson
 
 from ..runtime.model import LoadedModel
 from ..runtime.signature import InputField
+from ._csv_pattern import csv_pattern, date_pattern
 from ._http import Request, Response, mlstrata_version
 from .errors import RequestError
 from .holder import ModelHolder
@@ -114,6 +127,7 @@ def field_schema(field: InputField) -> dict[str, Any]:
             schema["maximum"] = field.max
     elif field.is_date and (field.min is not None or field.max is not None):
         schema["description"] = f"from {field.min or 'any date'} to {field.max or 'any date'}"
+        schema["pattern"] = date_pattern(field)
     if field.pattern is not None and field.logical_type == "text":
         schema["pattern"] = field.pattern
     if field.nullable:
@@ -121,18 +135,35 @@ def field_schema(field: InputField) -> dict[str, Any]:
     return schema
 
 
+def tensor_element_schema(field: InputField) -> dict[str, Any]:
+    """The JSON schema of one element of an OIP input tensor: a field's value, never null (an
+    empty text is the missing value of a ``BYTES`` tensor; a number tensor has none in JSON).
+
+    >>> tensor_element_schema(InputField("city", "text", True, allowed=("a",), strict=True))
+    {'type': 'string', 'enum': ['a', '']}
+    >>> tensor_element_schema(InputField("city", "text", False))
+    {'type': 'string', 'minLength': 1}
+    """
+    schema = field_schema(dataclasses.replace(field, nullable=False))
+    if field.is_numeric or field.logical_type == "boolean":
+        return schema
+    if "enum" in schema:
+        return {**schema, "enum": schema["enum"] + ([""] if field.nullable else [])}
+    if not field.nullable:
+        return {**schema, "minLength": 1}
+    if len(schema) == 1:  # free text: any string, the empty one missing
+        return schema
+    return {"type": "string", "anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
 def _schemas(model: LoadedModel) -> dict[str, Any]:
     inputs = model.signature.inputs
     record = {"type": "object", "required": [f.name for f in inputs],
               "properties": {f.name: field_schema(f) for f in inputs}}
-    columns = {"type": "object", "required": [f.name for f in inputs],
-               "properties": {f.name: {"type": "array", "minItems": 1, "items": field_schema(f)}
-                              for f in inputs}}
     records = {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Record"}}
     return {
         "Record": record,
         "Records": records,
-        "Columns": columns,
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string"},
                                  "problems": {"type": "array", "items": {"type": "object"}}}},
@@ -146,20 +177,29 @@ def _schemas(model: LoadedModel) -> dict[str, Any]:
 
 
 def _inference_request(model: LoadedModel) -> dict[str, Any]:
+    inputs = model.signature.inputs
+    shape = {"type": "array", "minItems": 1, "maxItems": 2,
+             "items": {"type": "integer", "minimum": 1},
+             "description": "[n] or [n, 1]: n records, one element each"}
     tensors = [{"type": "object", "required": ["name", "datatype", "shape", "data"],
                 "properties": {"name": {"type": "string", "enum": [f.name]},
                                "datatype": {"type": "string", "enum": [input_datatype(f)]},
-                               "shape": {"type": "array", "items": {"type": "integer",
-                                                                    "minimum": 1}},
-                               "data": {"type": "array", "items": field_schema(f)}}}
-               for f in model.signature.inputs]
+                               "shape": shape,
+                               "data": {"type": "array", "minItems": 1,
+                                        "items": tensor_element_schema(f)}}}
+               for f in inputs]
+    outputs = [spec["name"] for spec in _metadata(model)["outputs"]]
     return {"type": "object", "required": ["inputs"],
+            "description": f"One tensor per model input ({len(inputs)}: "
+                           f"{', '.join(f.name for f in inputs)}), each named once, all with "
+                           "the same number of elements n (shape [n] or [n, 1]).",
             "properties": {"id": {"type": "string"},
-                           "inputs": {"type": "array", "minItems": 1,
-                                      "items": {"oneOf": tensors}},
+                           "inputs": {"type": "array", "minItems": len(inputs),
+                                      "maxItems": len(inputs), "items": {"oneOf": tensors}},
                            "outputs": {"type": "array", "items": {
                                "type": "object", "required": ["name"],
-                               "properties": {"name": {"type": "string"}}}}}}
+                               "properties": {"name": {"type": "string",
+                                                       "enum": outputs}}}}}}
 
 
 def _error_responses() -> dict[str, Any]:
@@ -185,15 +225,8 @@ def _paths(model: LoadedModel) -> dict[str, Any]:
         "model": {"type": "string"}, "version": {"type": "integer"},
         "request_id": {"type": "string"},
         "predictions": {"type": "array", "items": {"$ref": ref + "Prediction"}}}}
-    invocations = {"oneOf": [
-        _object("dataframe_records", {"$ref": ref + "Records"}),
-        _object("instances", {"$ref": ref + "Records"}),
-        _object("inputs", {"$ref": ref + "Columns"}),
-        _object("dataframe_split", {"type": "object", "required": ["columns", "data"],
-                                    "properties": {
-                                        "columns": {"type": "array", "items": {"type": "string"}},
-                                        "data": {"type": "array", "items": {"type": "array"}}}}),
-    ]}
+    invocations = {"oneOf": [_object(key, {"$ref": ref + "Records"})
+                             for key in ("dataframe_records", "instances", "inputs")]}
     name = {"name": "model_name", "in": "path", "required": True,
             "schema": {"type": "string", "enum": [model.name]}}
     version = {"name": "model_version", "in": "path", "required": True,
@@ -206,9 +239,11 @@ def _paths(model: LoadedModel) -> dict[str, Any]:
             "responses": _answers(predict_answer, *post_errors)}},
         "/invocations": {"post": {
             "summary": "MLflow scoring protocol",
+            "description": _INVOCATIONS,
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": invocations},
-                "text/csv": {"schema": {"type": "string"}}}},
+                "text/csv": {"schema": {"type": "string",
+                                        "pattern": csv_pattern(model.signature.inputs)}}}},
             "responses": _answers({"type": "object", "properties": {
                 "predictions": {"type": "array"}}}, *post_errors)}},
         "/v2/health/live": {"get": {"summary": "Liveness", "responses": _answers({})}},
@@ -233,8 +268,17 @@ def _paths(model: LoadedModel) -> dict[str, Any]:
 
 
 def _object(key: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": [key], "properties": {key: schema},
+    return {"type": "object", "required": [key],
+            "properties": {key: schema, "params": {"type": "object", "nullable": True}},
             "additionalProperties": False}
+
+
+_INVOCATIONS = (
+    "A JSON object with one key — dataframe_records, instances or inputs: a list of records — "
+    "or CSV: a header line naming every input field, then one record per line (an empty cell "
+    "is a missing value). Also accepted, as MLflow sends them: instances or inputs as one list "
+    "of values per field (all the same length), and dataframe_split {columns, data} with one "
+    "row per record. The answer holds one prediction per record.")
 
 
 def _metadata_schema(model: LoadedModel) -> dict[str, Any]:
