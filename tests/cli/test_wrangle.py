@@ -48,7 +48,7 @@ def test_clean_json_then_reapply_stored_recipe(  # type: ignore[no-untyped-def]
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert report["output"] == "loans@2" and report["recipe"] == "fill@1"
-    assert report["refitted"] and report["fitted_rows"] == 44  # 50 rows - 2 x round(2.5)
+    assert report["refitted"] and report["fitted_rows"] == 45  # 50 rows - round(0.1 x 50)
     assert [s["rows_out"] for s in report["steps"]] == [50, 45]
     again = json.loads(cli("clean", "loans@1", "--recipe", "fill", "--json",
                            cwd=project.root).out)
