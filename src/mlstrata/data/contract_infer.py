@@ -56,7 +56,8 @@ from ..workspace import Workspace
 from .datasets import open_dataset, workspace_connection
 from .types import ColumnInfo, columns_of
 
-__all__ = ["infer_contract", "infer_contract_for", "relax_pii_columns", "shape_pattern"]
+__all__ = ["infer_contract", "infer_contract_for", "relax_pii_columns", "shape_pattern",
+           "widened_range"]
 
 WIDEN = 0.10
 MAX_CATEGORIES = 50
@@ -215,7 +216,7 @@ def _column_spec(s: _Stats, rows: int) -> ColumnSpec:
     if s.levels is not None:
         settings |= _discrete_range(s.levels, s.non_null)
     elif s.low is not None and s.high is not None:
-        settings |= _widened_range(s.info.type, s.low, s.high)
+        settings |= widened_range(s.info.type, s.low, s.high)
     if s.categories is not None:
         settings |= {"allowed": s.categories, "strict": True}
     elif s.pattern is not None:
@@ -242,7 +243,14 @@ def _discrete_range(levels: list[int], non_null: int) -> dict[str, Any]:
     return {"min": levels[0], "max": levels[-1]}
 
 
-def _widened_range(kind: str, low: Any, high: Any) -> dict[str, Any]:
+def widened_range(kind: str, low: Any, high: Any) -> dict[str, Any]:
+    """The ``min``/``max`` rules for values seen between ``low`` and ``high``: the range widened
+    by ``WIDEN`` of its width on each side (never across zero), rounded outwards to 4 significant
+    digits; dates get only a minimum (later dates are the future, not errors).
+
+    >>> widened_range("float", 1.0, 11.0), widened_range("integer", 5, 9)
+    ({'min': 0.0, 'max': 12.0}, {'min': 4, 'max': 10})
+    """
     if kind in ("date", "timestamp"):
         margin = (high - low) * WIDEN
         return {"min": low - (timedelta(days=margin.days) if kind == "date" else margin)}

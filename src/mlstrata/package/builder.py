@@ -43,7 +43,7 @@ from rich.console import Console
 
 from .. import _atomic
 from ..contract import Contract
-from ..data.contract_infer import MAX_DISCRETE, _widened_range
+from ..data.contract_infer import MAX_DISCRETE, widened_range
 from ..model.artifact import load_model
 from ..model.data import TrainingData, load_training_data
 from ..reports import Report, html_page, paragraph, table
@@ -251,7 +251,7 @@ def _training_range(kind: str, values: pd.Series, *, as_rules: bool) -> dict[str
     found: dict[str, Any] = {"training_min": low, "training_max": high}
     if as_rules:
         discrete = kind == "integer" and numbers.nunique() <= MAX_DISCRETE
-        found.update({"min": low, "max": high} if discrete else _widened_range(kind, low, high))
+        found.update({"min": low, "max": high} if discrete else widened_range(kind, low, high))
     return found
 
 
