@@ -12,7 +12,9 @@
   ``X-Request-Id`` is echoed when it is a plain token);
 - ``GET /v1/precomputed/{key}`` when a :class:`PrecomputedLookup` is given;
 - ``GET /openapi.json`` (generated from the model's signature) and ``GET /docs`` (Swagger UI
-  from local files) — see :mod:`mlstrata.serve.openapi`.
+  from local files) — see :mod:`mlstrata.serve.openapi`;
+- ``GET /metrics`` (Prometheus text format, no API key needed, like the health checks) when a
+  :class:`~mlstrata.serve.metrics.ServeMetrics` is given — see :mod:`mlstrata.serve.metrics`.
 
 Scoring handlers check their request and return a :class:`~mlstrata.serve._http.Scoring`; the
 app scores it through a :class:`~mlstrata.serve.batching.BatchScorer`, which merges requests
@@ -34,6 +36,7 @@ import hmac
 import itertools
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -46,6 +49,7 @@ from ._http import Handler, Request, Response, Scoring, json_response, parse_jso
 from .batching import DEFAULT_MAX_ROWS, BatchScorer
 from .errors import RequestError
 from .holder import ModelHolder
+from .metrics import CONTENT_TYPE, ServeMetrics
 from .mlflow_protocol import invocations
 from .oip_rest import infer, model_metadata, model_ready, parse_model_path, server_metadata
 from .openapi import docs_asset, docs_page, openapi_json
@@ -91,19 +95,22 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     precomputed: PrecomputedLookup | None = None,
     max_batch_rows: int = DEFAULT_MAX_ROWS,
+    metrics: ServeMetrics | None = None,
 ) -> ASGIApp:
     """The ASGI application serving ``holder``'s model (see the module docstring).
 
     Requests that arrive while the model is busy are scored together, up to
     ``max_batch_rows`` rows per call (:mod:`mlstrata.serve.batching`). Without a model
-    (``holder`` None) the app answers precomputed lookups and health checks only.
+    (``holder`` None) the app answers precomputed lookups and health checks only. With
+    ``metrics`` every request is counted there and ``GET /metrics`` answers them.
     """
-    return _App(holder, api_key, max_body_bytes, precomputed, max_batch_rows)
+    return _App(holder, api_key, max_body_bytes, precomputed, max_batch_rows, metrics)
 
 
 class _App:
     def __init__(self, holder: ModelHolder | None, api_key: str | None, max_body_bytes: int,
-                 precomputed: PrecomputedLookup | None, max_batch_rows: int) -> None:
+                 precomputed: PrecomputedLookup | None, max_batch_rows: int,
+                 metrics: ServeMetrics | None) -> None:
         # Without a model only the routes that never touch one exist, so handlers may assume it.
         self._holder = cast(ModelHolder, holder)
         self._serves_model = holder is not None
@@ -111,7 +118,15 @@ class _App:
         self._max_body = max_body_bytes
         self._routes = _ROUTES if holder is not None else _LOOKUP_ROUTES
         self._precomputed = _Route({"GET": _precomputed_handler(precomputed)})
-        self._scorer = BatchScorer(max_batch_rows)
+        self._metrics = metrics
+        self._scorer = BatchScorer(max_batch_rows, metrics.scored if metrics else None)
+        self._labels = {**_ROUTE_LABELS, id(self._precomputed): "/v1/precomputed/{key}"}
+        if metrics is not None:
+            route = _metrics_route(metrics, holder)
+            self._routes = {**self._routes, "/metrics": route}
+            self._labels[id(route)] = "/metrics"
+            if holder is not None:
+                metrics.serving(holder.current)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -120,6 +135,7 @@ class _App:
             await _lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         request = Request(scope["method"], scope["path"], dict(scope["headers"]))
         route = self._route(request)
         try:
@@ -128,6 +144,8 @@ class _App:
             response = _error(exc.status, str(exc), route)
         except InvalidInputError as exc:
             response = _invalid(exc, route)
+            if self._metrics is not None:
+                self._metrics.refused(exc.problems)
         except MlstrataError as exc:
             response = _error(400, str(exc), route)
         except Exception:
@@ -135,6 +153,9 @@ class _App:
             response = _error(500, "internal server error (a bug; the server log has the "
                               "traceback)", route)
         await _send(send, response)
+        if self._metrics is not None:
+            self._metrics.request(self._labels.get(id(route), "other"), response.status,
+                                  time.perf_counter() - started)
 
     async def _respond(self, route: _Route | None, request: Request, receive: Receive) -> Response:
         if route is None:
@@ -155,6 +176,9 @@ class _App:
             result = handler(self._holder, request)
         if isinstance(result, Scoring):
             predictions = await self._scorer.score(result.model, result.columns, result.rows)
+            if self._metrics is not None:
+                self._metrics.answered(self._labels.get(id(route), "other"), result.rows,
+                                       predictions)
             return result.answer(predictions)
         return result
 
@@ -256,6 +280,16 @@ def _invalid(exc: InvalidInputError, route: _Route | None) -> Response:
     return json_response(body, 422)
 
 
+def _metrics_route(metrics: ServeMetrics, holder: ModelHolder | None) -> _Route:
+    """``GET /metrics``: every process's metrics in the Prometheus text format."""
+    def exposition(_: ModelHolder, request: Request) -> Response:
+        if holder is not None:
+            metrics.serving(holder.current)  # a reloaded model shows before its first request
+        return Response(200, metrics.exposition(), CONTENT_TYPE)
+
+    return _Route({"GET": exposition}, open=True)
+
+
 def _live(holder: ModelHolder, request: Request) -> Response:
     return json_response({"live": True})
 
@@ -330,3 +364,9 @@ _MODEL_ROUTES = {
     "infer": _Route({"POST": infer}),
 }
 _DOCS_ASSET = _Route({"GET": docs_asset}, open=True)
+# The route label of the metrics: the path, or its template where the path has variable parts.
+_ROUTE_LABELS = {id(route): path for path, route in _ROUTES.items()}
+_ROUTE_LABELS.update({id(route): "/v2/models/{name}" if action == "metadata"
+                      else f"/v2/models/{{name}}/{action}"
+                      for action, route in _MODEL_ROUTES.items()})
+_ROUTE_LABELS[id(_DOCS_ASSET)] = "/docs/{asset}"

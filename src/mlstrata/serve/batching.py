@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,6 +48,7 @@ from ..runtime.outputs import NonFinitePredictionError
 __all__ = ["BatchScorer", "Scorable"]
 
 DEFAULT_MAX_ROWS = 256
+_log = logging.getLogger("mlstrata.serve")
 
 
 class Scorable(Protocol):
@@ -64,17 +67,25 @@ class _Job:
 
 
 class BatchScorer:
-    """Scores checked columns, merging the requests that reach it in the same loop turn."""
+    """Scores checked columns, merging the requests that reach it in the same loop turn.
 
-    def __init__(self, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+    ``on_scored(model, predictions)``, when given, sees every onnxruntime call that answered
+    (the serving metrics count records per call and the predictions' distribution).
+    """
+
+    def __init__(self, max_rows: int = DEFAULT_MAX_ROWS,
+                 on_scored: Callable[[Any, Predictions], None] | None = None) -> None:
         self._max_rows = max_rows
+        self._on_scored = on_scored
         self._queue: list[_Job] = []
         self._busy = False
 
     async def score(self, model: Scorable, columns: Columns, rows: int) -> Predictions:
         """``model``'s predictions for ``columns`` (``rows`` rows), batched with others."""
         if rows > self._max_rows:
-            return await asyncio.to_thread(model.score, columns)
+            predictions = await asyncio.to_thread(model.score, columns)
+            self._report(model, predictions)
+            return predictions
         job = _Job(model, columns, rows, asyncio.get_running_loop().create_future())
         self._queue.append(job)
         if not self._busy:
@@ -101,6 +112,17 @@ class BatchScorer:
             _settle_all(jobs, exc)
             return
         _hand_back(jobs, predictions, [])
+        self._report(jobs[0].model, predictions)
+
+    def _report(self, model: Scorable, predictions: Predictions) -> None:
+        """Hand an answered call to ``on_scored``; a failing hook is logged, never a request's
+        failure."""
+        if self._on_scored is None:
+            return
+        try:
+            self._on_scored(model, predictions)
+        except Exception:  # noqa: BLE001 — observing must never fail scoring
+            _log.exception("counting an onnxruntime call's predictions failed")
 
     def _next_batch(self) -> list[_Job]:
         """The queued jobs for the first job's model, up to ``max_rows`` rows (at least one)."""

@@ -16,6 +16,7 @@ balancers and Kubernetes probes call without credentials) needs the metadata
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from importlib.metadata import version
@@ -30,6 +31,7 @@ from ..runtime.model import LoadedModel
 from ._proto import grpc_predict_v2_pb2 as pb
 from .errors import RequestError
 from .holder import ModelHolder
+from .metrics import ServeMetrics
 from .tensors import (
     InputTensor,
     OutputTensor,
@@ -77,17 +79,20 @@ def start_grpc_server(
     api_key: str | None = None,
     max_message_bytes: int = 4 * 1024 * 1024,
     workers: int = 4,
+    metrics: ServeMetrics | None = None,
 ) -> GrpcServer:
     """Serve ``holder``'s current model over OIP v2 gRPC on ``host:port`` (0: any free port).
 
     ``max_message_bytes`` bounds a request (larger ones get ``RESOURCE_EXHAUSTED``); ``workers``
-    calls run at once. Raises :class:`~mlstrata.errors.MlstrataError` when the address cannot be
+    calls run at once; with ``metrics`` every call is counted there (as REST requests are,
+    under the route ``/inference.GRPCInferenceService/<Call>`` and the status code's name).
+    Raises :class:`~mlstrata.errors.MlstrataError` when the address cannot be
     bound (e.g. the port is taken).
     """
     executor = futures.ThreadPoolExecutor(max_workers=workers,
                                           thread_name_prefix="mlstrata-grpc")
     server = grpc.server(
-        executor, handlers=[_handlers(_Service(holder))],
+        executor, handlers=[_handlers(_Service(holder, metrics), metrics)],
         interceptors=[_ApiKeyCheck(api_key)] if api_key else None,
         # so_reuseport off: a second server on a taken port fails instead of sharing it.
         options=[("grpc.max_receive_message_length", max_message_bytes),
@@ -106,8 +111,9 @@ def start_grpc_server(
 class _Service:
     """The six OIP v2 calls; each reads ``holder.current`` once and uses it to the end."""
 
-    def __init__(self, holder: ModelHolder) -> None:
+    def __init__(self, holder: ModelHolder, metrics: ServeMetrics | None = None) -> None:
         self._holder = holder
+        self._metrics = metrics
 
     def server_live(self, request: pb.ServerLiveRequest,
                     context: grpc.ServicerContext) -> pb.ServerLiveResponse:
@@ -148,12 +154,15 @@ class _Service:
         _require_served(model, request.model_name, request.model_version)
         lists = field_lists(model.signature, _input_tensors(request))
         predictions = model.predict_columns(lists, text_source=True)
+        if self._metrics is not None:
+            self._metrics.scored(model, predictions)
+            self._metrics.answered(f"/{_SERVICE}/ModelInfer", len(predictions), predictions)
         outputs = output_tensors(model.signature, predictions,
                                  [output.name for output in request.outputs])
         return _response(model, request.id, outputs, raw=bool(request.raw_input_contents))
 
 
-def _handlers(service: _Service) -> grpc.GenericRpcHandler:
+def _handlers(service: _Service, metrics: ServeMetrics | None) -> grpc.GenericRpcHandler:
     """The service's method table, each call answering client mistakes with a status code."""
     methods: dict[str, tuple[_Behaviour, type[Message]]] = {
         "ServerLive": (service.server_live, pb.ServerLiveRequest),
@@ -165,19 +174,31 @@ def _handlers(service: _Service) -> grpc.GenericRpcHandler:
     }
     return grpc.method_handlers_generic_handler(_SERVICE, {
         name: grpc.unary_unary_rpc_method_handler(
-            _answering(behaviour), request_deserializer=request_type.FromString,
+            _answering(behaviour, f"/{_SERVICE}/{name}", metrics),
+            request_deserializer=request_type.FromString,
             response_serializer=_serialize)
         for name, (behaviour, request_type) in methods.items()})
 
 
-def _answering(behaviour: _Behaviour) -> _Behaviour:
+def _answering(behaviour: _Behaviour, route: str, metrics: ServeMetrics | None) -> _Behaviour:
     def call(request: Any, context: grpc.ServicerContext) -> Message:
+        started = time.perf_counter()
+        code = grpc.StatusCode.UNKNOWN  # what gRPC answers for an unexpected exception
         try:
-            return behaviour(request, context)
+            answer = behaviour(request, context)
+            code = grpc.StatusCode.OK
+            return answer
         except RequestError as exc:
-            context.abort(_STATUS.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT), str(exc))
+            code = _STATUS.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT)
+            context.abort(code, str(exc))
         except InvalidInputError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            code = grpc.StatusCode.INVALID_ARGUMENT
+            if metrics is not None:
+                metrics.refused(exc.problems)
+            context.abort(code, str(exc))
+        finally:
+            if metrics is not None:
+                metrics.request(route, code.name, time.perf_counter() - started)
 
     return call
 

@@ -17,6 +17,7 @@ the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -31,6 +32,7 @@ from ..errors import MlstrataError
 from ..runtime.manifest import verify_package
 from .app import ASGIApp, create_app
 from .holder import ModelHolder
+from .metrics import MULTIPROC_ENV, ServeMetrics, multiprocess_directory
 
 if TYPE_CHECKING:
     from .grpc_server import GrpcServer
@@ -168,8 +170,10 @@ def load_holder(config: ServeConfig) -> tuple[ModelHolder | None, Reloader | Non
     return holder, reloader
 
 
-def build_app(config: ServeConfig, holder: ModelHolder | None) -> ASGIApp:
-    """The REST app for ``config`` answering with ``holder``'s model (if any)."""
+def build_app(config: ServeConfig, holder: ModelHolder | None,
+              metrics: ServeMetrics | None = None) -> ASGIApp:
+    """The REST app for ``config`` answering with ``holder``'s model (if any), counting in
+    ``metrics`` (new ones when not given) and answering them on ``GET /metrics``."""
     precomputed = None
     if config.precomputed is not None:
         from .precomputed import open_precomputed
@@ -179,7 +183,8 @@ def build_app(config: ServeConfig, holder: ModelHolder | None) -> ASGIApp:
         _log.info("serving %s version %s from %s", holder.current.name,
                   holder.current.version, holder.path)
     return create_app(holder, api_key=config.api_key(), max_body_bytes=config.max_body_bytes,
-                      precomputed=precomputed)
+                      precomputed=precomputed,
+                      metrics=metrics if metrics is not None else ServeMetrics())
 
 
 def worker_app() -> ASGIApp:
@@ -190,7 +195,17 @@ def worker_app() -> ASGIApp:
 
 
 def serve(config: ServeConfig) -> None:
-    """Serve until SIGTERM/SIGINT; in-flight requests finish first (see the module docstring)."""
+    """Serve until SIGTERM/SIGINT; in-flight requests finish first (see the module docstring).
+
+    With several processes their metrics meet in a fresh directory made for this run (and
+    removed after it), named in ``PROMETHEUS_MULTIPROC_DIR`` before any process counts.
+    """
+    shared = config.workers > 1 or MULTIPROC_ENV in os.environ
+    with multiprocess_directory() if shared else contextlib.nullcontext():
+        _serve(config)
+
+
+def _serve(config: ServeConfig) -> None:
     import uvicorn
 
     _configure_logging()
@@ -204,14 +219,15 @@ def serve(config: ServeConfig) -> None:
     if not needs_model and config.source is not None:  # refuse a bad package before forking
         verify_package(config.source.locate_function()())
     holder, reloader = load_holder(config) if needs_model else (None, None)
-    grpc = _start_grpc(config, holder)
+    metrics = ServeMetrics() if needs_model else None  # REST workers count in their own
+    grpc = _start_grpc(config, holder, metrics)
     try:
         if config.workers > 1:
             os.environ[CONFIG_ENV] = config.to_json()
             uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers,
                         **options)
         else:
-            uvicorn.Server(uvicorn.Config(build_app(config, holder), **options)).run()
+            uvicorn.Server(uvicorn.Config(build_app(config, holder, metrics), **options)).run()
     finally:
         if grpc is not None:
             grpc.stop(grace=30)
@@ -219,7 +235,8 @@ def serve(config: ServeConfig) -> None:
             reloader.stop()
 
 
-def _start_grpc(config: ServeConfig, holder: ModelHolder | None) -> GrpcServer | None:
+def _start_grpc(config: ServeConfig, holder: ModelHolder | None,
+                metrics: ServeMetrics | None) -> GrpcServer | None:
     """The gRPC service beside the REST one (in this process), when a port is configured."""
     if config.grpc_port is None:
         return None
@@ -229,7 +246,7 @@ def _start_grpc(config: ServeConfig, holder: ModelHolder | None) -> GrpcServer |
     from .grpc_server import start_grpc_server
 
     server = start_grpc_server(holder, host=config.host, port=config.grpc_port,
-                               api_key=config.api_key())
+                               api_key=config.api_key(), metrics=metrics)
     _log.info("gRPC (Open Inference Protocol v2) on %s:%s", config.host, server.port)
     return server
 
