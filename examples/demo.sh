@@ -97,6 +97,13 @@ step "   A bad request is refused with the field named (HTTP 422), never a 500"
 python3 -c 'import json; r = json.load(open("one.json")); r["term_months"] = 18; print(json.dumps(r))' \
   | curl -s -w '  → HTTP %{http_code}\n' -X POST "$URL/v1/predict" \
       -H 'Content-Type: application/json' -d @-
+step "   A value past what training saw is scored, with a warning (mlstrata serve --strict refuses it)"
+python3 -c 'import json, sys
+field = next((f for f in json.load(open(sys.argv[1] + "signature.json"))["inputs"]
+              if f["name"] == "num_credit_lines"), {})
+record = json.load(open("one.json")); record["num_credit_lines"] = (field.get("max") or 98) + 1
+print(json.dumps(record))' "$PACKAGE" \
+  | curl -s -X POST "$URL/v1/predict" -H 'Content-Type: application/json' -d @-; echo
 echo "OpenAPI docs: $URL/docs"
 step "   Stop the server cleanly (SIGTERM: requests in flight finish)"
 stop_server

@@ -115,7 +115,8 @@ def test_missing_fields_are_violations(contract: Contract) -> None:
 def test_unknown_category_of_a_non_strict_column_is_only_a_warning(contract: Contract) -> None:
     assert contract.check_record({**GOOD, "channel": "phone"}) == []
     (warning,) = contract.check_record({**GOOD, "channel": "phone"}, include_warnings=True)
-    assert (warning.rule, warning.severity) == ("allowed", "warning")
+    assert (warning.rule, warning.severity) == ("allowed", "warn")
+    assert contract.columns["channel"].severity == {"allowed": "warn"}
 
 
 def test_check_records_keeps_order(contract: Contract) -> None:
@@ -195,6 +196,18 @@ def test_yaml_round_trip(contract: Contract, tmp_path: Path) -> None:
         ("columns:\n  age: {type: integer}\nchecks:\n  - {name: a, sql: age > 1}\n"
          "  - {name: a, sql: age > 2}\n", "check names must be unique; rename a"),
         ("python_checks: [nocolon]\n", "must look like 'module:function'"),
+        ("columns:\n  age:\n    type: integer\n    severity: {maximum: warn}\n",
+         r"line 2: key 'columns.age'.*severity names unknown rule 'maximum' \(did you mean max"
+         r".*\); the rules are type, not_null, min, max, allowed, pattern, unique"),
+        ("columns:\n  age: {type: integer, severity: {max: warning}}\n",
+         r"severity of max is 'warning' \(did you mean warn\?\); use error or warn"),
+        ("columns:\n  age: {type: integer, severity: warn}\n",
+         "severity maps rule kinds to error or warn"),
+        ("columns:\n  c: {type: text, allowed: [a], strict: true, severity: {allowed: warn}}\n",
+         "strict: true contradicts severity allowed: warn; keep only the severity"),
+        ("columns:\n  age: {type: integer}\nchecks:\n  - {name: a, sql: age > 1, severity: "
+         "soft}\n", r"key 'checks.0.severity'.*use error or warn"),
+        ("python_checks: [{function: 'm:f', severity: maybe}]\n", "use error or warn"),
         ("rows: {min: -1}\n", "key 'rows.min'"),
     ],
 )
@@ -241,9 +254,9 @@ def test_contract_module_imports_without_duckdb_or_pandas() -> None:
 
 def test_public_names_of_the_package() -> None:
     assert set(mlstrata.contract.__all__) == {
-        "CONTRACT_VERSION", "ColumnRef", "ColumnRule", "ColumnSpec", "Contract", "LogicalType",
-        "PythonCheck", "Rule", "RowBounds", "SqlCheck", "Violation", "load_python_check",
-        "quote_sql_identifier", "sql_literal"}
+        "CONTRACT_VERSION", "RULE_KINDS", "ColumnRef", "ColumnRule", "ColumnSpec", "Contract",
+        "LogicalType", "PythonCheck", "PythonCheckSpec", "Rule", "RowBounds", "Severity",
+        "SqlCheck", "Violation", "load_python_check", "quote_sql_identifier", "sql_literal"}
     for name in mlstrata.contract.__all__:
         assert getattr(mlstrata.contract, name) is not None
 
@@ -258,3 +271,53 @@ def test_the_record_checker_is_built_once_and_shared(contract: Contract) -> None
     checker = contract.record_checker()
     assert contract.record_checker() is checker
     assert [v.rule for v in checker.check({**GOOD, "age": 5})] == ["min"]
+
+
+SEVERITY_YAML = """\
+version: 1
+dataset: credit
+columns:
+  lines: {type: integer, nullable: false, min: 0, max: 13, severity: {max: warn, nullable: warn}}
+  region: {type: text, allowed: [north, south], severity: {allowed: warn}}
+  old_style: {type: text, allowed: [a, b], strict: false}
+  code: {type: text, pattern: '^[0-9]{5}$'}
+checks:
+  - {name: usual, sql: lines < 10, severity: warn}
+  - {name: hard, sql: lines >= 0}
+python_checks: ['math:isfinite', {function: 'math:isnan', severity: warn}]
+"""
+
+
+def test_severity_yaml_round_trip_and_rules(tmp_path: Path) -> None:
+    path = tmp_path / "contract.yaml"
+    path.write_text(SEVERITY_YAML)
+    contract = Contract.load(path)
+    lines = contract.columns["lines"]
+    assert lines.severity == {"max": "warn", "not_null": "warn"}
+    assert (lines.severity_of("max"), lines.severity_of("min")) == ("warn", "error")
+    assert not contract.columns["region"].strict and not contract.columns["old_style"].strict
+    assert contract.columns["old_style"].severity == {"allowed": "warn"}
+    severities = {rule.name: rule.severity for rule in contract.rules()}
+    assert severities == {
+        "rows": "error", "lines.type": "error", "lines.not_null": "warn", "lines.min": "error",
+        "lines.max": "warn", "region.type": "error", "region.allowed": "warn",
+        "old_style.type": "error", "old_style.allowed": "warn", "code.type": "error",
+        "code.pattern": "error", "check:usual": "warn", "check:hard": "error",
+        "python:math:isfinite": "error", "python:math:isnan": "warn"}
+    written = contract.to_yaml()
+    assert "severity:\n      max: warn\n      not_null: warn" in written
+    assert "strict" not in written
+    path.write_text(written)
+    assert Contract.load(path) == contract
+
+
+def test_warn_violations_are_reported_only_when_asked() -> None:
+    contract = Contract.model_validate({
+        "columns": {"lines": {"type": "integer", "max": 13, "severity": {"max": "warn"}},
+                    "zip": {"type": "text", "pattern": "^[0-9]{5}$"}},
+        "checks": [{"name": "few", "sql": "lines < 10", "severity": "warn"}]})
+    record = {"lines": 14, "zip": "2800"}
+    assert [v.rule for v in contract.check_record(record)] == ["pattern"]
+    found = contract.check_record(record, include_warnings=True)
+    assert [(v.rule, v.severity) for v in found] == [
+        ("max", "warn"), ("pattern", "error"), ("check:few", "warn")]

@@ -345,3 +345,30 @@ def test_a_killed_run_leaves_the_old_table_and_its_staging_is_cleaned(tmp_path: 
     report = _store(db_url, [_batch(["z"], [1], [0.9])])
     assert len(report.cleaned_staging) == 1
     assert _tables(db_url) == ["mlstrata_precompute_runs", "predictions"]
+
+
+def test_rows_with_warnings_are_stored_with_them_and_counted(
+        uncontracted_packages: tuple[Path, Path], tmp_path: Path) -> None:
+    """The training ranges of a package without contract warn: a row past them is stored with
+    its ``warnings`` text, which the lookup returns; the report counts such rows."""
+    from ..runtime.test_outputs import RECORD
+
+    bounded = uncontracted_packages[0]
+    signature = json.loads((bounded / "signature.json").read_text())
+    age_max = next(i for i in signature["inputs"] if i["name"] == "age")["max"]
+    source = tmp_path / "in.csv"
+    rows = [{"id": "a", **RECORD}, {"id": "b", **RECORD, "age": age_max + 1}]
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+    report = precompute(bounded, str(source), key="id", db_url=db_url)
+    assert (report.rows, report.rejects, report.warned) == (2, 0, 1)
+    assert report.to_dict()["warned"] == 1
+    warned = lookup(db_url, "b")
+    assert warned is not None
+    assert warned["warnings"] == (f"field 'age' (max): {age_max + 1} is above the maximum "
+                                  f"{age_max}")
+    clean = lookup(db_url, "a")
+    assert clean is not None and "warnings" not in clean

@@ -53,8 +53,27 @@ def test_parquet_output_matches_the_runtime(credit_package: Path, valid_csv: Pat
     assert np.array_equal(scored.column("probability_1").to_numpy(), expected.probabilities[:, 1])
     assert set(scored.column("run_id").to_pylist()) == {report.run_id}
     assert (report.rows_in, report.rows_scored, report.rows_rejected) == (200, 200, 0)
+    assert report.rows_warned == 0 and set(scored.column("warnings").to_pylist()) == {""}
     assert report.rejects is None
     assert _files(tmp_path) == ["scores.parquet"]
+
+
+def test_rows_past_the_warn_rules_are_scored_and_counted(credit_package: Path, valid_csv: Path,
+                                                         tmp_path: Path) -> None:
+    """An unseen region (the inferred category set warns) is scored with a warning."""
+    table = pacsv.read_csv(valid_csv, convert_options=pacsv.ConvertOptions(
+        column_types={"region": pa.string()}))
+    regions = table.column("region").to_pylist()
+    regions[:3] = ["atlantis"] * 3
+    source = tmp_path / "in.csv"
+    pacsv.write_csv(table.set_column(table.schema.get_field_index("region"), "region",
+                                     pa.array(regions)), source)
+    report = predict(credit_package, source, tmp_path / "out.parquet", keys=[KEY])
+    assert (report.rows_scored, report.rows_rejected, report.rows_warned) == (200, 0, 3)
+    assert report.to_dict()["rows_warned"] == 3
+    warnings = pq.read_table(tmp_path / "out.parquet").column("warnings").to_pylist()
+    assert all(w.startswith("field 'region' (allowed): 'atlantis'") for w in warnings[:3])
+    assert set(warnings[3:]) == {""}
 
 
 def test_rejects_file_holds_the_rows_as_given_and_why(credit_package: Path,

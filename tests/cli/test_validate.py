@@ -65,7 +65,7 @@ def test_validate_prints_failing_rules_and_verbose_prints_every_rule(
         cli: Any, workspace: Workspace, tmp_path: Path) -> None:
     contract = infer(cli, workspace)
     batch = tmp_path / "batch.csv"
-    batch.write_text(HEADER + "1,30,28001,car\n2,31,28002,boat\n")
+    batch.write_text(HEADER + "1,30,28001,car\n2,31,2800,boat\n")
     brief = cli("validate", batch, "--contract", contract, "-w", workspace.root)
     assert brief.code == 1, brief.err
     assert "purpose.allowed" in brief.out and "customer_id.type" not in brief.out
@@ -77,6 +77,23 @@ def test_validate_prints_failing_rules_and_verbose_prints_every_rule(
     assert "customer_id.type" in [rule["name"] for rule in saved["rules"]]
     assert "customer_id.type" in cli("validate", batch, "--contract", contract, "--json",
                                      "-w", workspace.root).out
+
+
+def test_a_batch_with_only_warnings_exits_0_listing_them(cli: Any, workspace: Workspace,
+                                                         tmp_path: Path) -> None:
+    """Inferred ranges and category sets warn: an age past the observed range and an unseen
+    purpose are listed, and the batch still passes (exit 0)."""
+    contract = infer(cli, workspace)
+    assert "severity:" in contract.read_text() and "max: warn" in contract.read_text()
+    batch = tmp_path / "batch.csv"
+    batch.write_text(HEADER + "1,30,28001,car\n2,99,28002,boat\n")
+    result = cli("validate", batch, "--contract", contract, "-w", workspace.root)
+    assert result.code == 0, result.out
+    out = result.out.replace("\n", " ")
+    assert "PASSED" in out and "age.max" in out and "purpose.allowed" in out
+    assert "2 warning(s), not failing validation" in out
+    saved = json.loads((workspace.reports_dir / "batch-validate.json").read_text())
+    assert (saved["passed"], saved["rules_failed"], saved["warnings"]) == (True, 0, 2)
 
 
 def test_validate_a_bad_batch_exits_1_naming_rule_count_and_rows(

@@ -57,10 +57,30 @@ def test_ranges_are_widened_by_a_tenth_of_the_span_without_crossing_zero(
     assert applied.min == date(2020, 12, 13) and applied.max is None
 
 
-def test_low_cardinality_text_becomes_strict_categories(inferred: Contract) -> None:
+def test_low_cardinality_text_becomes_categories_that_warn(inferred: Contract) -> None:
+    """Every model has an "other" level for an unseen category, so it can be scored: a warning."""
     purpose = inferred.columns["purpose"]
-    assert purpose.allowed == ["car", "home", "study"] and purpose.strict
+    assert purpose.allowed == ["car", "home", "study"] and not purpose.strict
+    assert purpose.severity_of("allowed") == "warn"
     assert inferred.columns["comment"].allowed is None
+
+
+def test_observed_ranges_warn_and_types_nulls_patterns_stay_errors(inferred: Contract) -> None:
+    """A finite sample's range is not a law: a new batch reaching past it is scored, with a
+    warning; what no model can score (a wrong type, a null where none was seen, a malformed
+    code, a duplicate id) stays an error."""
+    warned = {(name, rule.kind) for name, spec in inferred.columns.items()
+              for rule in spec.rules(name) if rule.severity == "warn"}
+    assert warned == {("age", "min"), ("age", "max"), ("income", "min"), ("income", "max"),
+                      ("customer_id", "min"), ("customer_id", "max"), ("applied", "min"),
+                      ("purpose", "allowed")}
+    age = inferred.columns["age"]
+    assert [(v.rule, v.severity) for v in Contract(columns={"age": age}).check_record(
+        {"age": 99}, include_warnings=True)] == [("max", "warn")]
+    errors = {rule.kind for name, spec in inferred.columns.items() for rule in spec.rules(name)
+              if rule.severity == "error"}
+    assert errors == {"type", "not_null", "pattern", "unique"}
+    assert "severity:\n      min: warn\n      max: warn" in inferred.to_yaml()
 
 
 def test_codes_get_a_pattern(inferred: Contract) -> None:

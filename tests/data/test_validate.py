@@ -86,7 +86,11 @@ def test_a_bad_batch_file_fails_with_counts_and_sample_rows(
     report.render_terminal(console)
     text = console.export_text()
     assert "FAILED" in text and "row 2: age='10'" in text
-    assert json.loads(report.to_json())["rules_failed"] == 6
+    data = json.loads(report.to_json())  # inferred ranges and categories only warn
+    assert (data["rules_failed"], data["warnings"]) == (3, 3)
+    assert {r["name"]: r["severity"] for r in data["rules"] if not r["passed"]} == {
+        "age.min": "warn", "age.type": "error", "income.min": "warn",
+        "income.not_null": "error", "postal_code.pattern": "error", "purpose.allowed": "warn"}
     html = report.to_html()
     assert "Failing rows: age.min" in html and "boat" in html
 
@@ -174,6 +178,33 @@ def test_non_strict_categories_only_warn(workspace: Workspace) -> None:
     report = validate_target(workspace, "kinds")
     assert report.passed and result(report, "kind.allowed").failing == 3
     assert json.loads(report.to_json())["warnings"] == 1
+
+
+def test_rules_of_severity_warn_fail_without_failing_validation(workspace: Workspace) -> None:
+    make_dataset(workspace, CREDIT_SQL, name="credit")
+    (workspace.root / "warn_checks_v.py").write_text(
+        "def modest(row):\n    return row['income'] < 2000\n")
+    write_contract(workspace, {
+        "columns": {"age": {"type": "integer", "min": 18, "max": 50,
+                            "severity": {"max": "warn"}},
+                    "purpose": {"type": "text", "allowed": ["car", "home"],
+                                "severity": {"allowed": "warn"}}},
+        "checks": [{"name": "young", "sql": "age < 70", "severity": "warn"},
+                   {"name": "adult", "sql": "age >= 18"}],
+        "python_checks": [{"function": "warn_checks_v:modest", "severity": "warn"}]})
+    report = validate_target(workspace, "credit")
+    assert report.passed
+    warned = {r.rule.name: r.failing for r in report.failed}
+    assert warned == {"age.max": 34, "purpose.allowed": 33, "check:young": 8,
+                      "python:warn_checks_v:modest": 20}
+    assert not any(r.blocking for r in report.results)
+    data = json.loads(report.to_json())
+    assert (data["passed"], data["rules_failed"], data["warnings"]) == (True, 0, 4)
+    text = rendered(report)
+    assert text.startswith("PASSED") and "│ warn     │ warn" in text
+    assert ("4 warning(s), not failing validation (severity warn): age.max, purpose.allowed, "
+            "check:young, python:warn_checks_v:modest") in text
+    assert "WARN" in report.to_html()
 
 
 def test_python_checks_from_the_project_config(workspace: Workspace) -> None:

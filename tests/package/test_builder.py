@@ -23,7 +23,7 @@ CONTRACT = """version: 1
 dataset: credit
 columns:
   income: {type: float, nullable: false, min: 0}
-  age: {type: integer, min: 18, max: 120}
+  age: {type: integer, min: 18, max: 120, severity: {max: warn}}
   debt: {type: float}
   city: {type: text, allowed: [north, south, east], strict: true}
   default_flag: {type: boolean}
@@ -68,6 +68,9 @@ def test_signature_carries_the_contract(built: tuple[Workspace, Path]) -> None:
     inputs = {i["name"]: i for i in signature["inputs"]}
     assert inputs["city"]["allowed"] == ["north", "south", "east"] and inputs["city"]["strict"]
     assert inputs["income"]["nullable"] is False and inputs["age"]["max"] == 120
+    assert inputs["age"]["severity"] == {"type": "error", "min": "error", "max": "warn"}
+    assert inputs["city"]["severity"] == {"type": "error", "allowed": "error"}
+    assert inputs["income"]["severity"] == {"type": "error", "not_null": "error", "min": "error"}
     assert signature["outputs"][1]["classes"] == [False, True]
     assert signature["dates"] == []
 

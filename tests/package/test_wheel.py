@@ -189,12 +189,12 @@ def test_a_bad_record_is_named_by_field(credit_package: Path, wheel: Path,
 import json
 from credit_model import InvalidInputError, predict
 try:
-    predict({{**{records[0]!r}, "region": "atlantis"}})
+    predict({{**{records[0]!r}, "term_months": 18}})
 except InvalidInputError as exc:
     print(json.dumps(str(exc)))
 """
     message = _python(sys.executable, code, _unpacked(wheel, tmp_path / "site"), tmp_path)
-    assert message.startswith("record 0, field 'region': 'atlantis' is not an allowed value")
+    assert message.startswith("record 0, field 'term_months': 18 is not an allowed value")
 
 
 def test_a_record_the_model_answers_nan_for_is_named_not_predicted(

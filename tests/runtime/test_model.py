@@ -55,8 +55,6 @@ def test_model_names_itself_from_the_manifest(credit_package: Path) -> None:
 @pytest.mark.parametrize(("change", "message"), [
     ({"age": "forty"}, "record 0, field 'age': expected a number, got text 'forty'"),
     ({"term_months": 18}, "record 0, field 'term_months': 18 is not an allowed value"),
-    ({"region": "atlantis"}, "record 0, field 'region': 'atlantis' is not an allowed value"),
-    ({"interest_rate": 99.0}, "record 0, field 'interest_rate': 99 is above the maximum"),
     ({"loan_amount": 10.5}, "record 0, field 'loan_amount': expected an integer, got 10.5"),
     ({"purpose": None}, "record 0, field 'purpose': required"),
     ({"application_date": "15/03/2024"}, "record 0, field 'application_date': '15/03/2024' is "
@@ -84,11 +82,42 @@ def test_a_missing_field_is_an_error_even_when_the_rest_is_fine(credit_package: 
 def test_every_problem_is_kept_for_batch_rejects(credit_package: Path) -> None:
     model = load(credit_package)
     records, _ = _records(credit_package, 5)
-    records[1]["region"] = "atlantis"
-    records[3]["age"] = -4
+    records[1]["term_months"] = 18
+    records[3]["age"] = "old"
+    records[4]["region"] = "atlantis"  # a warning: not among the problems that refuse
     with pytest.raises(InvalidInputError) as caught:
         model.predict_records(records)
-    assert [(p.row, p.field) for p in caught.value.problems] == [(1, "region"), (3, "age")]
+    assert [(p.row, p.field, p.rule) for p in caught.value.problems] == [
+        (1, "term_months", "allowed"), (3, "age", "type")]
+
+
+def test_values_breaking_warn_rules_are_scored_with_warnings(credit_package: Path) -> None:
+    """The inferred contract's ranges and category sets warn: an unseen region and an interest
+    rate above the observed maximum are scored, and say so; the same values refuse when the
+    model is loaded strict (``mlstrata serve --strict``)."""
+    model = load(credit_package)
+    records, _ = _records(credit_package, 3)
+    records[1] = {**records[1], "region": "atlantis", "interest_rate": 99.0}
+    predictions = model.predict_records(records)
+    assert len(predictions) == 3
+    assert predictions.warnings[0] == predictions.warnings[2] == ()
+    assert [(w.field, w.rule) for w in predictions.warnings[1]] == [
+        ("interest_rate", "max"), ("region", "allowed")]
+    assert predictions.warnings[1][0].message.startswith("99 is above the maximum")
+    assert predictions.warning_count == 2
+    shown = predictions.to_records()
+    assert "warnings" not in shown[0] and "warnings" not in shown[2]
+    assert shown[1]["warnings"][1] == {"field": "region", "rule": "allowed",
+                                       "message": predictions.warnings[1][1].message}
+    clean = model.predict_records([records[0], records[2]])
+    assert predictions.take(np.array([0, 2])).predictions == clean.predictions
+    assert predictions.rows(1, 2).warnings == (predictions.warnings[1],)
+    strict = load(credit_package, strict=True)
+    with pytest.raises(InvalidInputError) as caught:
+        strict.predict_records(records)
+    assert [(p.row, p.field, p.rule) for p in caught.value.problems] == [
+        (1, "interest_rate", "max"), (1, "region", "allowed")]
+    assert "only warns, but this server is strict" in str(caught.value)
 
 
 def test_columns_with_numbers_as_text_are_accepted_from_text_sources(credit_package: Path) -> None:

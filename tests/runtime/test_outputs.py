@@ -47,8 +47,11 @@ def test_finite_records_score_as_before(uncontracted_packages: tuple[Path, Path]
     assert np.isfinite(predictions.probabilities).all() and len(predictions) == 2
 
 
-def test_a_package_without_contract_carries_the_training_ranges_as_rules(
+def test_a_package_without_contract_carries_the_training_ranges_as_warn_rules(
         uncontracted_packages: tuple[Path, Path]) -> None:
+    """Like an inferred contract's, the ranges warn: a value past them is scored with a warning;
+    1e300, which the model answers NaN for, is still refused (by the finite-answer guard); a
+    strict model refuses both."""
     bounded, types_only = uncontracted_packages
     assert not (bounded / "contract.yaml").exists()
     inputs = {i["name"]: i for i in json.loads((bounded / "signature.json").read_text())["inputs"]}
@@ -58,11 +61,18 @@ def test_a_package_without_contract_carries_the_training_ranges_as_rules(
     assert inputs["previous_defaults"]["max"] == inputs["previous_defaults"]["training_max"]
     assert inputs["income"]["max"] > inputs["income"]["training_max"]  # widened, not exact
     assert all(inputs[name]["nullable"] for name in inputs)
+    assert all(inputs[name]["severity"] == {"min": "warn", "max": "warn"} for name in NUMBERS)
     assert "min" not in inputs["region"] and "training_min" not in inputs["application_date"]
     model = load(bounded)
-    with pytest.raises(InvalidInputError, match=r"^record 0, field 'income': 1e\+300 is above "
-                                                r"the maximum \d"):
+    above = inputs["income"]["max"] + 1000.0
+    (warned,) = model.predict_records([{**RECORD, "income": above}]).warnings
+    assert [(w.field, w.rule) for w in warned] == [("income", "max")]
+    with pytest.raises(NonFinitePredictionError, match=r"^record 0, field 'income': 1e\+300 is "
+                                                       r"above the training range"):
         model.predict_records([{**RECORD, "income": 1e300}])
+    with pytest.raises(InvalidInputError, match=r"^record 0, field 'income': [\d.]+ is above the "
+                                                r"maximum \d"):
+        load(bounded, strict=True).predict_records([{**RECORD, "income": above}])
     loose = json.loads((types_only / "signature.json").read_text())["inputs"]
     assert all("min" not in field and "max" not in field for field in loose)
     assert loose[1]["training_max"] == inputs["income"]["training_max"]

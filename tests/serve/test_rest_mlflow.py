@@ -75,12 +75,13 @@ def test_mistakes_answer_4xx_with_mlflow_error_keys(server: str, body: bytes, co
 
 
 def test_invalid_values_name_record_and_field(server: str, records: list[dict[str, Any]]) -> None:
-    bad = [records[0], {**records[1], "region": "atlantis"}]
+    bad = [records[0], {**records[1], "term_months": 18}]
     response = requests.post(f"{server}/invocations", json={"dataframe_records": bad}, timeout=10)
     assert response.status_code == 422
-    assert response.json()["problems"] == [{"record": 1, "field": "region", "message":
+    assert response.json()["problems"] == [{"record": 1, "field": "term_months",
+                                            "rule": "allowed", "message":
                                             response.json()["problems"][0]["message"]}]
-    assert "record 1, field 'region': 'atlantis' is not an allowed value" in \
+    assert "record 1, field 'term_months': 18 is not an allowed value" in \
         response.json()["error"]
 
 

@@ -56,7 +56,6 @@ def test_malformed_bodies(server: str, body: bytes, status: int, message: str) -
     ({"age": "forty"}, "record 0, field 'age': expected a number, got text 'forty'"),
     ({"loan_amount": 10.5}, "record 0, field 'loan_amount': expected an integer, got 10.5"),
     ({"term_months": 18}, "record 0, field 'term_months': 18 is not an allowed value"),
-    ({"interest_rate": 99.0}, "record 0, field 'interest_rate': 99 is above the maximum"),
     ({"application_date": "yesterday"}, "record 0, field 'application_date'"),
     ({"region": None}, "record 0, field 'region': required"),
 ])

@@ -16,6 +16,10 @@ A crash before step 4 leaves the previous table complete and queryable; readers 
 old table or the new one. Only tables that a previous precompute made are replaced. The key is
 stored as text in a column named ``key`` (the source column's name is recorded with the run);
 rows with a missing key are counted as rejects. One run per table at a time.
+
+Rows that break only ``warn`` rules of the contract are stored with their ``warnings`` (a TEXT
+column, empty when none: ``field 'x' (max): ...``), which a lookup returns; the report counts
+them.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from ..serve.precomputed import (
 from ..workspace import Workspace
 from .cleaning import RecipeMode, clean_batches
 from .reading import BATCH_ROWS, describe_source, read_batches
-from .scoring import REJECT_REASON, OnInvalid, score_batches
+from .scoring import REJECT_REASON, WARNINGS, OnInvalid, score_batches
 
 __all__ = ["PrecomputeReport", "ScoredLike", "precompute", "store_predictions"]
 
@@ -91,6 +95,7 @@ class PrecomputeReport(Report):
     computed_at: str
     replaced_previous: bool
     cleaned_staging: list[str] = field(default_factory=list)
+    warned: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -102,7 +107,7 @@ class PrecomputeReport(Report):
         return {"table": self.table, "db": self.db, "model": self.model,
                 "model_version": self.model_version, "run_id": self.run_id,
                 "key_column": self.key_column, "rows": self.rows, "rejects": self.rejects,
-                "reject_examples": self.reject_examples,
+                "reject_examples": self.reject_examples, "warned": self.warned,
                 "seconds": round(self.seconds, 3),
                 "rows_per_second": round(self.rows_per_second, 1),
                 "computed_at": self.computed_at, "replaced_previous": self.replaced_previous,
@@ -128,6 +133,7 @@ class PrecomputeReport(Report):
                 "key column": self.key_column, "rows stored": f"{self.rows:,}",
                 "rows rejected": f"{self.rejects:,}" + "".join(
                     f"\n  e.g. {reason}" for reason in self.reject_examples),
+                "rows with warnings": f"{self.warned:,} (stored, with their warnings)",
                 "throughput": f"{self.rows_per_second:,.0f} rows/s ({self.seconds:.2f} s)",
                 "computed at": self.computed_at,
                 "replaced previous table": "yes" if self.replaced_previous else "no (new table)"}
@@ -200,7 +206,8 @@ def store_predictions(
     with _writing(db, table) as con:
         cleaned, replacing = _prepare(con, db, table)
         try:
-            rows, rejects, examples = _load(con, run, scored, model, model_version, progress)
+            rows, rejects, examples, warned = _load(con, run, scored, model, model_version,
+                                                    progress)
             _index(con, run, source)
             _swap(con, run, (table, run_id, model, model_version, key, source, rows, rejects,
                              started.isoformat(), datetime.now(UTC).isoformat()))
@@ -210,7 +217,7 @@ def store_predictions(
             raise
     return PrecomputeReport(table, db.display, model, model_version, run_id, key, rows, rejects,
                             examples, time.perf_counter() - clock, started.isoformat(),
-                            replacing, cleaned)
+                            replacing, cleaned, warned)
 
 
 @dataclass(frozen=True)
@@ -260,9 +267,10 @@ def _prepare(con: Any, db: Database, table: str) -> tuple[list[str], bool]:
 
 
 def _load(con: Any, run: _Run, scored: Iterable[ScoredLike], model: str, model_version: int,
-          progress: Callable[[int], None] | None) -> tuple[int, int, list[str]]:
-    """Append every batch to the staging table; rows stored, rows rejected, a few reasons."""
-    rows = rejects = 0
+          progress: Callable[[int], None] | None) -> tuple[int, int, list[str], int]:
+    """Append every batch to the staging table; rows stored, rows rejected, a few reasons, rows
+    stored with warnings."""
+    rows = rejects = warned = 0
     examples: list[str] = []
     for batch in scored:
         frame = _table_rows(batch.scored, run, model, model_version)
@@ -275,13 +283,15 @@ def _load(con: Any, run: _Run, scored: Iterable[ScoredLike], model: str, model_v
             con.execute(_create_sql(run, frame.schema))
         _append(con, run, frame)
         rows += frame.num_rows
+        if WARNINGS in frame.schema.names:
+            warned += int(pc.sum(pc.not_equal(frame.column(WARNINGS), "")).as_py() or 0)
         if progress is not None:
             progress(rows)
     if rows == 0:
         raise DataError(f"no prediction to store: every input row was rejected ({rejects:,}); "
                         f"table '{run.table}' was left as it was; e.g. "
                         f"{examples[0] if examples else 'no row at all'}")
-    return rows, rejects, examples
+    return rows, rejects, examples, warned
 
 
 def _reasons(batch: ScoredLike, frame: pa.Table, key: str) -> list[str]:
@@ -305,6 +315,8 @@ def _table_rows(scored: pa.Table, run: _Run, model: str, model_version: int) -> 
     for name in scored.schema.names:
         if name.startswith(PROBABILITY_PREFIX):
             columns[name] = pc.cast(kept.column(name), pa.float64())
+    if WARNINGS in scored.schema.names:
+        columns[WARNINGS] = pc.fill_null(kept.column(WARNINGS), "")
     columns.update(model=pa.repeat(model, n), model_version=pa.repeat(model_version, n),
                    run_id=pa.repeat(run.run_id, n), computed_at=pa.repeat(run.computed_at, n))
     return pa.table(columns)

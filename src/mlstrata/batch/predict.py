@@ -40,7 +40,8 @@ Engine = Literal["local", "spark"]
 
 @dataclass
 class PredictReport(Report):
-    """What a batch-prediction run did: rows in, scored and rejected, speed, where they went."""
+    """What a batch-prediction run did: rows in, scored and rejected, speed, where they went;
+    ``rows_warned``: scored rows whose ``warnings`` column names broken warn rules."""
 
     model: str
     model_version: int
@@ -54,6 +55,7 @@ class PredictReport(Report):
     engine: str = "local"
     rejects: str | None = None
     recipe_steps: list[str] = field(default_factory=list)
+    rows_warned: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -66,7 +68,7 @@ class PredictReport(Report):
                 "engine": self.engine, "input": self.input, "output": self.output,
                 "rejects": self.rejects, "rows_in": self.rows_in,
                 "rows_scored": self.rows_scored, "rows_rejected": self.rows_rejected,
-                "seconds": round(self.seconds, 3),
+                "rows_warned": self.rows_warned, "seconds": round(self.seconds, 3),
                 "rows_per_second": round(self.rows_per_second, 1),
                 "recipe_steps": self.recipe_steps}
 
@@ -91,6 +93,7 @@ class PredictReport(Report):
                 ("engine", self.engine), ("input", self.input),
                 ("rows in", f"{self.rows_in:,}"), ("scored", f"{self.rows_scored:,}"),
                 ("rejected", f"{self.rows_rejected:,}"),
+                ("with warnings", f"{self.rows_warned:,} (scored; see the warnings column)"),
                 ("speed", f"{self.rows_per_second:,.0f} rows/s in {self.seconds:.1f} s"),
                 ("output", self.output)]
         if self.rejects:
@@ -139,12 +142,13 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
     batches = read_batches(str(input), batch_rows=batch_rows, table=table, query=query)
     with contextlib.ExitStack() as stack:
         writer, reject_writer = TableWriter(destination, stack), TableWriter(rejects, stack)
-        rows_in = 0
+        rows_in = warned = 0
         cleaned = clean_batches(loaded, batches, workspace, recipe,
                                 lambda rows, columns: reject_writer.write(_as_text(rows, columns)))
         for scored in score_batches(loaded, cleaned.batches, keys=keys, on_invalid=on_invalid,
                                     run_id=run_id):
             writer.write(scored.scored)
+            warned += scored.warned
             if scored.rejects.num_rows:
                 reject_writer.write(_as_text(scored.rejects, cleaned.columns))
             rows_in = cleaned.rows_in
@@ -159,7 +163,7 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
         rows_scored=writer.rows, rows_rejected=reject_writer.rows,
         seconds=time.perf_counter() - started,
         rejects=str(rejects.location) if reject_writer.opened else None,
-        recipe_steps=cleaned.cleaning.steps if cleaned.cleaning else [])
+        recipe_steps=cleaned.cleaning.steps if cleaned.cleaning else [], rows_warned=warned)
 
 
 def _as_text(rejects: pa.Table, columns: Sequence[str]) -> pa.Table:

@@ -12,10 +12,16 @@ engine. For each batch it
    decoded and checked once, however many rows repeat it; a ``pattern`` is first matched by
    Arrow's RE2 kernel (:mod:`.patterns`), and the runtime checks only the rows RE2 leaves;
 3. scores the valid rows with :meth:`~mlstrata.runtime.model.LoadedModel.score` and returns them
-   as :class:`ScoredBatch` ``scored`` (keys, ``prediction``, ``probability_<class>``, ``model``,
-   ``model_version``, ``run_id``), and the invalid rows as given plus ``reject_reason``. A row
-   the model answers NaN or infinity for is invalid too: it is rejected with the runtime's reason
-   (the fields outside the training range, see :mod:`mlstrata.runtime.outputs`), never scored.
+   as :class:`ScoredBatch` ``scored`` (keys, ``prediction``, ``probability_<class>``,
+   ``warnings``, ``model``, ``model_version``, ``run_id``), and the invalid rows as given plus
+   ``reject_reason``. A row the model answers NaN or infinity for is invalid too: it is rejected
+   with the runtime's reason (the fields outside the training range, see
+   :mod:`mlstrata.runtime.outputs`), never scored.
+
+Only rules of severity ``error`` make a row invalid. A row that breaks ``warn`` rules (an
+observed range, a category set) is scored, and its ``warnings`` text names each one as
+``field 'num_credit_lines' (max): 14 is above the maximum 13`` (``; ``-separated; empty when
+none). ``ScoredBatch.warned`` counts those rows.
 
 Row numbers in reasons and errors count input rows from 1 across batches.
 """
@@ -35,17 +41,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import DataError
-from ..runtime.inputs import Columns, FieldProblem, InvalidInputError, check_rules
+from ..runtime.inputs import (
+    Columns,
+    ContractWarning,
+    FieldProblem,
+    InvalidInputError,
+    RecordWarnings,
+    check_rules,
+    record_warnings,
+)
 from ..runtime.inputs import columns_from_lists as _runtime_columns
 from ..runtime.model import LoadedModel, Predictions
 from ..runtime.outputs import NonFinitePredictionError
 from ..runtime.signature import InputField, Signature, class_key
 from .patterns import re2_form, surely_matching
 
-__all__ = ["REJECT_REASON", "InvalidRowsError", "ScoredBatch", "checked_columns", "output_schema",
-           "score_batches"]
+__all__ = ["REJECT_REASON", "WARNINGS", "InvalidRowsError", "ScoredBatch", "checked_columns",
+           "output_schema", "score_batches"]
 
 REJECT_REASON = "reject_reason"
+WARNINGS = "warnings"
 OnInvalid = Literal["reject", "fail"]
 
 
@@ -69,6 +84,13 @@ class ScoredBatch:
     rejects: pa.Table
     rows_in: int
 
+    @property
+    def warned(self) -> int:
+        """How many scored rows carry warnings."""
+        if self.scored.num_rows == 0:
+            return 0
+        return int(pc.sum(pc.not_equal(self.scored.column(WARNINGS), "")).as_py() or 0)
+
 
 def score_batches(model: LoadedModel, batches: Iterable[pa.RecordBatch], *,
                   keys: Sequence[str] = (), on_invalid: OnInvalid = "reject",
@@ -91,11 +113,13 @@ def score_batches(model: LoadedModel, batches: Iterable[pa.RecordBatch], *,
 
 
 def output_schema(model: LoadedModel, key_fields: Sequence[pa.Field]) -> pa.Schema:
-    """The schema of ``ScoredBatch.scored``: keys, prediction, probabilities, model, run id."""
+    """The schema of ``ScoredBatch.scored``: keys, prediction, probabilities, warnings, model,
+    run id."""
     classes = model.signature.classes or []
     prediction = _prediction_type(model.signature)
     return pa.schema([*key_fields, pa.field("prediction", prediction),
                       *(pa.field(f"probability_{class_key(c)}", pa.float64()) for c in classes),
+                      pa.field(WARNINGS, pa.string()),
                       pa.field("model", pa.string()), pa.field("model_version", pa.int64()),
                       pa.field("run_id", pa.string())])
 
@@ -104,7 +128,9 @@ def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
                on_invalid: OnInvalid, run_id: str, first_row: int) -> ScoredBatch:
     signature = model.signature
     _require_columns(batch, [*keys, *signature.input_names])
-    columns, problems = checked_columns(signature, batch)
+    columns, found = checked_columns(signature, batch)
+    problems = [p for p in found if p.severity == "error"]
+    warned = [p for p in found if p.severity == "warn"]
     if problems and on_invalid == "fail":
         _fail(problems, first_row)
     keep = np.ones(batch.num_rows, dtype=bool)
@@ -121,6 +147,8 @@ def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
     kept_keys, rejected = batch.select(list(keys)), batch.slice(0, 0)
     if problems:
         kept_keys, rejected = kept_keys.filter(pa.array(keep)), batch.filter(pa.array(~keep))
+    if predictions is not None:
+        predictions = predictions.with_warnings(_kept_warnings(warned, np.flatnonzero(keep)))
     scored = _scored_table(model, kept_keys, predictions, run_id)
     return ScoredBatch(scored, _rejects(rejected, _reasons(problems)), batch.num_rows)
 
@@ -144,8 +172,21 @@ def _fail(problems: Sequence[FieldProblem], first_row: int) -> NoReturn:
     """Raise :class:`InvalidRowsError` naming each bad field once, rows counted from 1."""
     first = {(p.row, p.field): p for p in reversed(problems)}
     raise InvalidRowsError(sorted(
-        (FieldProblem(first_row + p.row, p.field, p.message) for p in first.values()),
+        (dataclasses.replace(p, row=first_row + p.row) for p in first.values()),
         key=lambda p: (p.row, p.field)))
+
+
+def _kept_warnings(warned: Sequence[FieldProblem],
+                   kept: np.ndarray[Any, Any]) -> RecordWarnings | None:
+    """The warnings of each scored row (``kept``: their rows in the batch, in order)."""
+    position = {row: index for index, row in enumerate(kept.tolist())}
+    found = [dataclasses.replace(p, row=position[p.row]) for p in warned if p.row in position]
+    return record_warnings(found, len(kept))
+
+
+def _warning_text(warnings: Sequence[ContractWarning]) -> str:
+    """One row's ``warnings`` column: ``field 'x' (max): ...; field 'y' (allowed): ...``."""
+    return "; ".join(f"field {w.field!r} ({w.rule}): {w.message}" for w in warnings)
 
 
 def _rejects(rejected: pa.RecordBatch, reasons: dict[int, str]) -> pa.Table:
@@ -174,7 +215,8 @@ def _reasons(problems: Sequence[FieldProblem]) -> dict[int, str]:
 
 def _scored_table(model: LoadedModel, kept_keys: pa.RecordBatch,
                   predictions: Predictions | None, run_id: str) -> pa.Table:
-    """The output rows: the key columns of the scored rows, then what the model said."""
+    """The output rows: the key columns of the scored rows, then what the model said and the
+    rows' contract warnings (``predictions.warnings``)."""
     schema = output_schema(model, list(kept_keys.schema))
     rows = kept_keys.num_rows
     if predictions is None:
@@ -185,6 +227,7 @@ def _scored_table(model: LoadedModel, kept_keys: pa.RecordBatch,
     if predictions.probabilities is not None:
         arrays += [pa.array(predictions.probabilities[:, i], type=pa.float64())
                    for i in range(predictions.probabilities.shape[1])]
+    arrays.append(pa.array(list(map(_warning_text, predictions.warnings)), type=pa.string()))
     arrays += [pa.repeat(pa.scalar(model.name, pa.string()), rows),
                pa.repeat(pa.scalar(model.version, pa.int64()), rows),
                pa.repeat(pa.scalar(run_id, pa.string()), rows)]
@@ -220,10 +263,11 @@ def checked_columns(signature: Signature,
             columns[field.name], problems[field.name] = _text_column(signature, field, array)
             continue
         converted = _fast(field, array)
-        if converted is None:
+        if converted is None:  # the runtime's conversion checks the rules as it goes
             converted, problems[field.name] = _per_value(signature, field, array)
+        else:
+            unchecked.append(field.name)
         columns[field.name] = converted
-        unchecked.append(field.name)
     for problem in check_rules(signature, columns, only=unchecked):
         problems[problem.field].append(problem)
     return columns, [problem for found in problems.values() for problem in found]
@@ -277,12 +321,14 @@ def _checked_levels(signature: Signature, field: InputField,
     encoded = pc.dictionary_encode(array)
     levels = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
     codes = encoded.indices.fill_null(len(levels) - 1).to_numpy(zero_copy_only=False)
-    by_level = {p.row: p.message
-                for p in check_rules(signature, {field.name: levels}, only=(field.name,))}
+    by_level: dict[int, list[FieldProblem]] = defaultdict(list)
+    for problem in check_rules(signature, {field.name: levels}, only=(field.name,)):
+        by_level[problem.row].append(problem)
     bad_level = np.zeros(len(levels), dtype=bool)
     bad_level[list(by_level)] = True
-    problems = [FieldProblem(int(row), field.name, by_level[int(codes[row])])
-                for row in np.flatnonzero(bad_level[codes])]
+    problems = [dataclasses.replace(problem, row=int(row))
+                for row in np.flatnonzero(bad_level[codes])
+                for problem in by_level[int(codes[row])]]
     return levels[codes], problems
 
 

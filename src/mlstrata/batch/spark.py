@@ -30,7 +30,7 @@ import pyarrow as pa
 from ..errors import DataError, SourceError
 from ..runtime.model import LoadedModel, load
 from ..workspace import Workspace
-from .scoring import REJECT_REASON, OnInvalid, output_schema, score_batches
+from .scoring import REJECT_REASON, WARNINGS, OnInvalid, output_schema, score_batches
 from .writing import Destination, TableWriter
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ def predict_spark(model: str | Path | LoadedModel, source: str, destination: Des
                 scored = out.filter(out[REJECT_REASON].isNull()).drop(REJECT_REASON, _INPUT_ROW)
                 scored.write.parquet(str(tmp))
                 rows_rejected = _write_rejects(rejected, frame.columns, rejects)
+                rows_warned = scored.filter(scored[WARNINGS] != "").count()
         finally:
             out.unpersist()
     if progress is not None:
@@ -98,7 +99,7 @@ def predict_spark(model: str | Path | LoadedModel, source: str, destination: Des
         model=loaded.name, model_version=loaded.version, run_id=run_id, input=source,
         output=str(destination), rows_in=rows_in, rows_scored=rows_in - rows_rejected,
         rows_rejected=rows_rejected, seconds=time.perf_counter() - started, engine="spark",
-        rejects=rejects.location if rows_rejected else None)
+        rejects=rejects.location if rows_rejected else None, rows_warned=rows_warned)
 
 
 def _scored_frame(frame: Any, model: LoadedModel, keys: Sequence[str], run_id: str) -> Any:

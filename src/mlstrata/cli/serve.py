@@ -53,6 +53,10 @@ def serve(
              "postgresql://...), filled by 'mlstrata precompute'.")] = None,
     precomputed_table: Annotated[str, typer.Option(
         "--precomputed-table", help="Table of the precomputed predictions.")] = "predictions",
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Refuse (422) values that break the contract's warn rules too, as "
+                         "errors; by default they are scored and returned as warnings.")]
+        = False,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
 ) -> None:
     """Serve MODEL until Ctrl-C or SIGTERM (requests in flight finish first).
@@ -61,6 +65,8 @@ def serve(
     /invocations (MLflow scoring), POST /v1/predict (records in, predictions and probabilities
     out), GET /v1/precomputed/{key} (with --precomputed), /docs (Swagger UI) and /openapi.json;
     with --grpc-port, the same protocol's gRPC service (inference.GRPCInferenceService).
+    Values that break a rule of severity warn are scored and answered with warnings, unless
+    --strict.
     """
     from ..serve.server import ServeConfig
     from ..serve.server import serve as run_server
@@ -73,7 +79,8 @@ def serve(
                          workers=workers, api_key_env=api_key_env,
                          max_body_bytes=max_body_bytes, reload_interval=reload_interval,
                          log_requests=log_requests, grpc_port=grpc_port,
-                         precomputed=precomputed, precomputed_table=precomputed_table)
+                         precomputed=precomputed, precomputed_table=precomputed_table,
+                         strict=strict)
     config.api_key()
     run_server(config)
 

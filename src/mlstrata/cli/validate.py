@@ -75,7 +75,9 @@ def validate(
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
-    """Check a dataset or a new batch against its contract; exit 1 when a rule fails.
+    """Check a dataset or a new batch against its contract; exit 1 when an error rule fails.
+
+    Rules with severity warn that fail are listed as warnings and do not change the exit code.
 
     Prints the failing rules with failing counts and sample rows, and one line counting the
     passing ones (--verbose lists them); writes every rule to <name>-v<N>-validate.json and

@@ -10,10 +10,16 @@ expressions and ``module:function`` Python functions. It is written as editable 
     columns:
       age: {type: integer, nullable: false, min: 18, max: 120}
       postal_code: {type: text, pattern: '^[0-9]{5}$'}
-      purpose: {type: text, allowed: [car, home, study], strict: true}
+      purpose: {type: text, allowed: [car, home, study]}
+      num_credit_lines: {type: integer, min: 0, max: 13, severity: {max: warn}}
     checks:
       - {name: adult, sql: age BETWEEN 18 AND 120}
+      - {name: usual_income, sql: income < 500000, severity: warn}
     python_checks: ['mychecks:income_is_plausible']
+
+Every rule is an ``error`` (the record is refused, ``mlstrata validate`` fails) unless its
+``severity`` is ``warn``: then a record breaking it is still scored, and the warning travels with
+the prediction (serving, batch, precompute) and in validation reports.
 
 Every column rule is a :class:`ColumnRule` with a DuckDB predicate that is TRUE for failing rows
 (``mlstrata.data.validate`` counts them over a whole dataset in one pass) and a Python test of a
@@ -44,19 +50,22 @@ from __future__ import annotations
 
 from ._values import LogicalType, quote_sql_identifier, sql_literal
 from .checks import PythonCheck, load_python_check
-from .model import CONTRACT_VERSION, ColumnSpec, Contract, RowBounds, SqlCheck
-from .rules import ColumnRef, ColumnRule, Rule, Violation
+from .model import CONTRACT_VERSION, ColumnSpec, Contract, PythonCheckSpec, RowBounds, SqlCheck
+from .rules import RULE_KINDS, ColumnRef, ColumnRule, Rule, Severity, Violation
 
 __all__ = [
     "CONTRACT_VERSION",
+    "RULE_KINDS",
     "ColumnRef",
     "ColumnRule",
     "ColumnSpec",
     "Contract",
     "LogicalType",
     "PythonCheck",
+    "PythonCheckSpec",
     "Rule",
     "RowBounds",
+    "Severity",
     "SqlCheck",
     "Violation",
     "load_python_check",

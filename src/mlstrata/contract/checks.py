@@ -46,32 +46,38 @@ class RecordChecker:
     def python_functions(self) -> list[tuple[str, PythonCheck]]:
         """The Python checks imported as ``(spec, function)``; import errors are ContractErrors."""
         if self._python is None:
-            self._python = [(spec, load_python_check(spec))
-                            for spec in self.contract.python_checks]
+            self._python = [(check.function, load_python_check(check.function))
+                            for check in self.contract.python_checks]
         return self._python
 
     def check(self, record: Mapping[str, Any], include_warnings: bool = False) -> list[Violation]:
-        """Every violation of ``record``: fields in contract order, then SQL and Python checks."""
+        """Every violation of ``record``: fields in contract order, then SQL and Python checks.
+
+        Rules whose severity is ``warn`` are reported only with ``include_warnings``.
+        """
         found: list[Violation] = []
         typed: dict[str, Any] = {}
         for name, kind, nullable, rules in self._fields:
             typed[name] = None
             original = record.get(name, BAD)
+            severity = {rule.kind: rule.severity for rule in rules}
             if original is BAD:
                 found.append(Violation(name, "missing", f"field '{name}' is missing; add it"
                                        + (" (null is allowed)" if nullable else "")))
             elif original is None:
                 if not nullable:
                     found.append(Violation(name, "not_null", f"field '{name}' is null but must "
-                                           f"have a value; send {TYPE_FIX[kind]}"))
+                                           f"have a value; send {TYPE_FIX[kind]}", None,
+                                           severity["not_null"]))
             elif (value := coerce(kind, original)) is BAD:
-                found.append(Violation(name, "type", rules[0].message(original) or "", original))
+                found.append(Violation(name, "type", rules[0].message(original) or "", original,
+                                       severity["type"]))
             else:
                 typed[name] = value
-                found.extend(_value_violations(rules, value, original, include_warnings))
+                found.extend(_value_violations(rules, value, original))
         found.extend(self._sql_violations(typed))
         found.extend(self._python_violations({**record, **typed}))
-        return found
+        return found if include_warnings else [v for v in found if v.severity == "error"]
 
     def _sql_violations(self, typed: dict[str, Any]) -> list[Violation]:
         if self._check_sql is None:
@@ -87,29 +93,29 @@ class RecordChecker:
                                            "fix the record's values or the checks")]
         return [
             Violation(None, f"check:{check.name}", f"check '{check.name}' ({check.sql}) is false "
-                      "for this record; fix the fields it uses")
+                      "for this record; fix the fields it uses", severity=check.severity)
             for check, result in zip(self.contract.checks, results, strict=True)
             if result is not None and not result
         ]
 
     def _python_violations(self, row: dict[str, Any]) -> list[Violation]:
         found = []
-        for spec, function in self.python_functions():
+        levels = [check.severity for check in self.contract.python_checks]
+        for (spec, function), severity in zip(self.python_functions(), levels, strict=True):
             try:
                 ok = bool(function(row))
                 problem = f"check '{spec}' returned False for this record"
             except Exception as exc:  # noqa: BLE001 - a user's check failing is a failed check
                 ok, problem = False, f"check '{spec}' raised {type(exc).__name__}: {exc}"
             if not ok:
-                found.append(Violation(None, f"python:{spec}", problem + "; fix the record"))
+                found.append(Violation(None, f"python:{spec}", problem + "; fix the record",
+                                       severity=severity))
         return found
 
 
-def _value_violations(rules: list[ColumnRule], value: Any, original: Any,
-                      include_warnings: bool) -> Iterable[Violation]:
+def _value_violations(rules: list[ColumnRule], value: Any,
+                      original: Any) -> Iterable[Violation]:
     for rule in rules[1:]:
-        if rule.severity == "warning" and not include_warnings:
-            continue
         message = rule.message(value)
         if message is not None:
             yield Violation(rule.column, rule.kind, message, original, rule.severity)

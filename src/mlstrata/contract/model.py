@@ -35,12 +35,23 @@ from ._values import (
     quote_sql_identifier,
 )
 from .checks import PythonCheck, RecordChecker, check_compiles, compile_check
-from .rules import ColumnRef, ColumnRule, Rule, Violation, column_rules
+from .rules import (
+    RULE_KINDS,
+    SEVERITIES,
+    ColumnRef,
+    ColumnRule,
+    Rule,
+    Severity,
+    Violation,
+    column_rules,
+)
 
-__all__ = ["CONTRACT_VERSION", "ColumnSpec", "Contract", "RowBounds", "SqlCheck"]
+__all__ = ["CONTRACT_VERSION", "ColumnSpec", "Contract", "PythonCheckSpec", "RowBounds",
+           "SqlCheck"]
 
 CONTRACT_VERSION: Final = 1
 _PYTHON_CHECK = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+_KIND_ALIASES = {"nullable": "not_null"}
 
 
 class _Model(BaseModel):
@@ -48,7 +59,17 @@ class _Model(BaseModel):
 
 
 class ColumnSpec(_Model):
-    """What one column must hold. Bounds and categories are checked against the column's type."""
+    """What one column must hold. Bounds and categories are checked against the column's type.
+
+    ``severity`` names the rule kinds that only warn (``{min: warn, max: warn}``); every other
+    rule is an error. ``strict: false`` is the older spelling of ``severity: {allowed: warn}``
+    (the two are kept in agreement).
+
+    >>> spec = ColumnSpec.model_validate({"type": "integer", "max": 13,
+    ...                                   "severity": {"max": "warn"}})
+    >>> spec.severity_of("max"), spec.severity_of("type")
+    ('warn', 'error')
+    """
 
     type: LogicalType
     nullable: bool = True
@@ -59,6 +80,28 @@ class ColumnSpec(_Model):
     pattern: str | None = None
     unique: bool = False
     description: str = ""
+    severity: dict[str, Severity] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _severities(cls, data: Any) -> Any:
+        """Check the ``severity`` mapping's names and keep ``strict`` in agreement with it."""
+        if not isinstance(data, dict):
+            return data
+        severity = _severity_mapping(data.get("severity"))
+        strict = data.get("strict")
+        if isinstance(strict, bool) and "allowed" in severity \
+                and strict != (severity["allowed"] == "error"):
+            raise ValueError(f"strict: {str(strict).lower()} contradicts severity allowed: "
+                             f"{severity['allowed']}; keep only the severity")
+        if strict is False:
+            severity.setdefault("allowed", "warn")
+        return {**data, "severity": severity,
+                "strict": severity.get("allowed", "error") == "error"}
+
+    def severity_of(self, kind: str) -> Severity:
+        """What breaking the rule ``kind`` (``min``, ``allowed``, ...) does: error or warn."""
+        return self.severity.get(kind, "error")
 
     @field_validator("min", "max")
     @classmethod
@@ -104,6 +147,31 @@ class ColumnSpec(_Model):
         return column_rules(column, self)
 
 
+def _severity_mapping(given: Any) -> dict[str, Severity]:
+    """A column's ``severity`` setting checked: known rule kinds, each ``error`` or ``warn``."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise ValueError("severity maps rule kinds to error or warn, e.g. "
+                         "{min: warn, max: warn}")
+    severity: dict[str, Severity] = {}
+    for kind, level in given.items():
+        name = _KIND_ALIASES.get(str(kind), str(kind))
+        if name not in RULE_KINDS:
+            raise ValueError(f"severity names unknown rule {str(kind)!r}"
+                             f"{did_you_mean(str(kind), [*RULE_KINDS, *_KIND_ALIASES])}; the "
+                             f"rules are {', '.join(RULE_KINDS)}")
+        severity[name] = _severity_level(level, f"severity of {kind}")
+    return severity
+
+
+def _severity_level(level: Any, where: str) -> Severity:
+    if level not in SEVERITIES:
+        raise ValueError(f"{where} is {level!r}{did_you_mean(str(level), list(SEVERITIES))}; "
+                         "use error or warn")
+    return level  # type: ignore[no-any-return]
+
+
 def _coerce_setting(kind: str, value: Any) -> Any:
     coerced = coerce(kind, value)
     if coerced is BAD:
@@ -138,6 +206,41 @@ class SqlCheck(_Model):
     name: str = Field(pattern=r"^[\w.-]+$")
     sql: str = Field(min_length=1)
     description: str = ""
+    severity: Severity = "error"
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _level(cls, level: Any) -> Severity:
+        return _severity_level(level, "severity")
+
+
+class PythonCheckSpec(_Model):
+    """A ``module:function`` check and what its failure does; written in YAML as the plain
+    ``'module:function'`` text (an error) or ``{function: 'module:function', severity: warn}``."""
+
+    function: str
+    severity: Severity = "error"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        return {"function": data} if isinstance(data, str) else data
+
+    @field_validator("function")
+    @classmethod
+    def _module_function(cls, spec: str) -> str:
+        if not _PYTHON_CHECK.fullmatch(spec):
+            raise ValueError(f"python check {spec!r} must look like 'module:function'")
+        return spec
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _level(cls, level: Any) -> Severity:
+        return _severity_level(level, "severity")
+
+    def to_yaml(self) -> str | dict[str, str]:
+        """The plain text for an error check, else the mapping."""
+        return self.function if self.severity == "error" else self.model_dump()
 
 
 class Contract(_Model):
@@ -149,7 +252,7 @@ class Contract(_Model):
     rows: RowBounds = RowBounds()
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     checks: list[SqlCheck] = Field(default_factory=list)
-    python_checks: list[str] = Field(default_factory=list)
+    python_checks: list[PythonCheckSpec] = Field(default_factory=list)
     _checker: RecordChecker | None = PrivateAttr(default=None)
 
     @field_validator("checks")
@@ -163,14 +266,6 @@ class Contract(_Model):
         for check in checks:
             compile_check(check, columns)
         return checks
-
-    @field_validator("python_checks")
-    @classmethod
-    def _python_check_names(cls, specs: list[str]) -> list[str]:
-        for spec in specs:
-            if not _PYTHON_CHECK.fullmatch(spec):
-                raise ValueError(f"python check {spec!r} must look like 'module:function'")
-        return specs
 
     def __eq__(self, other: object) -> bool:
         """Equal settings make equal contracts (the compiled record checker is only a cache)."""
@@ -195,7 +290,7 @@ class Contract(_Model):
         body["rows"] = self.rows.model_dump(exclude_none=True)
         body["columns"] = {name: _spec_yaml(spec) for name, spec in self.columns.items()}
         body["checks"] = [c.model_dump(exclude_defaults=True) for c in self.checks]
-        body["python_checks"] = list(self.python_checks)
+        body["python_checks"] = [check.to_yaml() for check in self.python_checks]
         return _YAML_HEADER + str(dump_yaml(body))
 
     # -- derived contracts ----------------------------------------------------------------------
@@ -219,9 +314,11 @@ class Contract(_Model):
 
     def with_python_checks(self, specs: Sequence[str]) -> Contract:
         """A copy whose Python checks also include ``specs`` (e.g. ``data.checks`` from config)."""
-        merged = list(dict.fromkeys([*self.python_checks, *specs]))
+        known = {check.function for check in self.python_checks}
+        merged = [*self.python_checks,
+                  *(PythonCheckSpec(function=s) for s in dict.fromkeys(specs) if s not in known)]
         return Contract.model_validate({**self.model_dump(exclude={"python_checks"}),
-                                        "python_checks": merged})
+                                        "python_checks": [c.model_dump() for c in merged]})
 
     # -- records --------------------------------------------------------------------------------
 
@@ -280,30 +377,35 @@ class Contract(_Model):
 
     def sql_rules(self) -> list[Rule]:
         """One rule per custom SQL check, in contract order."""
-        return [Rule(name=f"check:{c.name}", kind="sql", column=None, description=c.sql)
-                for c in self.checks]
+        return [Rule(name=f"check:{c.name}", kind="sql", column=None, description=c.sql,
+                     severity=c.severity) for c in self.checks]
 
     def python_rules(self) -> list[Rule]:
         """One rule per Python check, in contract order."""
-        return [Rule(name=f"python:{spec}", kind="python", column=None,
-                     description=f"{spec}(row) is True") for spec in self.python_checks]
+        return [Rule(name=f"python:{c.function}", kind="python", column=None,
+                     description=f"{c.function}(row) is True", severity=c.severity)
+                for c in self.python_checks]
 
 
 _YAML_HEADER = """\
 # mlstrata data contract. Edit freely; 'mlstrata validate' checks data against it.
 # columns.<name>: type (text|integer|float|boolean|date|timestamp), nullable, min/max,
-#   allowed (categories; strict: false makes unknown ones warnings), pattern (regex on the whole
-#   value; write [0-9], not \\d), unique. rows: min/max row count.
-# checks: [{name, sql}] SQL expressions TRUE for valid rows, in the SQL DuckDB and SQLite share.
-# python_checks: ['module:function'] functions taking a row dict and returning True when valid.
+#   allowed (categories), pattern (regex on the whole value; write [0-9], not \\d), unique,
+#   severity: {rule: warn} names the rules that only warn (of type, not_null, min, max, allowed,
+#   pattern, unique; rules not named are errors): a warning is reported and scored, an error
+#   refused.
+# rows: min/max row count.
+# checks: [{name, sql, severity}] SQL expressions TRUE for valid rows, in the SQL DuckDB and
+#   SQLite share. python_checks: ['module:function'] or {function, severity}: functions taking a
+#   row dict and returning True when valid.
 """
 
 
 def _spec_yaml(spec: ColumnSpec) -> dict[str, Any]:
-    body = spec.model_dump(exclude_defaults=True)
+    """Only the settings that say something; ``strict`` is said by ``severity``."""
+    body = spec.model_dump(exclude_defaults=True, exclude={"strict", "severity"})
     body = {"type": spec.type, "nullable": spec.nullable, **body}
-    if spec.allowed is None:
-        body.pop("strict", None)
-    elif "strict" not in body:
-        body["strict"] = True
+    warned = {kind: level for kind, level in spec.severity.items() if level == "warn"}
+    if warned:
+        body["severity"] = warned
     return body

@@ -20,9 +20,15 @@ from ._values import BAD, TYPE_FIX, coerce, show, sql_literal
 if TYPE_CHECKING:
     from .model import ColumnSpec
 
-__all__ = ["ColumnRef", "ColumnRule", "Rule", "Severity", "Violation", "column_rules"]
+__all__ = ["RULE_KINDS", "SEVERITIES", "ColumnRef", "ColumnRule", "Rule", "Severity", "Violation",
+           "column_rules"]
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warn"]
+"""What a broken rule does: ``error`` refuses the record (and fails ``mlstrata validate``),
+``warn`` lets it through with a warning (scored, returned with the prediction, counted)."""
+SEVERITIES: tuple[Severity, ...] = ("error", "warn")
+RULE_KINDS = ("type", "not_null", "min", "max", "allowed", "pattern", "unique")
+"""The column rule kinds, as named in a column's ``severity`` mapping and in reports."""
 
 
 @dataclass(frozen=True)
@@ -206,28 +212,26 @@ class _Unique(ColumnRule):
 
 def column_rules(column: str, spec: ColumnSpec) -> list[ColumnRule]:
     """The rules ``spec`` makes for ``column``, the type rule first (records check it first)."""
-    made: list[ColumnRule] = [_TypeRule(name=f"{column}.type", kind="type", column=column,
-                                        description=f"is {spec.type}", type=spec.type)]
+    def named(kind: str) -> dict[str, Any]:
+        return {"name": f"{column}.{kind}", "kind": kind, "column": column,
+                "severity": spec.severity_of(kind)}
+
+    made: list[ColumnRule] = [_TypeRule(**named("type"), description=f"is {spec.type}",
+                                        type=spec.type)]
     if not spec.nullable:
-        made.append(_NotNull(name=f"{column}.not_null", kind="not_null", column=column,
-                             description="is never null"))
+        made.append(_NotNull(**named("not_null"), description="is never null"))
     for bound, lower in ((spec.min, True), (spec.max, False)):
         if bound is not None:
-            kind = "min" if lower else "max"
-            made.append(_Bound(name=f"{column}.{kind}", kind=kind, column=column,
+            made.append(_Bound(**named("min" if lower else "max"),
                                description=f"{'>=' if lower else '<='} {bound}",
                                bound=bound, lower=lower))
     if spec.allowed is not None:
-        made.append(_Allowed(
-            name=f"{column}.allowed", kind="allowed", column=column,
-            description=f"one of {len(spec.allowed)} categories"
-            + ("" if spec.strict else " (not strict: unknown ones warn)"),
-            severity="error" if spec.strict else "warning",
-            values=tuple(spec.allowed)))
+        made.append(_Allowed(**named("allowed"),
+                             description=f"one of {len(spec.allowed)} categories",
+                             values=tuple(spec.allowed)))
     if spec.pattern is not None:
-        made.append(_Pattern(name=f"{column}.pattern", kind="pattern", column=column,
-                             description=f"matches {spec.pattern}", pattern=spec.pattern))
+        made.append(_Pattern(**named("pattern"), description=f"matches {spec.pattern}",
+                             pattern=spec.pattern))
     if spec.unique:
-        made.append(_Unique(name=f"{column}.unique", kind="unique", column=column,
-                            description="has no duplicate values"))
+        made.append(_Unique(**named("unique"), description="has no duplicate values"))
     return made

@@ -15,7 +15,14 @@ What is inferred, and why it is loosened where it is:
   off a designed grid (18 months) is a data error. Counts with gaps (0, 1, 2, 5 late payments) keep
   min/max only: an unseen count in between is plausible.
 - **allowed categories** for text columns with at most 50 distinct values, each seen 5 times on
-  average (``distinct * 5 <= non-null rows``); the list is strict (unknown categories fail).
+  average (``distinct * 5 <= non-null rows``).
+- **severity**: what a finite sample saw is not a law, so the observed ranges (``min``/``max``)
+  and the text category sets are written as ``warn`` — a new applicant with 14 credit lines
+  where training saw at most 13 is scored, with a warning, not refused. Every model mlstrata
+  trains has an "other" level for a category it never saw (one-hot ignores it, the ordinal and
+  target encoders map it to an unknown level), so an unseen category can be scored too. Types,
+  nullability, patterns, uniqueness and the integer grids (a designed set of values) stay
+  ``error``. Any rule can be changed in the YAML.
 - **patterns** for codes: when one character shape (digits -> ``[0-9]``, capitals -> ``[A-Z]``,
   small letters -> ``[a-z]``, other characters literal) covers at least 95% of a text column of
   at most 32 characters, e.g. ``^[0-9]{5}$`` for a postal code. The shape is the most common one
@@ -218,10 +225,13 @@ def _column_spec(s: _Stats, rows: int) -> ColumnSpec:
     elif s.low is not None and s.high is not None:
         settings |= widened_range(s.info.type, s.low, s.high)
     if s.categories is not None:
-        settings |= {"allowed": s.categories, "strict": True}
+        settings["allowed"] = s.categories
     elif s.pattern is not None:
         settings["pattern"] = s.pattern
     settings["unique"] = _looks_like_id(s, rows)
+    settings["severity"] = {kind: "warn" for kind in ("min", "max") if kind in settings}
+    if s.categories is not None:
+        settings["severity"]["allowed"] = "warn"
     return ColumnSpec.model_validate(settings)
 
 
@@ -239,7 +249,7 @@ def _discrete_range(levels: list[int], non_null: int) -> dict[str, Any]:
     steps = {b - a for a, b in zip(levels, levels[1:], strict=False)}
     grid = len(levels) >= 3 and len(steps) == 1 and steps.pop() > 1
     if grid and _is_categorical(len(levels), non_null):
-        return {"allowed": levels, "strict": True}
+        return {"allowed": levels}
     return {"min": levels[0], "max": levels[-1]}
 
 

@@ -117,13 +117,18 @@ class ValidationReport(Report):
                       f"{escape(self.contract)}")
         shown = self.results if verbose else self.failed
         if shown:
-            grid = Table("rule", "checks", "status", "failing", "note")
+            grid = Table("rule", "checks", "severity", "status", "failing", "note")
             for result in sorted(shown, key=lambda r: (r.passed, not r.blocking)):
                 grid.add_row(escape(result.rule.name), escape(result.rule.description),
-                             _status(result), str(result.failing), escape(result.note))
+                             result.rule.severity, _status(result), str(result.failing),
+                             escape(result.note))
             console.print(grid)
         if not verbose:
             console.print(_passing_summary(self.results), markup=False, highlight=False)
+        warned = [r.rule.name for r in self.failed if not r.blocking]
+        if warned:
+            console.print(f"{len(warned)} warning(s), not failing validation (severity warn): "
+                          f"{', '.join(warned)}", markup=False, highlight=False)
         for result in self.failed:
             console.print(f"[bold]{escape(result.rule.name)}[/]: first failing rows")
             for row in result.sample:
@@ -135,7 +140,8 @@ class ValidationReport(Report):
 
     def to_html(self) -> str:
         """A self-contained page: the verdict, every rule, and samples of failing rows."""
-        rules = [{"rule": r.rule.name, "checks": r.rule.description, "status": _badge(r),
+        rules = [{"rule": r.rule.name, "checks": r.rule.description,
+                  "severity": r.rule.severity, "status": _badge(r),
                   "failing": r.failing, "note": r.note} for r in self.results]
         samples = [(f"Failing rows: {r.rule.name}", [paragraph(r.rule.description),
                                                       table(r.sample)]) for r in self.failed]
@@ -146,7 +152,8 @@ class ValidationReport(Report):
              *samples, *([("Other columns", extra)] if self.extra_columns else [])],
             subtitle=f"against {self.contract}",
             facts={"rows": self.rows, "rules": len(self.results),
-                   "failed": sum(r.blocking for r in self.results)},
+                   "failed": sum(r.blocking for r in self.results),
+                   "warnings": sum(not r.passed and not r.blocking for r in self.results)},
         )
 
 

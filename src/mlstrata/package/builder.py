@@ -17,8 +17,13 @@ Layout of ``<project>/packages/<model>-<version>/``::
 Every number input carries the range its training rows covered (``training_min`` and
 ``training_max``), with which the runtime names the fields that drove a prediction out of range.
 A model whose dataset has no contract gets those ranges as its rules too (``min``/``max``,
-widened the way ``mlstrata contract infer`` widens them), so that a package never takes values
-without bounds, and its OpenAPI document says which numbers it takes.
+widened the way ``mlstrata contract infer`` widens them, and like them ``warn``), so that a
+value outside what training saw is flagged.
+
+Each input's rules carry their severity (``"severity": {"min": "warn", "allowed": "error"}``):
+the runtime refuses a value breaking an ``error`` rule and scores one breaking a ``warn`` rule
+with a warning (``mlstrata serve --strict`` refuses both). ``strict`` is still written for the
+``allowed`` rule, so an older runtime reads the package as before.
 
 Nothing is written unless everything succeeds: the package is built in the workspace's staging
 area and renamed into place at the end.
@@ -225,6 +230,7 @@ def _signature(artifact: Artifact, pipeline: Any, export: OnnxExport,
             entry.update({k: v for k, v in (("allowed", spec.allowed), ("strict", spec.strict),
                                             ("min", spec.min), ("max", spec.max),
                                             ("pattern", spec.pattern)) if v is not None})
+            entry["severity"] = _severities(spec)
         if name in training.columns:
             entry.update(_training_range(entry["logical_type"], training[name],
                                          as_rules=contract is None))
@@ -236,10 +242,19 @@ def _signature(artifact: Artifact, pipeline: Any, export: OnnxExport,
             "outputs": export.outputs, "float_precision": export.float_precision}
 
 
+def _severities(spec: Any) -> dict[str, str]:
+    """The severity of each rule a contract column makes that the runtime checks per value."""
+    present = {"type": True, "not_null": not spec.nullable, "min": spec.min is not None,
+               "max": spec.max is not None, "allowed": spec.allowed is not None,
+               "pattern": spec.pattern is not None}
+    return {kind: spec.severity_of(kind) for kind, made in present.items() if made}
+
+
 def _training_range(kind: str, values: pd.Series, *, as_rules: bool) -> dict[str, Any]:
     """``training_min``/``training_max`` of a number input, observed on the training rows; with
-    ``as_rules`` (no contract) also ``min``/``max``: the observed bounds of an integer with at most
-    20 values (a flag, a count), else widened by 10% of the span as contract inference does."""
+    ``as_rules`` (no contract) also ``min``/``max`` as warnings: the observed bounds of an integer
+    with at most 20 values (a flag, a count), else widened by 10% of the span as contract
+    inference does."""
     if kind not in ("integer", "float"):
         return {}
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
@@ -252,6 +267,7 @@ def _training_range(kind: str, values: pd.Series, *, as_rules: bool) -> dict[str
     if as_rules:
         discrete = kind == "integer" and numbers.nunique() <= MAX_DISCRETE
         found.update({"min": low, "max": high} if discrete else widened_range(kind, low, high))
+        found["severity"] = {"min": "warn", "max": "warn"}
     return found
 
 

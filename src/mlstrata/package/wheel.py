@@ -314,7 +314,8 @@ def model() -> LoadedModel:
 
 
 def predict(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The prediction (and class probabilities, for a classifier) for one record."""
+    """The prediction (and class probabilities, for a classifier) for one record, and the
+    ``warnings`` ({field, rule, message}) of the warn rules it breaks, when it breaks any."""
     return predict_batch([record])[0]
 
 

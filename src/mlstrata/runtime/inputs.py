@@ -1,8 +1,8 @@
 """Turn request values into typed columns and check them against the model's signature.
 
 Typed columns are float64 with NaN for numbers and booleans, object arrays with None for text,
-datetime64[s] with NaT for dates. The contract's rules (required fields, ``allowed`` categories
-when ``strict``, ``min``/``max`` ranges, ``pattern``) are applied on two paths:
+datetime64[s] with NaT for dates. The contract's rules (required fields, ``allowed`` categories,
+``min``/``max`` ranges, ``pattern``) are applied on two paths:
 
 - :func:`columns_from_records` / :func:`columns_from_lists` convert JSON-like values (a list of
   records, or one list of values per field) and check each value's type and rules as it goes —
@@ -12,9 +12,14 @@ when ``strict``, ``min``/``max`` ranges, ``pattern``) are applied on two paths:
 
 Both produce the same messages from the same helpers; a property test keeps them in agreement.
 
-Problems are :class:`FieldProblem` (row, field, message); :func:`require_valid` turns them into an
-:class:`InvalidInputError` whose one-line message names the record and the field. Batch scoring
-keeps the per-row problems and rejects only the rows they name.
+Problems are :class:`FieldProblem` (row, field, message, rule, severity). A problem of severity
+``error`` makes its value missing in its column; one of severity ``warn`` (a rule the contract
+marks ``warn``: an observed range, a category set) keeps the value, which is scored.
+``strict=True`` (``mlstrata serve --strict``) makes every rule an error. :func:`require_valid`
+turns the errors into an :class:`InvalidInputError` whose one-line message names the record and
+the field, and returns the warnings; :func:`record_warnings` groups them per record as
+:class:`ContractWarning` (field, rule, message), which travel with the predictions. Batch scoring
+keeps the per-row problems and rejects only the rows an error names.
 
 >>> from mlstrata.runtime.signature import InputField, Signature
 >>> sig = Signature("m@1", "binary", "y", (InputField("age", "integer", False, min=18),
@@ -46,15 +51,18 @@ import numpy as np
 
 from ..errors import DataError, MlstrataError
 from .dates import parse_date
-from .signature import InputField, Signature
+from .signature import InputField, Severity, Signature
 
 __all__ = [
     "Columns",
+    "ContractWarning",
     "FieldProblem",
     "InvalidInputError",
+    "RecordWarnings",
     "check_rules",
     "columns_from_lists",
     "columns_from_records",
+    "record_warnings",
     "require_valid",
     "text_missing",
 ]
@@ -67,14 +75,40 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """One invalid value: the record (row) index, the field and what is wrong with it."""
+    """One value against a rule: the record (row) index, the field, what is wrong with it, the
+    rule's kind (``type``, ``missing``, ``not_null``, ``min``, ``max``, ``allowed``, ``pattern``;
+    ``""`` when no single rule is to blame) and its severity (``warn``: scored anyway)."""
 
     row: int
     field: str
     message: str
+    rule: str = ""
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         return f"record {self.row}, field {self.field!r}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The problem as JSON: ``{"record", "field", "rule", "message"}``."""
+        return {"record": self.row, "field": self.field, "rule": self.rule,
+                "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class ContractWarning:
+    """A rule of severity ``warn`` that a scored record breaks: field, rule kind, message."""
+
+    field: str
+    rule: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"field", "rule", "message"}``, as responses, batch outputs and the log hold it."""
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+RecordWarnings = tuple[tuple[ContractWarning, ...], ...]
+"""The warnings of each record of a request or batch, in record order."""
 
 
 class InvalidInputError(MlstrataError):
@@ -87,19 +121,38 @@ class InvalidInputError(MlstrataError):
         super().__init__(shown + (f" (and {more} more)" if more > 0 else ""))
 
 
-def require_valid(problems: Sequence[FieldProblem]) -> None:
-    """Raise :class:`InvalidInputError` when there is any problem."""
-    if problems:
-        raise InvalidInputError(sorted(problems, key=lambda p: (p.row, p.field)))
+def require_valid(problems: Sequence[FieldProblem]) -> list[FieldProblem]:
+    """Raise :class:`InvalidInputError` when any problem is an error; else the warnings."""
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise InvalidInputError(sorted(errors, key=lambda p: (p.row, p.field)))
+    return [p for p in problems if p.severity == "warn"]
+
+
+def record_warnings(problems: Sequence[FieldProblem], rows: int) -> RecordWarnings | None:
+    """The warn problems grouped per record (``rows`` records), or None when there are none.
+
+    >>> problem = FieldProblem(1, "lines", "14 is above the maximum 13", "max", "warn")
+    >>> record_warnings([problem], 2)
+    ((), (ContractWarning(field='lines', rule='max', message='14 is above the maximum 13'),))
+    """
+    warned = [p for p in problems if p.severity == "warn"]
+    if not warned:
+        return None
+    per_record: list[list[ContractWarning]] = [[] for _ in range(rows)]
+    for p in sorted(warned, key=lambda p: p.row):
+        per_record[p.row].append(ContractWarning(p.field, p.rule, p.message))
+    return tuple(tuple(found) for found in per_record)
 
 
 def columns_from_records(
-    signature: Signature, records: Sequence[Mapping[str, Any]]
+    signature: Signature, records: Sequence[Mapping[str, Any]], *, strict: bool = False
 ) -> tuple[Columns, list[FieldProblem]]:
     """Typed columns from a list of records (extra keys are ignored) and every bad value.
 
     A field absent from a record is a problem even when nullable: clients send ``null`` for an
-    unknown value, so a misspelt key is never silently scored as missing.
+    unknown value, so a misspelt key is never silently scored as missing. ``strict`` makes warn
+    rules errors.
     """
     problems: list[FieldProblem] = []
     for row, record in enumerate(records):
@@ -109,15 +162,17 @@ def columns_from_records(
     if problems:
         return {}, problems
     lists = {f.name: [r.get(f.name, _MISSING) for r in records] for f in signature.inputs}
-    return columns_from_lists(signature, lists)
+    return columns_from_lists(signature, lists, strict=strict)
 
 
 def columns_from_lists(
-    signature: Signature, lists: Mapping[str, Sequence[Any]], *, text_source: bool = False
+    signature: Signature, lists: Mapping[str, Sequence[Any]], *, text_source: bool = False,
+    strict: bool = False,
 ) -> tuple[Columns, list[FieldProblem]]:
     """Typed columns from one sequence of values per field (all the same length), bad values.
 
-    Each value's type and rules are checked; a bad value is missing in its column.
+    Each value's type and rules are checked; a value breaking an error rule is missing in its
+    column, one breaking only warn rules keeps its value (``strict``: every rule is an error).
 
     ``text_source`` accepts numbers written as text and an empty cell as a missing value (CSV
     cells, OIP ``BYTES`` elements); JSON numbers must be numbers, JSON dates ISO 8601 text
@@ -126,7 +181,7 @@ def columns_from_lists(
     absent = [f.name for f in signature.inputs if f.name not in lists]
     if absent:
         return {}, [FieldProblem(0, name, "missing; every record needs it (send null when the "
-                                 "value is unknown)") for name in absent]
+                                 "value is unknown)", "missing") for name in absent]
     lengths = {len(values) for values in lists.values()}
     if len(lengths) > 1:
         sizes = {name: len(values) for name, values in lists.items()}
@@ -135,17 +190,19 @@ def columns_from_lists(
     columns: Columns = {}
     problems: list[FieldProblem] = []
     for check in _field_checks(signature):
-        columns[check.field.name], found = check.convert(lists[check.field.name], text_source)
+        columns[check.field.name], found = check.convert(lists[check.field.name], text_source,
+                                                         strict)
         problems += found
     return columns, problems
 
 
 def check_rules(signature: Signature, columns: Columns, *,
-                only: Collection[str] | None = None) -> list[FieldProblem]:
+                only: Collection[str] | None = None, strict: bool = False) -> list[FieldProblem]:
     """Every value that breaks a rule of its field (nullability, allowed, range, pattern).
 
     ``only`` names the fields to check (default: all); ``columns`` needs just those. Batch
     scoring uses it to check a text column's distinct values once each, then its other fields.
+    Each problem carries its rule's severity (``strict``: all errors).
     """
     problems: list[FieldProblem] = []
     for check in _field_checks(signature):
@@ -155,15 +212,26 @@ def check_rules(signature: Signature, columns: Columns, *,
         values = columns[field.name]
         missing = _missing_mask(field, values)
         if not field.nullable:
-            problems += [FieldProblem(row, field.name, _REQUIRED)
+            problems += [_problem(field, row, _REQUIRED, "not_null", strict)
                          for row in np.flatnonzero(missing).tolist()]
         present = ~missing
-        problems += _range_problems(field, values, present)
-        if field.allowed is not None and field.strict:
-            problems += _allowed_problems(field, values, present)
+        problems += _range_problems(field, values, present, strict)
+        if field.allowed is not None:
+            problems += _allowed_problems(field, values, present, strict)
         if check.matches is not None:
-            problems += _pattern_problems(field, check.matches, values, present)
+            problems += _pattern_problems(field, check.matches, values, present, strict)
     return problems
+
+
+def _problem(field: InputField, row: int, message: str, rule: str,
+             strict: bool) -> FieldProblem:
+    """A problem of ``field``'s rule ``rule``, with its severity; a warn rule refused because of
+    ``strict`` says so."""
+    severity = field.severity(rule)
+    if strict and severity == "warn":
+        return FieldProblem(row, field.name, f"{message} (rule '{rule}' only warns, but this "
+                            "server is strict: it refuses warnings)", rule, "error")
+    return FieldProblem(row, field.name, message, rule, severity)
 
 
 _NONE = np.array(None, dtype=object)
@@ -202,7 +270,12 @@ class _PatternVerdicts(dict[str, bool]):
 
 
 class _BadValue(Exception):
-    """A value of the wrong type or against a rule (internal: becomes a FieldProblem)."""
+    """A value that cannot be read as its field's type (internal: becomes a FieldProblem);
+    ``rule`` is ``type``, or ``missing`` for an absent field."""
+
+    def __init__(self, message: str, rule: str = "type") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class _FieldCheck:
@@ -214,7 +287,7 @@ class _FieldCheck:
         self.low = self._limit(field.min) if ranged else None
         self.high = self._limit(field.max) if ranged else None
         self.allowed: frozenset[Any] | None = None
-        if field.allowed is not None and field.strict:
+        if field.allowed is not None:
             self.allowed = frozenset(float(a) if field.is_numeric else str(a)
                                      for a in field.allowed)
         self.matches = (_PatternVerdicts(str(field.pattern))
@@ -229,42 +302,55 @@ class _FieldCheck:
             return None
         return np.datetime64(str(bound), "s") if self.field.is_date else float(bound)
 
-    def convert(self, values: Sequence[Any],
-                text_source: bool) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
-        """The typed column for ``values`` and the problems of the values that fail."""
+    def convert(self, values: Sequence[Any], text_source: bool,
+                strict: bool = False) -> tuple[np.ndarray[Any, Any], list[FieldProblem]]:
+        """The typed column for ``values`` and the problems of the values that fail a rule.
+
+        A value failing an error rule is missing in the column; one failing only warn rules
+        keeps its value.
+        """
         field = self.field
         dtype = np.float64 if field.is_numeric else "datetime64[s]" if field.is_date else object
         out: np.ndarray[Any, Any] = np.empty(len(values), dtype=dtype)
-        problems = []
+        empty = None if dtype is object else np.nan if field.is_numeric else "NaT"
+        problems: list[FieldProblem] = []
         for row, value in enumerate(values):
             try:
-                out[row] = self.check(value, text_source)
+                typed: Any = self.parse(field, value, text_source)
             except _BadValue as exc:
-                problems.append(FieldProblem(row, field.name, str(exc)))
-                out[row] = None if dtype is object else np.nan if field.is_numeric else "NaT"
+                problems.append(_problem(field, row, str(exc), exc.rule, strict))
+                out[row] = empty
+                continue
+            failed = self.failures(typed)
+            if failed is None:
+                out[row] = typed
+                continue
+            found = [_problem(field, row, message, rule, strict) for rule, message in failed]
+            problems += found
+            valid = all(p.severity == "warn" for p in found)
+            out[row] = typed if valid else empty
         return out, problems
 
-    def check(self, value: Any, text_source: bool) -> Any:
-        """One value converted to its column type; :class:`_BadValue` says what is wrong."""
-        typed: Any = self.parse(self.field, value, text_source)
+    def failures(self, typed: Any) -> list[tuple[str, str]] | None:
+        """The rules a typed value breaks as ``(rule, message)``, or None (the usual case)."""
         if typed is None or typed != typed:  # None, NaN and NaT are missing
-            if not self.field.nullable:
-                raise _BadValue(_REQUIRED)
-            return typed
+            return None if self.field.nullable else [("not_null", _REQUIRED)]
+        failed = None
         if self.low is not None and typed < self.low:
-            raise _BadValue(_out_of_range(typed, "below the minimum", self.field.min))
+            failed = [("min", _out_of_range(typed, "below the minimum", self.field.min))]
         if self.high is not None and typed > self.high:
-            raise _BadValue(_out_of_range(typed, "above the maximum", self.field.max))
+            failed = (failed or []) + [("max", _out_of_range(typed, "above the maximum",
+                                                              self.field.max))]
         if self.allowed is not None and typed not in self.allowed:
-            raise _BadValue(_not_allowed(self.field, typed))
+            failed = (failed or []) + [("allowed", _not_allowed(self.field, typed))]
         if self.matches is not None and not self.matches[typed]:
-            raise _BadValue(_no_match(self.field, typed))
-        return typed
+            failed = (failed or []) + [("pattern", _no_match(self.field, typed))]
+        return failed
 
 
 def _number(field: InputField, value: Any, text_source: bool) -> float:
     if value is _MISSING:
-        raise _BadValue(_ABSENT)
+        raise _BadValue(_ABSENT, "missing")
     if value is None:
         return math.nan
     if isinstance(value, bool):
@@ -297,7 +383,7 @@ def _number_from_text(field: InputField, text: str) -> float | bool | str:
 
 def _date(field: InputField, value: Any, text_source: bool) -> np.datetime64:
     if value is _MISSING:
-        raise _BadValue(_ABSENT)
+        raise _BadValue(_ABSENT, "missing")
     if value is not None and not isinstance(value, str):
         raise _BadValue(f"expected an ISO 8601 {field.logical_type} such as 2024-03-15, got "
                         f"{_describe(value)}")
@@ -312,7 +398,7 @@ def _date(field: InputField, value: Any, text_source: bool) -> np.datetime64:
 
 def _text(field: InputField, value: Any, text_source: bool) -> str | None:
     if value is _MISSING:
-        raise _BadValue(_ABSENT)
+        raise _BadValue(_ABSENT, "missing")
     if value is None or (text_source and value == ""):
         return None
     if not isinstance(value, str):
@@ -370,24 +456,24 @@ def text_missing(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 
 def _range_problems(field: InputField, values: np.ndarray[Any, Any],
-                    present: np.ndarray[Any, Any]) -> list[FieldProblem]:
+                    present: np.ndarray[Any, Any], strict: bool) -> list[FieldProblem]:
     if not (field.is_numeric or field.is_date):
         return []
     problems: list[FieldProblem] = []
-    for bound, compare, word in ((field.min, np.less, "below the minimum"),
-                                 (field.max, np.greater, "above the maximum")):
+    for bound, compare, word, rule in ((field.min, np.less, "below the minimum", "min"),
+                                       (field.max, np.greater, "above the maximum", "max")):
         if bound is None:
             continue
         limit = np.datetime64(str(bound), "s") if field.is_date else float(bound)
         with np.errstate(invalid="ignore"):
             bad = present & compare(values, limit)
         problems += _problems(field, np.flatnonzero(bad), values,
-                              lambda v, w=word, b=bound: _out_of_range(v, w, b))
+                              lambda v, w=word, b=bound: _out_of_range(v, w, b), rule, strict)
     return problems
 
 
 def _allowed_problems(field: InputField, values: np.ndarray[Any, Any],
-                      present: np.ndarray[Any, Any]) -> list[FieldProblem]:
+                      present: np.ndarray[Any, Any], strict: bool) -> list[FieldProblem]:
     allowed = field.allowed or ()
     if field.is_numeric:
         known = np.isin(values, np.asarray([float(a) for a in allowed], dtype=np.float64))
@@ -396,21 +482,21 @@ def _allowed_problems(field: InputField, values: np.ndarray[Any, Any],
         known = np.fromiter(map(members.__contains__, values.tolist()), dtype=bool,
                             count=len(values))
     return _problems(field, np.flatnonzero(present & ~known), values,
-                     lambda v: _not_allowed(field, v))
+                     lambda v: _not_allowed(field, v), "allowed", strict)
 
 
 def _pattern_problems(field: InputField, matches: _PatternVerdicts,
-                      values: np.ndarray[Any, Any],
-                      present: np.ndarray[Any, Any]) -> list[FieldProblem]:
+                      values: np.ndarray[Any, Any], present: np.ndarray[Any, Any],
+                      strict: bool) -> list[FieldProblem]:
     texts = values[present].tolist()
     matched = np.fromiter(map(matches.__getitem__, texts), dtype=bool, count=len(texts))
     return _problems(field, np.flatnonzero(present)[~matched], values,
-                     lambda v: _no_match(field, v))
+                     lambda v: _no_match(field, v), "pattern", strict)
 
 
 def _problems(field: InputField, rows: np.ndarray[Any, Any], values: np.ndarray[Any, Any],
-              message: Any) -> list[FieldProblem]:
-    return [FieldProblem(row, field.name, message(values[row])) for row in rows.tolist()]
+              message: Any, rule: str, strict: bool) -> list[FieldProblem]:
+    return [_problem(field, row, message(values[row]), rule, strict) for row in rows.tolist()]
 
 
 def _show(value: Any) -> str:

@@ -8,7 +8,9 @@ scoring — so that one description decides what a valid request is:
   boolean, date, timestamp), nullability and the contract's rules (``allowed`` categories and
   whether unknown ones are refused — ``strict`` —, ``min``/``max``, ``pattern``), and for a
   number the range its training rows covered (``training_min``/``training_max``: not a rule, it
-  names the fields that drove a prediction out of range, see :mod:`.outputs`);
+  names the fields that drove a prediction out of range, see :mod:`.outputs`), and each rule's
+  ``severity`` (``{"max": "warn"}``: a value above the maximum is scored with a warning; rules
+  not named are errors, except ``allowed`` with ``strict: false``, which warns);
 - ``dates``: which date inputs become which numeric parts before the ONNX graph;
 - ``onnx_inputs``: the graph's input tensors, in order, with their element type;
 - ``outputs``: ``label`` + ``probabilities`` (with the class order) for classifiers, ``value``
@@ -19,14 +21,19 @@ Standard library only (part of the lean runtime).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import MlstrataError
 
-__all__ = ["SIGNATURE_FILE", "DateSpec", "InputField", "Signature", "SignatureError", "class_key"]
+__all__ = ["SIGNATURE_FILE", "DateSpec", "InputField", "Severity", "Signature", "SignatureError",
+           "class_key"]
+
+Severity = Literal["error", "warn"]
+_SEVERITIES = ("error", "warn")
 
 SIGNATURE_FILE = "signature.json"
 _LOGICAL_TYPES = ("text", "integer", "float", "boolean", "date", "timestamp")
@@ -50,6 +57,40 @@ class InputField:
     pattern: str | None = None
     training_min: float | None = None
     training_max: float | None = None
+    warn: frozenset[str] = frozenset()
+    """The rule kinds (``type``, ``not_null``, ``min``, ``max``, ``allowed``, ``pattern``) whose
+    violations are scored with a warning instead of refused."""
+
+    def severity(self, kind: str, strict: bool = False) -> Severity:
+        """``warn`` when breaking rule ``kind`` only warns (never under ``strict``), else ``error``.
+
+        >>> field = InputField("lines", "integer", max=13, warn=frozenset({"max"}))
+        >>> field.severity("max"), field.severity("max", strict=True), field.severity("type")
+        ('warn', 'error', 'error')
+        """
+        if strict:
+            return "error"
+        warns = kind in self.warn or (kind == "allowed" and not self.strict)
+        return "warn" if warns else "error"
+
+    def enforced(self, strict: bool = False) -> InputField:
+        """This field with only the rules that refuse a value (what an OpenAPI document can
+        promise): warn rules are dropped, unless ``strict`` makes every rule refuse.
+
+        >>> InputField("lines", "integer", False, max=13, warn=frozenset({"max", "not_null"})
+        ...            ).enforced()
+        InputField(name='lines', logical_type='integer', nullable=True, allowed=None, \
+strict=False, min=None, max=None, pattern=None, training_min=None, training_max=None, \
+warn=frozenset())
+        """
+        def kept(kind: str, value: Any) -> Any:
+            return value if self.severity(kind, strict) == "error" else None
+
+        allowed = kept("allowed", self.allowed)
+        return dataclasses.replace(
+            self, nullable=self.nullable or self.severity("not_null", strict) == "warn",
+            allowed=allowed, strict=allowed is not None, min=kept("min", self.min),
+            max=kept("max", self.max), pattern=kept("pattern", self.pattern), warn=frozenset())
 
     @property
     def is_numeric(self) -> bool:
@@ -143,12 +184,20 @@ def _input_field(item: dict[str, Any]) -> InputField:
     if logical not in _LOGICAL_TYPES:
         raise ValueError(f"input {item.get('name')!r} has unknown logical_type {logical!r}")
     allowed = item.get("allowed")
+    severity = item.get("severity") or {}
+    if not isinstance(severity, dict) or any(v not in _SEVERITIES for v in severity.values()):
+        raise ValueError(f"input {item.get('name')!r} has a severity that is not a mapping of "
+                         f"rules to error or warn: {severity!r}")
+    strict = bool(item.get("strict", False))
+    warn = {kind for kind, level in severity.items() if level == "warn"}
+    if "allowed" in severity:  # the severity decides; strict is for older runtimes
+        strict = severity["allowed"] == "error"
     return InputField(
         name=str(item["name"]), logical_type=logical, nullable=bool(item.get("nullable", True)),
         allowed=tuple(allowed) if allowed is not None else None,
-        strict=bool(item.get("strict", False)), min=item.get("min"), max=item.get("max"),
+        strict=strict, min=item.get("min"), max=item.get("max"),
         pattern=item.get("pattern"), training_min=_number(item.get("training_min")),
-        training_max=_number(item.get("training_max")))
+        training_max=_number(item.get("training_max")), warn=frozenset(warn))
 
 
 def _number(value: Any) -> float | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ..runtime.inputs import Columns
+from ..runtime.inputs import Columns, RecordWarnings
 from ..runtime.model import LoadedModel, Predictions
 from .errors import RequestError
 from .holder import ModelHolder
@@ -48,12 +48,13 @@ class Response:
 @dataclass(frozen=True, slots=True)
 class Scoring:
     """A checked request waiting for predictions: the app scores ``columns`` with ``model``
-    (batched with other requests, see :mod:`mlstrata.serve.batching`) and ``answer`` turns the
-    predictions into the response."""
+    (batched with other requests, see :mod:`mlstrata.serve.batching`), attaches the records'
+    contract ``warnings`` and ``answer`` turns the predictions into the response."""
 
     model: LoadedModel
     columns: Columns
     answer: Callable[[Predictions], Response]
+    warnings: RecordWarnings | None = None
 
     @property
     def rows(self) -> int:

@@ -22,8 +22,12 @@ that arrive together into one onnxruntime call.
 
 It is a raw ASGI callable rather than a framework app because per-request cost is the product:
 no middleware stack, one small request record, orjson for JSON. Every client mistake answers
-4xx with ``{"error": "..."}`` naming the problem (422 plus a ``problems`` list for values the
-signature refuses); anything else is a bug, logged with its traceback, and answers 500.
+4xx with ``{"error": "..."}`` naming the problem (422 plus a ``problems`` list of ``{record,
+field, rule, message}`` for values the signature refuses); anything else is a bug, logged with
+its traceback, and answers 500. Values that break only ``warn`` rules are scored: each answer
+carries their warnings (``/v1/predict``: a ``warnings`` list on each prediction that has some;
+``/invocations``: a top-level ``warnings`` list; OIP: the response parameter ``warnings``), and
+a server started with ``--strict`` refuses them like errors.
 
 With an API key, every route except the health checks and the docs needs
 ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (compared in constant time).
@@ -175,7 +179,8 @@ class _App:
         else:
             result = handler(self._holder, request)
         if isinstance(result, Scoring):
-            predictions = await self._scorer.score(result.model, result.columns, result.rows)
+            predictions = (await self._scorer.score(result.model, result.columns, result.rows)
+                           ).with_warnings(result.warnings)
             if self._metrics is not None:
                 self._metrics.answered(self._labels.get(id(route), "other"), result.rows,
                                        predictions)
@@ -275,8 +280,7 @@ def _error_body(status: int, message: str, route: _Route | None) -> dict[str, An
 
 def _invalid(exc: InvalidInputError, route: _Route | None) -> Response:
     body = _error_body(422, str(exc), route)
-    body["problems"] = [{"record": p.row, "field": p.field, "message": p.message}
-                        for p in exc.problems]
+    body["problems"] = [p.to_dict() for p in exc.problems]
     return json_response(body, 422)
 
 
@@ -320,7 +324,8 @@ def _predict(holder: ModelHolder, request: Request) -> Scoring:
                               "predictions": predictions.to_records()},
                              headers=((b"x-request-id", request_id),))
 
-    return Scoring(model, model.check_records(records), answer)
+    checked = model.check_records(records)
+    return Scoring(model, checked.columns, answer, checked.warnings)
 
 
 def _request_id(request: Request) -> bytes:

@@ -6,7 +6,9 @@ ServerMetadata, ModelMetadata, ModelInfer), so KServe's, MLServer's and Triton's
 (:mod:`mlstrata.serve.tensors`): typed ``contents`` or ``raw_input_contents`` in, and the answer in
 the form the request used. Client mistakes get their own status code with a one-line message
 naming the tensor or field — ``INVALID_ARGUMENT``, ``NOT_FOUND``, ``UNAUTHENTICATED``,
-``RESOURCE_EXHAUSTED`` (a message over the size limit) — never ``INTERNAL``.
+``RESOURCE_EXHAUSTED`` (a message over the size limit) — never ``INTERNAL``. Records that break
+only ``warn`` rules are scored, and the response's ``parameters["warnings"]`` holds them as
+JSON text (:func:`~mlstrata.serve.tensors.warning_parameters`).
 
 When an API key is set, every call but the health checks (ServerLive, ServerReady, which load
 balancers and Kubernetes probes call without credentials) needs the metadata
@@ -40,6 +42,7 @@ from .tensors import (
     field_lists,
     model_metadata,
     output_tensors,
+    warning_parameters,
 )
 
 __all__ = ["GrpcServer", "start_grpc_server"]
@@ -159,7 +162,10 @@ class _Service:
             self._metrics.answered(f"/{_SERVICE}/ModelInfer", len(predictions), predictions)
         outputs = output_tensors(model.signature, predictions,
                                  [output.name for output in request.outputs])
-        return _response(model, request.id, outputs, raw=bool(request.raw_input_contents))
+        response = _response(model, request.id, outputs, raw=bool(request.raw_input_contents))
+        for name, text in warning_parameters(predictions).items():
+            response.parameters[name].string_param = text
+        return response
 
 
 def _handlers(service: _Service, metrics: ServeMetrics | None) -> grpc.GenericRpcHandler:

@@ -21,14 +21,17 @@ class ModelHolder:
 
     ``locate`` returns the package directory the server should serve now (for ``MODEL@alias``,
     whatever the alias points at); it is called by :meth:`refresh`, e.g. every few seconds.
+    ``strict`` loads every version so that it refuses values breaking warn rules too.
     """
 
-    def __init__(self, locate: Callable[[], Path], *, threads: int | None = 1) -> None:
+    def __init__(self, locate: Callable[[], Path], *, threads: int | None = 1,
+                 strict: bool = False) -> None:
         self._locate = locate
         self._threads = threads
+        self._strict = strict
         self._lock = threading.Lock()
         self._path = locate()
-        self.current: LoadedModel = load(self._path, threads=threads)
+        self.current: LoadedModel = load(self._path, threads=threads, strict=strict)
 
     @property
     def path(self) -> Path:
@@ -45,6 +48,6 @@ class ModelHolder:
             path = self._locate()
             if path == self._path:
                 return False
-            model = load(path, threads=self._threads)
+            model = load(path, threads=self._threads, strict=self._strict)
             self._path, self.current = path, model
             return True

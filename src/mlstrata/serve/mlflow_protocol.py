@@ -13,7 +13,9 @@ model takes none of and which is ignored), or CSV:
 The answer is ``{"predictions": [...]}`` with one plain value per record: the class label for a
 classifier (what MLflow's pyfunc flavour of a scikit-learn classifier returns — ``predict``, not
 ``predict_proba``; ``POST /v1/predict`` has the probabilities), the value for a regressor, the
-cluster for clustering. Errors carry MLflow's ``error_code``/``message`` keys besides ``error``;
+cluster for clustering. When records break ``warn`` rules of the contract, the answer also holds
+``"warnings": [{"record", "field", "rule", "message"}, ...]`` (MLflow clients read only
+``predictions``). Errors carry MLflow's ``error_code``/``message`` keys besides ``error``;
 an unsupported content type or charset is 415, as MLflow answers it.
 """
 
@@ -24,9 +26,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..runtime.inputs import Columns
-from ..runtime.model import LoadedModel
-from ._http import Request, Scoring, json_response, media_type, parse_json
+from ..runtime.model import Checked, LoadedModel, Predictions
+from ._http import Request, Response, Scoring, json_response, media_type, parse_json
 from .errors import RequestError
 from .holder import ModelHolder
 
@@ -40,11 +41,17 @@ def invocations(holder: ModelHolder, request: Request) -> Scoring:
     kind = _content_type(request)
     model = holder.current
     if kind == b"text/csv":
-        columns = _check_csv(model, request.body)
+        checked = _check_csv(model, request.body)
     else:
-        columns = _check_json(model, parse_json(request.body))
-    return Scoring(model, columns,
-                   lambda predictions: json_response({"predictions": predictions.predictions}))
+        checked = _check_json(model, parse_json(request.body))
+    return Scoring(model, checked.columns, _answer, checked.warnings)
+
+
+def _answer(predictions: Predictions) -> Response:
+    body: dict[str, Any] = {"predictions": predictions.predictions}
+    if predictions.record_warnings is not None:
+        body["warnings"] = predictions.warning_list()
+    return json_response(body)
 
 
 def _content_type(request: Request) -> bytes:
@@ -64,7 +71,7 @@ def _content_type(request: Request) -> bytes:
     return kind
 
 
-def _check_json(model: LoadedModel, payload: Any) -> Columns:
+def _check_json(model: LoadedModel, payload: Any) -> Checked:
     if not isinstance(payload, dict):
         raise RequestError(400, f"the JSON body must be an object with one of the keys {_KEYS}")
     keys = [key for key in payload if key != "params"]
@@ -110,13 +117,13 @@ def _column_lists(data: dict[str, Any], key: str) -> dict[str, list[Any]]:
 
 
 def _check_lists(model: LoadedModel, lists: Mapping[str, Sequence[Any]],
-                 text_source: bool = False) -> Columns:
+                 text_source: bool = False) -> Checked:
     if not lists or not any(lists.values()):
         raise RequestError(400, "no records to score; send at least one")
     return model.check_columns(lists, text_source=text_source)
 
 
-def _check_records(model: LoadedModel, records: Any, key: str) -> Columns:
+def _check_records(model: LoadedModel, records: Any, key: str) -> Checked:
     if not isinstance(records, list):
         raise RequestError(400, f"'{key}' must be a list of records")
     if not records:
@@ -124,7 +131,7 @@ def _check_records(model: LoadedModel, records: Any, key: str) -> Columns:
     return model.check_records(records)
 
 
-def _check_csv(model: LoadedModel, body: bytes) -> Columns:
+def _check_csv(model: LoadedModel, body: bytes) -> Checked:
     """CSV with a header line → one list of text cells per column."""
     try:
         text = body.decode("utf-8-sig")

@@ -12,6 +12,11 @@ Outputs come back as raw bytes the same way when the request sets
 ``parameters.binary_data_output`` or an output's ``parameters.binary_data``; the answer then
 carries the ``Inference-Header-Content-Length`` header. The tensor rules (one tensor per input
 field, shapes ``[n]`` or ``[n, 1]``) are :mod:`mlstrata.serve.tensors`'s, shared with gRPC.
+
+Records that break ``warn`` rules of the contract are scored; the response then carries the
+parameter ``warnings``: a JSON text of ``[{"record", "field", "rule", "message"}, ...]`` (the
+protocol's parameters are strings, numbers or booleans; gRPC carries the same text as a
+``string_param``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from .tensors import (
     field_lists,
     output_names,
     output_tensors,
+    warning_parameters,
 )
 from .tensors import model_metadata as _metadata
 
@@ -124,9 +130,13 @@ def infer(holder: ModelHolder, request: Request) -> Scoring:
                                 "outputs": outputs}
         if "id" in payload:
             body["id"] = payload["id"]
+        parameters = warning_parameters(predictions)
+        if parameters:
+            body["parameters"] = parameters
         return _infer_response(body, blobs)
 
-    return Scoring(model, model.check_columns(lists, text_source=True), answer)
+    checked = model.check_columns(lists, text_source=True)
+    return Scoring(model, checked.columns, answer, checked.warnings)
 
 
 def _infer_response(answer: dict[str, Any], blobs: list[bytes]) -> Response:

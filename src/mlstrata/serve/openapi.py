@@ -6,6 +6,10 @@ within a date range), ``enum`` for the allowed values of a strict field, ``minim
 ``pattern`` and ``nullable`` — what the server validates, so that a request the document calls
 valid is one the server scores (schemathesis checks it both ways in the tests):
 
+- only the rules that refuse a value are constraints: a rule of severity ``warn`` (an observed
+  range, a category set) is said in the field's ``description``, since a value breaking it is
+  scored and answered with a ``warnings`` list — unless the server is ``--strict``, which
+  refuses it, so that the document then holds it as a constraint like the others;
 - lists of records hold at least one record; a CSV body is a header line naming the fields and
   at least one record of valid cells (a ``pattern``, see :mod:`._csv_pattern`);
 - an OIP tensor has shape ``[n]`` or ``[n, 1]`` and at least one element, no nulls (an empty
@@ -135,6 +139,37 @@ def field_schema(field: InputField) -> dict[str, Any]:
     return schema
 
 
+def warn_note(field: InputField) -> str | None:
+    """What the field's warn rules say, for its description (None without warn rules).
+
+    >>> warn_note(InputField("lines", "integer", min=0, max=13, warn=frozenset({"max"})))
+    'scored with a warning when above 13'
+    """
+    notes = []
+    if field.min is not None and field.severity("min") == "warn":
+        notes.append(f"below {field.min}")
+    if field.max is not None and field.severity("max") == "warn":
+        notes.append(f"above {field.max}")
+    if field.allowed is not None and field.severity("allowed") == "warn":
+        shown = ", ".join(map(str, list(field.allowed)[:20]))
+        notes.append(f"not one of {shown}{', ...' if len(field.allowed) > 20 else ''}")
+    if field.pattern is not None and field.severity("pattern") == "warn":
+        notes.append(f"not matching {field.pattern}")
+    if not field.nullable and field.severity("not_null") == "warn":
+        notes.append("null")
+    return f"scored with a warning when {' or '.join(notes)}" if notes else None
+
+
+def _record_field_schema(field: InputField, strict: bool) -> dict[str, Any]:
+    """A record field's schema: the rules that refuse as constraints, warn rules in words."""
+    schema = field_schema(field.enforced(strict))
+    note = None if strict else warn_note(field)
+    if note is not None:
+        schema["description"] = f"{schema['description']}; {note}" if "description" in schema \
+            else note
+    return schema
+
+
 def tensor_element_schema(field: InputField) -> dict[str, Any]:
     """The JSON schema of one element of an OIP input tensor: a field's value, never null (an
     empty text is the missing value of a ``BYTES`` tensor; a number tensor has none in JSON).
@@ -159,25 +194,36 @@ def tensor_element_schema(field: InputField) -> dict[str, Any]:
 def _schemas(model: LoadedModel) -> dict[str, Any]:
     inputs = model.signature.inputs
     record = {"type": "object", "required": [f.name for f in inputs],
-              "properties": {f.name: field_schema(f) for f in inputs}}
+              "properties": {f.name: _record_field_schema(f, model.strict) for f in inputs}}
     records = {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Record"}}
+    warning: dict[str, Any] = {"type": "object", "required": ["field", "rule", "message"],
+                               "properties": {"field": {"type": "string"},
+                                              "rule": {"type": "string"},
+                                              "message": {"type": "string"}}}
     return {
         "Record": record,
         "Records": records,
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string"},
                                  "problems": {"type": "array", "items": {"type": "object"}}}},
+        "Warning": {**warning, "description": "A rule of severity warn the record breaks; the "
+                                              "record was scored anyway"},
+        "RecordWarning": {**warning, "required": ["record", *warning["required"]],
+                          "properties": {"record": {"type": "integer", "minimum": 0},
+                                         **warning["properties"]}},
         "Prediction": {"type": "object", "required": ["prediction"],
                        "properties": {"prediction": {},
                                       "probabilities": {"type": "object",
                                                         "additionalProperties":
-                                                            {"type": "number"}}}},
+                                                            {"type": "number"}},
+                                      "warnings": {"type": "array", "minItems": 1, "items": {
+                                          "$ref": "#/components/schemas/Warning"}}}},
         "InferenceRequest": _inference_request(model),
     }
 
 
 def _inference_request(model: LoadedModel) -> dict[str, Any]:
-    inputs = model.signature.inputs
+    inputs = [f.enforced(model.strict) for f in model.signature.inputs]
     shape = {"type": "array", "minItems": 1, "maxItems": 2,
              "items": {"type": "integer", "minimum": 1},
              "description": "[n] or [n, 1]: n records, one element each"}
@@ -242,10 +288,12 @@ def _paths(model: LoadedModel) -> dict[str, Any]:
             "description": _INVOCATIONS,
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": invocations},
-                "text/csv": {"schema": {"type": "string",
-                                        "pattern": csv_pattern(model.signature.inputs)}}}},
+                "text/csv": {"schema": {"type": "string", "pattern": csv_pattern(
+                    [f.enforced(model.strict) for f in model.signature.inputs])}}}},
             "responses": _answers({"type": "object", "properties": {
-                "predictions": {"type": "array"}}}, *post_errors)}},
+                "predictions": {"type": "array"},
+                "warnings": {"type": "array", "items": {"$ref": ref + "RecordWarning"}}}},
+                *post_errors)}},
         "/v2/health/live": {"get": {"summary": "Liveness", "responses": _answers({})}},
         "/v2/health/ready": {"get": {"summary": "Readiness", "responses": _answers({})}},
         "/v2": {"get": {"summary": "Server metadata", "responses": _answers({}, "401")}},
@@ -263,8 +311,15 @@ def _paths(model: LoadedModel) -> dict[str, Any]:
             "summary": "Open Inference Protocol v2 inference (JSON tensors)",
             "parameters": parameters,
             "requestBody": _json_body({"$ref": ref + "InferenceRequest"}),
-            "responses": _answers({"type": "object"}, *post_errors)}}
+            "responses": _answers(_infer_answer(), *post_errors)}}
     return paths
+
+
+def _infer_answer() -> dict[str, Any]:
+    return {"type": "object", "properties": {"parameters": {"type": "object", "properties": {
+        "warnings": {"type": "string", "description": "JSON text: a list of {record, field, "
+                                                      "rule, message}, one per broken rule of "
+                                                      "severity warn"}}}}}
 
 
 def _object(key: str, schema: dict[str, Any]) -> dict[str, Any]:

@@ -272,6 +272,8 @@ def _prediction(columns: list[str], row: Sequence[Any], now: datetime) -> dict[s
                      if name.startswith(PROBABILITY_PREFIX)}
     if probabilities:
         result["probabilities"] = probabilities
+    if record.get("warnings"):  # the contract's warn rules the entity broke when scored
+        result["warnings"] = record["warnings"]
     result.update(model=record["model"], model_version=record["model_version"],
                   run_id=record["run_id"], computed_at=computed.isoformat(),
                   age_seconds=round((now - computed).total_seconds(), 3))

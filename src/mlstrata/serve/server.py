@@ -92,6 +92,7 @@ class ServeConfig:
     grpc_port: int | None = None
     precomputed: str | None = None
     precomputed_table: str = "predictions"
+    strict: bool = False
 
     def to_json(self) -> str:
         """The config as JSON (for ``MLSTRATA_SERVE_CONFIG``)."""
@@ -163,7 +164,8 @@ def load_holder(config: ServeConfig) -> tuple[ModelHolder | None, Reloader | Non
     model at all when the server only answers precomputed lookups."""
     if config.source is None:
         return None, None
-    holder = ModelHolder(config.source.locate_function(), threads=config.threads)
+    holder = ModelHolder(config.source.locate_function(), threads=config.threads,
+                         strict=config.strict)
     reloader = None
     if config.source.moves and config.reload_interval > 0:
         reloader = Reloader(holder, config.reload_interval).start()

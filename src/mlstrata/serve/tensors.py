@@ -10,13 +10,16 @@ Shared by the REST and gRPC front ends, so both speak the same protocol the same
   :func:`decode_raw` reads — ``BYTES`` elements are each prefixed by a 4-byte length;
 - outputs are ``label`` (``INT64``, ``BOOL`` or ``BYTES``, as the classes are) and
   ``probabilities`` (``FP64`` ``[n, classes]``) for classifiers, ``value`` (``FP64`` ``[n]``) for
-  regressors, ``label`` + ``scores`` for clustering.
+  regressors, ``label`` + ``scores`` for clustering;
+- contract warnings travel as the response parameter ``warnings``, a JSON text
+  (:func:`warning_parameters`).
 
 Every client mistake raises :class:`~mlstrata.serve.errors.RequestError` naming the tensor.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from collections.abc import Mapping, Sequence
@@ -39,6 +42,7 @@ __all__ = [
     "model_metadata",
     "output_names",
     "output_tensors",
+    "warning_parameters",
 ]
 
 _NUMERIC = {"FP64": "<f8", "FP32": "<f4", "FP16": "<f2", "INT64": "<i8", "INT32": "<i4",
@@ -132,6 +136,17 @@ def output_names(signature: Signature, requested: Sequence[str] | None = None) -
         raise RequestError(400, f"requested output(s) {unknown} do not exist; the model's "
                            f"outputs are {available}")
     return names
+
+
+def warning_parameters(predictions: Predictions) -> dict[str, str]:
+    """The response parameters that carry the records' contract warnings (none: ``{}``):
+    ``{"warnings": '[{"record": 0, "field": ..., "rule": ..., "message": ...}]'}``.
+
+    OIP parameter values are strings, numbers or booleans, so the list is JSON text.
+    """
+    if predictions.record_warnings is None:
+        return {}
+    return {"warnings": json.dumps(predictions.warning_list(), separators=(",", ":"))}
 
 
 def decode_raw(datatype: str, buffer: bytes, name: str) -> list[Any]:
