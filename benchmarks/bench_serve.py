@@ -1,7 +1,9 @@
 """Serving benchmark: mlstrata vs ``mlflow models serve`` vs a hand-written FastAPI app, one run.
 
 All three serve the same package (default: the ``make demo`` model in ./demo-workspace):
-mlstrata's server (``/v1/predict``, input validation on), MLflow's scoring server
+mlstrata's server (``/v1/predict``, input validation on; twice: with the prediction log off,
+and on — every prediction written to a throw-away workspace's log, the cost of logging side
+by side), MLflow's scoring server
 (``/invocations``, env-manager local, the package's MLflow model) and a minimal FastAPI +
 onnxruntime app on uvicorn[standard] (``handwritten_app.py``, same ``model.onnx``).
 
@@ -97,12 +99,34 @@ def _timed(call: Any, runs: int) -> tuple[float, float]:
     return round(statistics.median(times), 4), round(times[int(len(times) * 0.99)], 4)
 
 
-def servers(package: Path, port: int) -> dict[str, dict[str, Any]]:
-    """How to start each server and where to POST one record."""
+def logging_copy(package: Path, root: Path) -> Path:
+    """The package copied into a fresh workspace at ``root``, whose log the logging row fills
+    (the demo workspace's own log stays untouched)."""
+    from mlstrata.workspace import Workspace
+
+    Workspace.init(root, "bench-serve-logging")
+    copy = root / "packages" / package.name
+    shutil.copytree(package, copy)
+    return copy
+
+
+def log_lines(root: Path) -> int:
+    """Prediction lines written under a workspace's log."""
+    return sum(path.read_bytes().count(b"\n")
+               for path in (root / ".mlstrata" / "predictions").rglob("*.jsonl"))
+
+
+def servers(package: Path, port: int, logged: Path) -> dict[str, dict[str, Any]]:
+    """How to start each server and where to POST one record (``logged``: the package copy
+    the logging row serves)."""
     env = {**os.environ, "BENCH_PACKAGE": str(package), "PYTHONPATH": str(HERE)}
     return {
-        "mlstrata": {"cmd": [str(BIN / "mlstrata"), "serve", str(package), "--port", str(port)],
+        "mlstrata": {"cmd": [str(BIN / "mlstrata"), "serve", str(package), "--port", str(port),
+                             "--no-log"],
                      "path": "/v1/predict", "wrap": lambda r: r, "env": env},
+        "mlstrata_logging": {"cmd": [str(BIN / "mlstrata"), "serve", str(logged), "--port",
+                                     str(port), "--log"],
+                             "path": "/v1/predict", "wrap": lambda r: r, "env": env},
         "fastapi_handwritten": {
             "cmd": [str(BIN / "uvicorn"), "handwritten_app:app", "--port", str(port),
                     "--loop", "uvloop", "--http", "httptools", "--no-access-log",
@@ -227,7 +251,8 @@ def main() -> None:
     parser.add_argument("--package", type=Path, default=None)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--only", nargs="*", default=None,
-                        help="servers to run (mlstrata fastapi_handwritten mlflow_serve)")
+                        help="servers to run (mlstrata mlstrata_logging fastapi_handwritten "
+                             "mlflow_serve)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
@@ -237,11 +262,26 @@ def main() -> None:
     figures: dict[str, Any] = {"package": str(package), "seconds_per_load": args.seconds,
                                "floor": floor_latency(package, records), "servers": {}}
     print(f"  floor: {figures['floor']}", flush=True)
-    for name, spec in servers(package, port := free_port()).items():
+    logging_root = Path(tempfile.mkdtemp(prefix="bench-serve-log-"))
+    logged = logging_copy(package, logging_root)
+    for name, spec in servers(package, port := free_port(), logged).items():
         if args.only and name not in args.only:
             continue
         figures["servers"][name] = bench_one(name, spec, port, records, args.seconds)
     served = figures["servers"]
+    if "mlstrata_logging" in served:
+        answered = sum(served["mlstrata_logging"][f"c{c}"]["requests"] for c in (1, 8))
+        served["mlstrata_logging"]["log_lines"] = log_lines(logging_root)
+        served["mlstrata_logging"]["requests_answered"] = answered
+        print(f"  mlstrata_logging: {served['mlstrata_logging']['log_lines']} log lines for "
+              f"{answered} requests (+ the cold-start probes)", flush=True)
+    shutil.rmtree(logging_root, ignore_errors=True)
+    if "mlstrata" in served and "mlstrata_logging" in served:
+        figures["logging_on_vs_off_c8"] = round(
+            served["mlstrata_logging"]["c8"]["requests_per_s"]
+            / served["mlstrata"]["c8"]["requests_per_s"], 3)
+        print(f"  logging on / off at 8 connections: {figures['logging_on_vs_off_c8']}",
+              flush=True)
     if "mlstrata" in served and "fastapi_handwritten" in served:
         figures["mlstrata_vs_handwritten_c8"] = round(
             served["mlstrata"]["c8"]["requests_per_s"]

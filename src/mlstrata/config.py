@@ -27,6 +27,7 @@ __all__ = [
     "FeatureConfig",
     "GateConfig",
     "ModelConfig",
+    "MonitorConfig",
     "PiiAction",
     "PipelineConfig",
     "ProjectConfig",
@@ -181,6 +182,17 @@ class PipelineConfig(_Strict):
     register_model: bool = True
 
 
+class MonitorConfig(_Strict):
+    """Production monitoring: where predictions are logged (and how drift is judged).
+
+    ``log``: a directory for the prediction log's JSON Lines files (relative to the project;
+    default ``.mlstrata/predictions``) or a ``postgresql://`` URL (tables
+    ``mlstrata_predictions`` and ``mlstrata_feedback``, shared by several replicas).
+    """
+
+    log: str | None = None
+
+
 class ProjectConfig(_Strict):
     """The whole of ``mlstrata.yaml``."""
 
@@ -189,6 +201,7 @@ class ProjectConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
 
 def load_config(path: Path) -> ProjectConfig:

@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import DataError
+from ..predlog import PredictionLog
 from ..reports import Report
 from ..reports.html import html_page, table
 from ..runtime.model import LoadedModel, load
@@ -58,6 +59,7 @@ from ..serve.precomputed import (
 )
 from ..workspace import Workspace
 from .cleaning import RecipeMode, clean_batches
+from .predlogging import logged_batches
 from .reading import BATCH_ROWS, describe_source, read_batches
 from .scoring import REJECT_REASON, WARNINGS, OnInvalid, score_batches
 
@@ -153,6 +155,7 @@ def precompute(
     recipe: RecipeMode = "auto",
     workspace: Workspace | None = None,
     progress: Callable[[int], None] | None = None,
+    log: PredictionLog | None = None,
 ) -> PrecomputeReport:
     """Score every row of ``source`` with ``model`` and store the predictions by ``key``.
 
@@ -165,6 +168,8 @@ def precompute(
     of a database source); ``progress`` is called with the number of rows stored so far after
     each batch. Invalid rows are rejected (counted) or, with
     ``on_invalid="fail"``, stop the run; either way the previous table stays until the swap.
+    With ``log`` every scored row is also written to the prediction log (source
+    ``precompute``, the run id as request id, ``key`` as the business key).
     """
     loaded = model if isinstance(model, LoadedModel) else load(model)
     run_id = _new_run_id()
@@ -174,8 +179,9 @@ def precompute(
     dropped: list[str] = []
     cleaned = clean_batches(loaded, batches, workspace, recipe,
                             lambda rows, _: dropped.extend(rows.column(REJECT_REASON).to_pylist()))
-    scored = score_batches(loaded, cleaned.batches, keys=(key,), on_invalid=on_invalid,
-                           run_id=run_id)
+    scored = logged_batches(score_batches(loaded, cleaned.batches, keys=(key,),
+                                          on_invalid=on_invalid, run_id=run_id),
+                            log, loaded, run_id=run_id, source="precompute", key=key)
     return store_predictions(_with_recipe_rejects(scored, dropped), key=key, db_url=db_url,
                              table=table, model=loaded.name, model_version=loaded.version,
                              run_id=run_id, source=where, progress=progress)

@@ -24,11 +24,13 @@ from rich.table import Table
 
 from ..errors import DataError, SourceError
 from ..package.locate import locate_package
+from ..predlog import PredictionLog
 from ..reports import Report
 from ..reports.html import html_page, table
 from ..runtime.model import LoadedModel, load
 from ..workspace import Workspace
 from .cleaning import RecipeMode, clean_batches
+from .predlogging import logged_batches
 from .reading import BATCH_ROWS, describe_source, read_batches
 from .scoring import REJECT_REASON, OnInvalid, score_batches
 from .writing import Destination, TableWriter, default_rejects_path, parse_destination
@@ -118,13 +120,16 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
             engine: Engine = "local", master: str | None = None, threads: int | None = None,
             output_table: str | None = None, table: str | None = None, query: str | None = None,
             recipe: RecipeMode = "auto", workspace: Workspace | None = None,
-            progress: Callable[[int], None] | None = None) -> PredictReport:
+            progress: Callable[[int], None] | None = None,
+            log: PredictionLog | None = None) -> PredictReport:
     """Score every row of ``input`` with ``model`` into ``output`` (see the module docstring).
 
     ``output`` is a Parquet/CSV path or a database table (:func:`.writing.parse_destination`);
     ``table``/``query`` pick the rows of a database input. Rejected rows go to ``rejects_path``
     (default ``<output stem>.rejects.csv``), written only when there are any. ``progress`` is
-    called with the number of input rows done after each batch.
+    called with the number of input rows done after each batch. With ``log`` every scored row
+    is written to the prediction log (source ``batch``, the run id as request id; the local
+    engine only).
     """
     destination = parse_destination(str(output), output_table)
     rejects = Destination("csv", str(rejects_path or default_rejects_path(destination)))
@@ -145,8 +150,10 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
         rows_in = warned = 0
         cleaned = clean_batches(loaded, batches, workspace, recipe,
                                 lambda rows, columns: reject_writer.write(_as_text(rows, columns)))
-        for scored in score_batches(loaded, cleaned.batches, keys=keys, on_invalid=on_invalid,
-                                    run_id=run_id):
+        scoring = score_batches(loaded, cleaned.batches, keys=keys, on_invalid=on_invalid,
+                                run_id=run_id)
+        for scored in logged_batches(scoring, log, loaded, run_id=run_id, source="batch",
+                                     key=keys[0] if keys else None):
             writer.write(scored.scored)
             warned += scored.warned
             if scored.rejects.num_rows:

@@ -56,8 +56,8 @@ from ..runtime.outputs import NonFinitePredictionError
 from ..runtime.signature import InputField, Signature, class_key
 from .patterns import re2_form, surely_matching
 
-__all__ = ["REJECT_REASON", "WARNINGS", "InvalidRowsError", "ScoredBatch", "checked_columns",
-           "output_schema", "score_batches"]
+__all__ = ["REJECT_REASON", "WARNINGS", "InvalidRowsError", "ScoredBatch", "ScoredDetail",
+           "checked_columns", "output_schema", "score_batches"]
 
 REJECT_REASON = "reject_reason"
 WARNINGS = "warnings"
@@ -83,6 +83,8 @@ class ScoredBatch:
     scored: pa.Table
     rejects: pa.Table
     rows_in: int
+    detail: ScoredDetail | None = None
+    """What the prediction log records of the scored rows (see :class:`ScoredDetail`)."""
 
     @property
     def warned(self) -> int:
@@ -90,6 +92,18 @@ class ScoredBatch:
         if self.scored.num_rows == 0:
             return 0
         return int(pc.sum(pc.not_equal(self.scored.column(WARNINGS), "")).as_py() or 0)
+
+
+@dataclass(frozen=True)
+class ScoredDetail:
+    """The scored rows as the runtime saw them, for the prediction log: the batch's typed
+    ``columns`` (every row), the batch positions of the scored ``rows``, their ``predictions``
+    and the ``warned`` problems (warn rules broken, by batch position)."""
+
+    columns: Columns
+    rows: np.ndarray[Any, Any]
+    predictions: Predictions | None
+    warned: list[FieldProblem]
 
 
 def score_batches(model: LoadedModel, batches: Iterable[pa.RecordBatch], *,
@@ -129,6 +143,7 @@ def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
     signature = model.signature
     _require_columns(batch, [*keys, *signature.input_names])
     columns, found = checked_columns(signature, batch)
+    typed = columns
     problems = [p for p in found if p.severity == "error"]
     warned = [p for p in found if p.severity == "warn"]
     if problems and on_invalid == "fail":
@@ -150,7 +165,8 @@ def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
     if predictions is not None:
         predictions = predictions.with_warnings(_kept_warnings(warned, np.flatnonzero(keep)))
     scored = _scored_table(model, kept_keys, predictions, run_id)
-    return ScoredBatch(scored, _rejects(rejected, _reasons(problems)), batch.num_rows)
+    return ScoredBatch(scored, _rejects(rejected, _reasons(problems)), batch.num_rows,
+                       ScoredDetail(typed, np.flatnonzero(keep), predictions, warned))
 
 
 def _predict(model: LoadedModel, columns: Columns, rows: np.ndarray[Any, Any]

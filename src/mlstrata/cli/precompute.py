@@ -22,6 +22,7 @@ from ._common import (
     progress_bar,
     workspace_for_model,
 )
+from ._predlog import LogOption, batch_log
 
 __all__ = ["register"]
 
@@ -60,20 +61,24 @@ def precompute(
         "--on-invalid", help="Rows breaking the contract: 'reject' (count and skip) or 'fail'.")
     ] = "reject",
     recipe: RecipeOption = "auto",
+    log: LogOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
     """Score every row of --input with MODEL and store one prediction per --key in --db.
 
     The rows go to a staging table that replaces --table in one transaction: a crash leaves the
-    previous predictions complete, and readers never see a half-written table.
+    previous predictions complete, and readers never see a half-written table. Every stored
+    prediction is also written to the prediction log (a model from a workspace; --no-log to
+    turn it off).
     """
     from ..batch.precompute import precompute as run_precompute
     from ..package.locate import locate_package
 
     ws = workspace_for_model(model, workspace)
     package = locate_package(model, ws)
-    with progress_bar(quiet=as_json) as progress:
+    with batch_log(model, workspace, log) as prediction_log, \
+            progress_bar(quiet=as_json) as progress:
         task = progress.add_task("precompute", total=None)
         started = time.perf_counter()
 
@@ -85,7 +90,7 @@ def precompute(
         report = run_precompute(package, source, key=key, db_url=db, table=table,
                                 batch_rows=batch_rows, on_invalid=on_invalid,
                                 input_table=input_table, query=query, recipe=recipe,
-                                workspace=ws, progress=advance)
+                                workspace=ws, progress=advance, log=prediction_log)
     emit(report, as_json)
 
 

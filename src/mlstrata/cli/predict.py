@@ -18,6 +18,7 @@ from ._common import (
     progress_bar,
     workspace_for_model,
 )
+from ._predlog import LogOption, batch_log
 
 __all__ = ["register"]
 
@@ -52,14 +53,19 @@ def predict_command(
     threads: Annotated[int | None, typer.Option(
         min=1, help="onnxruntime threads (default: all cores).")] = None,
     recipe: RecipeOption = "auto",
+    log: LogOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
-    """Score every row of the input with MODEL, streaming; write predictions atomically."""
+    """Score every row of the input with MODEL, streaming; write predictions atomically.
+
+    Every scored row is also written to the prediction log (on by default for a model from a
+    workspace; --no-log to turn it off; the local engine only).
+    """
     mode = cast(OnInvalid, _choice("--on-invalid", on_invalid, ("reject", "fail")))
     run_engine = cast(Engine, _choice("--engine", engine, ("local", "spark")))
     ws = workspace_for_model(model, workspace)
-    with progress_bar(as_json) as bar:
+    with batch_log(model, workspace, log) as prediction_log, progress_bar(as_json) as bar:
         task = bar.add_task("scoring", total=None)
 
         def advance(rows: int) -> None:
@@ -70,7 +76,8 @@ def predict_command(
         report = predict(model, input, output, keys=key or (), on_invalid=mode,
                          rejects_path=rejects, batch_rows=batch_rows, engine=run_engine,
                          master=master, threads=threads, output_table=output_table, table=table,
-                         query=query, recipe=recipe, workspace=ws, progress=advance)
+                         query=query, recipe=recipe, workspace=ws, progress=advance,
+                         log=prediction_log)
     emit(report, as_json)
 
 

@@ -10,6 +10,7 @@ import typer
 
 from ..errors import MlstrataError
 from ._options import WorkspaceOption
+from ._predlog import LogOption, log_target, log_workspace
 
 if TYPE_CHECKING:
     from ..serve.server import ModelSource
@@ -57,6 +58,7 @@ def serve(
         "--strict", help="Refuse (422) values that break the contract's warn rules too, as "
                          "errors; by default they are scored and returned as warnings.")]
         = False,
+    log: LogOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
 ) -> None:
     """Serve MODEL until Ctrl-C or SIGTERM (requests in flight finish first).
@@ -66,7 +68,8 @@ def serve(
     out), GET /v1/precomputed/{key} (with --precomputed), /docs (Swagger UI) and /openapi.json;
     with --grpc-port, the same protocol's gRPC service (inference.GRPCInferenceService).
     Values that break a rule of severity warn are scored and answered with warnings, unless
-    --strict.
+    --strict. Every answered prediction is logged (a model from a workspace; --no-log to turn
+    it off) and POST /v1/feedback takes labels for them; SIGTERM writes the log's queue first.
     """
     from ..serve.server import ServeConfig
     from ..serve.server import serve as run_server
@@ -75,12 +78,15 @@ def serve(
         raise MlstrataError("give a MODEL to serve (a package directory, NAME, NAME@N or "
                             "NAME@ALIAS), or --precomputed URL to serve stored predictions only")
     source = model_source(model, workspace) if model is not None else None
+    ws = log_workspace(model, workspace) if model is not None and log is not False else None
+    target = log_target(ws, log) if model is not None else None
     config = ServeConfig(source=source, host=host, port=port,
                          workers=workers, api_key_env=api_key_env,
                          max_body_bytes=max_body_bytes, reload_interval=reload_interval,
                          log_requests=log_requests, grpc_port=grpc_port,
                          precomputed=precomputed, precomputed_table=precomputed_table,
-                         strict=strict)
+                         strict=strict, log=target,
+                         log_store=str(ws.store) if target is not None and ws else None)
     config.api_key()
     run_server(config)
 

@@ -18,6 +18,8 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+from ..predlog.pii import CANDIDATE_PATTERNS  # one definition: ingest's SQL and the log's Python
+
 __all__ = [
     "CANDIDATE_PATTERNS",
     "VALIDATORS",
@@ -31,20 +33,6 @@ __all__ = [
     "is_us_ssn",
     "luhn_valid",
 ]
-
-CANDIDATE_PATTERNS: dict[str, str] = {
-    "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
-    "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
-    "card_number": r"\b\d(?:[ \-]?\d){12,18}\b",
-    "us_ssn": r"\b\d{3}-\d{2}-\d{4}\b",
-    "es_nie": r"\b[XYZxyz][ \-]?\d{7}[ \-]?[A-Za-z]\b",
-    "es_dni": r"\b\d{8}[ \-]?[A-Za-z]\b",
-    "ip_address": r"\b\d{1,3}(?:\.\d{1,3}){3}\b|(?:\b[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,7}",
-    "phone": r"(?:\+|\()?\b\d[\d \-.()]{7,}\d\b",
-}
-"""RE2 patterns, most specific first: masking tries them in this order at each position. Each
-starts at a word boundary or a non-word character (an e-mail can also be extended backwards over
-word characters), which lets masking skip whole words that start no match."""
 
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9%+\-_]+(?:\.[A-Za-z0-9%+\-_]+)*")
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?")

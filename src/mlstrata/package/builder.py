@@ -6,7 +6,8 @@ Layout of ``<project>/packages/<model>-<version>/``::
     model.joblib      the native pipeline (load only after its sha256 matches the manifest)
     signature.json    inputs (types, nullability, categories/ranges from the contract, and
                       each number's training range), dates to expand, ONNX inputs, outputs
-                      (label, probabilities + class order, value)
+                      (label, probabilities + class order, value); the PII action of each
+                      input and the business key, for the prediction log (log_policy.py)
     contract.yaml     the data contract, when the project has one for the dataset
     MLmodel, python_model.pkl, python_env.yaml, requirements.txt ...
                       an MLflow pyfunc model: mlflow.pyfunc.load_model(dir).predict(frame)
@@ -54,6 +55,7 @@ from ..model.data import TrainingData, load_training_data
 from ..reports import Report, html_page, paragraph, table
 from ..runtime.manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
 from ..workspace import Artifact, Workspace
+from .log_policy import add_log_policy
 from .model_card import ModelCard
 from .onnx_export import OnnxExport, Parity, measure_parity, split_dates, to_onnx
 from .pmml import export_pmml, measure_pmml_parity
@@ -182,6 +184,7 @@ def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: Onn
         shutil.copyfile(contract, directory / "contract.yaml")
     signature = _signature(artifact, pipeline, export,
                            Contract.load(contract) if contract is not None else None, training)
+    add_log_policy(signature, ws, artifact)
     _atomic.write_text(directory / "signature.json", json.dumps(signature, indent=2, default=str))
     _save_mlflow(directory, artifact)
     lineage = _lineage(ws, artifact)

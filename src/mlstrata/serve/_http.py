@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,10 @@ class Scoring:
     columns: Columns
     answer: Callable[[Predictions], Response]
     warnings: RecordWarnings | None = None
+    request_id: bytes | None = None
+    """The id the prediction log files the request under (None: the app makes one)."""
+    records: Sequence[Any] | None = None
+    """The request's JSON records, where the log finds each record's business key."""
 
     @property
     def rows(self) -> int:

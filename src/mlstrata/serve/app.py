@@ -10,6 +10,9 @@
   predictions (one per record, in order, even for a single record), the model's name and
   version and a request id (also in the ``X-Request-Id`` header; a client's own
   ``X-Request-Id`` is echoed when it is a plain token);
+- ``POST /v1/feedback``: ground-truth labels for logged predictions, by request id or key —
+  see :mod:`mlstrata.serve.feedback`; with a prediction log, every answered record of the
+  scoring routes is logged under its request id (``X-Request-Id`` on every scoring answer);
 - ``GET /v1/precomputed/{key}`` when a :class:`PrecomputedLookup` is given;
 - ``GET /openapi.json`` (generated from the model's signature) and ``GET /docs`` (Swagger UI
   from local files) — see :mod:`mlstrata.serve.openapi`;
@@ -36,22 +39,25 @@ With an API key, every route except the health checks and the docs needs
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import itertools
 import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from ..errors import MlstrataError
+from ..predlog import PredictionLog
 from ..runtime.inputs import InvalidInputError
 from ..runtime.model import Predictions
 from ._http import Handler, Request, Response, Scoring, json_response, parse_json, require_json
 from .batching import DEFAULT_MAX_ROWS, BatchScorer
 from .errors import RequestError
+from .feedback import feedback_handler
 from .holder import ModelHolder
 from .metrics import CONTENT_TYPE, ServeMetrics
 from .mlflow_protocol import invocations
@@ -90,6 +96,7 @@ class _Route:
     methods: dict[str, Handler]
     open: bool = False
     mlflow: bool = False
+    threaded: bool = False
 
 
 def create_app(
@@ -100,21 +107,29 @@ def create_app(
     precomputed: PrecomputedLookup | None = None,
     max_batch_rows: int = DEFAULT_MAX_ROWS,
     metrics: ServeMetrics | None = None,
+    prediction_log: PredictionLog | None = None,
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> ASGIApp:
     """The ASGI application serving ``holder``'s model (see the module docstring).
 
     Requests that arrive while the model is busy are scored together, up to
     ``max_batch_rows`` rows per call (:mod:`mlstrata.serve.batching`). Without a model
     (``holder`` None) the app answers precomputed lookups and health checks only. With
-    ``metrics`` every request is counted there and ``GET /metrics`` answers them.
+    ``metrics`` every request is counted there and ``GET /metrics`` answers them. With a
+    ``prediction_log`` every answered prediction is logged there (one line per record, after
+    the answer is built and before it is sent) and ``POST /v1/feedback`` takes labels for
+    them (:mod:`mlstrata.serve.feedback`). ``on_shutdown`` runs at the ASGI lifespan's
+    shutdown (a worker process closes its log there: the queue is written before it exits).
     """
-    return _App(holder, api_key, max_body_bytes, precomputed, max_batch_rows, metrics)
+    return _App(holder, api_key, max_body_bytes, precomputed, max_batch_rows, metrics,
+                prediction_log, tuple(on_shutdown))
 
 
 class _App:
     def __init__(self, holder: ModelHolder | None, api_key: str | None, max_body_bytes: int,
                  precomputed: PrecomputedLookup | None, max_batch_rows: int,
-                 metrics: ServeMetrics | None) -> None:
+                 metrics: ServeMetrics | None, prediction_log: PredictionLog | None,
+                 on_shutdown: tuple[Callable[[], None], ...]) -> None:
         # Without a model only the routes that never touch one exist, so handlers may assume it.
         self._holder = cast(ModelHolder, holder)
         self._serves_model = holder is not None
@@ -131,12 +146,18 @@ class _App:
             self._labels[id(route)] = "/metrics"
             if holder is not None:
                 metrics.serving(holder.current)
+        self._log = prediction_log
+        self._on_shutdown = on_shutdown
+        if holder is not None:
+            feedback = _Route({"POST": feedback_handler(prediction_log)}, threaded=True)
+            self._routes = {**self._routes, "/v1/feedback": feedback}
+            self._labels[id(feedback)] = "/v1/feedback"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self._on_shutdown)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -162,6 +183,7 @@ class _App:
                                   time.perf_counter() - started)
 
     async def _respond(self, route: _Route | None, request: Request, receive: Receive) -> Response:
+        began = time.perf_counter()
         if route is None:
             raise RequestError(404, f"no route {request.path!r}; GET /docs lists the routes")
         handler = route.methods.get(request.method)
@@ -174,7 +196,7 @@ class _App:
             _authorize(request, self._key)
         if request.method == "POST":
             request.body = await _read_body(request, receive, self._max_body)
-        if len(request.body) > _INLINE_BODY_BYTES:
+        if route.threaded or len(request.body) > _INLINE_BODY_BYTES:
             result = await asyncio.to_thread(handler, self._holder, request)
         else:
             result = handler(self._holder, request)
@@ -184,8 +206,13 @@ class _App:
             if self._metrics is not None:
                 self._metrics.answered(self._labels.get(id(route), "other"), result.rows,
                                        predictions)
-            return result.answer(predictions)
+            response = result.answer(predictions)
+            if self._log is not None:
+                response = _logged(self._log, route, request, result, predictions, began,
+                                   response)
+            return response
         return result
+
 
     def _route(self, request: Request) -> _Route | None:
         path = request.path
@@ -202,6 +229,22 @@ class _App:
             request.params["asset"] = path[len("/docs/"):]
             return _DOCS_ASSET
         return None
+
+
+def _logged(log: PredictionLog, route: _Route, request: Request, scoring: Scoring,
+            predictions: Predictions, began: float, response: Response) -> Response:
+    """Queue the answered records for the prediction log; the answer carries the request id
+    they are logged under (``X-Request-Id``)."""
+    request_id = scoring.request_id or _request_id(request)
+    log.log_predictions(
+        scoring.model, request_id=request_id.decode(errors="replace"),
+        source=_SOURCES.get(id(route), "rest"), columns=scoring.columns,
+        predictions=predictions, latency_ms=(time.perf_counter() - began) * 1000,
+        records=scoring.records)
+    if any(name == b"x-request-id" for name, _ in response.headers):
+        return response
+    return dataclasses.replace(response,
+                               headers=(*response.headers, (b"x-request-id", request_id)))
 
 
 def _authorize(request: Request, key: bytes) -> None:
@@ -256,12 +299,15 @@ async def _send(send: Send, response: Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(receive: Receive, send: Send,
+                    on_shutdown: tuple[Callable[[], None], ...] = ()) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            for callback in on_shutdown:
+                await asyncio.to_thread(callback)
             await send({"type": "lifespan.shutdown.complete"})
             return
 
@@ -325,7 +371,7 @@ def _predict(holder: ModelHolder, request: Request) -> Scoring:
                              headers=((b"x-request-id", request_id),))
 
     checked = model.check_records(records)
-    return Scoring(model, checked.columns, answer, checked.warnings)
+    return Scoring(model, checked.columns, answer, checked.warnings, request_id, records)
 
 
 def _request_id(request: Request) -> bytes:
@@ -369,6 +415,9 @@ _MODEL_ROUTES = {
     "infer": _Route({"POST": infer}),
 }
 _DOCS_ASSET = _Route({"GET": docs_asset}, open=True)
+# The ``source`` of a logged prediction, by the route that answered it.
+_SOURCES = {id(_ROUTES["/v1/predict"]): "rest", id(_ROUTES["/invocations"]): "invocations",
+            id(_MODEL_ROUTES["infer"]): "oip-rest"}
 # The route label of the metrics: the path, or its template where the path has variable parts.
 _ROUTE_LABELS = {id(route): path for path, route in _ROUTES.items()}
 _ROUTE_LABELS.update({id(route): "/v2/models/{name}" if action == "metadata"

@@ -18,7 +18,9 @@ balancers and Kubernetes probes call without credentials) needs the metadata
 from __future__ import annotations
 
 import hmac
+import itertools
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from importlib.metadata import version
@@ -28,6 +30,7 @@ import grpc
 from google.protobuf.message import Message
 
 from ..errors import MlstrataError
+from ..predlog import PredictionLog
 from ..runtime.inputs import InvalidInputError
 from ..runtime.model import LoadedModel
 from ._proto import grpc_predict_v2_pb2 as pb
@@ -56,6 +59,10 @@ _CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_cont
 _STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 404: grpc.StatusCode.NOT_FOUND,
            413: grpc.StatusCode.RESOURCE_EXHAUSTED}
 
+# New request ids (for the log): a random per-process prefix and a counter.
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
 _Behaviour = Callable[[Any, grpc.ServicerContext], Message]
 
 
@@ -83,19 +90,22 @@ def start_grpc_server(
     max_message_bytes: int = 4 * 1024 * 1024,
     workers: int = 4,
     metrics: ServeMetrics | None = None,
+    prediction_log: PredictionLog | None = None,
 ) -> GrpcServer:
     """Serve ``holder``'s current model over OIP v2 gRPC on ``host:port`` (0: any free port).
 
     ``max_message_bytes`` bounds a request (larger ones get ``RESOURCE_EXHAUSTED``); ``workers``
     calls run at once; with ``metrics`` every call is counted there (as REST requests are,
     under the route ``/inference.GRPCInferenceService/<Call>`` and the status code's name).
+    With a ``prediction_log`` every answered ModelInfer is logged (source ``oip-grpc``) under
+    the request's ``id``, or a new id sent back in the trailing metadata ``x-request-id``.
     Raises :class:`~mlstrata.errors.MlstrataError` when the address cannot be
     bound (e.g. the port is taken).
     """
     executor = futures.ThreadPoolExecutor(max_workers=workers,
                                           thread_name_prefix="mlstrata-grpc")
     server = grpc.server(
-        executor, handlers=[_handlers(_Service(holder, metrics), metrics)],
+        executor, handlers=[_handlers(_Service(holder, metrics, prediction_log), metrics)],
         interceptors=[_ApiKeyCheck(api_key)] if api_key else None,
         # so_reuseport off: a second server on a taken port fails instead of sharing it.
         options=[("grpc.max_receive_message_length", max_message_bytes),
@@ -114,9 +124,11 @@ def start_grpc_server(
 class _Service:
     """The six OIP v2 calls; each reads ``holder.current`` once and uses it to the end."""
 
-    def __init__(self, holder: ModelHolder, metrics: ServeMetrics | None = None) -> None:
+    def __init__(self, holder: ModelHolder, metrics: ServeMetrics | None = None,
+                 log: PredictionLog | None = None) -> None:
         self._holder = holder
         self._metrics = metrics
+        self._log = log
 
     def server_live(self, request: pb.ServerLiveRequest,
                     context: grpc.ServicerContext) -> pb.ServerLiveResponse:
@@ -153,10 +165,16 @@ class _Service:
 
     def model_infer(self, request: pb.ModelInferRequest,
                     context: grpc.ServicerContext) -> pb.ModelInferResponse:
+        began = time.perf_counter()
         model = self._holder.current
         _require_served(model, request.model_name, request.model_version)
         lists = field_lists(model.signature, _input_tensors(request))
-        predictions = model.predict_columns(lists, text_source=True)
+        if self._log is None:
+            predictions, columns = model.predict_columns(lists, text_source=True), None
+        else:  # the log needs the typed columns too
+            checked = model.check_columns(lists, text_source=True)
+            predictions = model.score(checked.columns).with_warnings(checked.warnings)
+            columns = checked.columns
         if self._metrics is not None:
             self._metrics.scored(model, predictions)
             self._metrics.answered(f"/{_SERVICE}/ModelInfer", len(predictions), predictions)
@@ -165,6 +183,13 @@ class _Service:
         response = _response(model, request.id, outputs, raw=bool(request.raw_input_contents))
         for name, text in warning_parameters(predictions).items():
             response.parameters[name].string_param = text
+        if self._log is not None and columns is not None:
+            request_id = request.id or f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
+            self._log.log_predictions(model, request_id=request_id, source="oip-grpc",
+                                      columns=columns, predictions=predictions,
+                                      latency_ms=(time.perf_counter() - began) * 1000)
+            if not request.id:
+                context.set_trailing_metadata((("x-request-id", request_id),))
         return response
 
 

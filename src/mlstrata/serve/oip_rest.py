@@ -136,7 +136,9 @@ def infer(holder: ModelHolder, request: Request) -> Scoring:
         return _infer_response(body, blobs)
 
     checked = model.check_columns(lists, text_source=True)
-    return Scoring(model, checked.columns, answer, checked.warnings)
+    sent_id = payload.get("id")  # the request's own id names it in the prediction log
+    return Scoring(model, checked.columns, answer, checked.warnings,
+                   sent_id.encode() if isinstance(sent_id, str) and sent_id else None)
 
 
 def _infer_response(answer: dict[str, Any], blobs: list[bytes]) -> Response:

@@ -13,22 +13,33 @@ the package the source names now: requests keep flowing during the load, and a n
 fails to load is logged while the old model keeps serving. It is a thread, not an asyncio task,
 because loading (hashing every file, opening onnxruntime) is blocking work that must not stall
 the event loop.
+
+With ``log`` set (a directory or a ``postgresql://`` URL) every process writes the predictions
+it answers to a :class:`~mlstrata.predlog.PredictionLog` of its own. On SIGTERM the log is
+closed after the last request in flight was answered — at uvicorn's lifespan shutdown (after
+the gRPC service stopped, when this process serves it too: uvicorn re-raises the signal once it
+returns, so nothing after it would run), or after the workers exited in the main process of
+``--workers N`` — so every answered prediction is written before the process exits. Hashed
+inputs are salted with ``MLSTRATA_PII_SALT`` or the ``secret.salt`` of the ``log_store``
+directory (the workspace's ``.mlstrata``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MlstrataError
+from ..predlog import PredictionLog
 from ..runtime.manifest import verify_package
 from .app import ASGIApp, create_app
 from .holder import ModelHolder
@@ -38,7 +49,7 @@ if TYPE_CHECKING:
     from .grpc_server import GrpcServer
 
 __all__ = ["CONFIG_ENV", "ModelSource", "Reloader", "ServeConfig", "build_app", "fixed_path",
-           "load_holder", "serve", "worker_app"]
+           "load_holder", "open_prediction_log", "serve", "worker_app"]
 
 CONFIG_ENV = "MLSTRATA_SERVE_CONFIG"
 _log = logging.getLogger("mlstrata.serve")
@@ -93,6 +104,8 @@ class ServeConfig:
     precomputed: str | None = None
     precomputed_table: str = "predictions"
     strict: bool = False
+    log: str | None = None
+    log_store: str | None = None
 
     def to_json(self) -> str:
         """The config as JSON (for ``MLSTRATA_SERVE_CONFIG``)."""
@@ -173,7 +186,8 @@ def load_holder(config: ServeConfig) -> tuple[ModelHolder | None, Reloader | Non
 
 
 def build_app(config: ServeConfig, holder: ModelHolder | None,
-              metrics: ServeMetrics | None = None) -> ASGIApp:
+              metrics: ServeMetrics | None = None, prediction_log: PredictionLog | None = None,
+              on_shutdown: Sequence[Callable[[], None]] = ()) -> ASGIApp:
     """The REST app for ``config`` answering with ``holder``'s model (if any), counting in
     ``metrics`` (new ones when not given) and answering them on ``GET /metrics``."""
     precomputed = None
@@ -186,14 +200,29 @@ def build_app(config: ServeConfig, holder: ModelHolder | None,
                   holder.current.version, holder.path)
     return create_app(holder, api_key=config.api_key(), max_body_bytes=config.max_body_bytes,
                       precomputed=precomputed,
-                      metrics=metrics if metrics is not None else ServeMetrics())
+                      metrics=metrics if metrics is not None else ServeMetrics(),
+                      prediction_log=prediction_log, on_shutdown=on_shutdown)
 
 
 def worker_app() -> ASGIApp:
     """The app of one worker process, from ``MLSTRATA_SERVE_CONFIG`` (uvicorn's factory)."""
     config = ServeConfig.from_json(os.environ[CONFIG_ENV])
     holder, _ = load_holder(config)
-    return build_app(config, holder)
+    log = open_prediction_log(config) if holder is not None else None
+    return build_app(config, holder, prediction_log=log,
+                     on_shutdown=(log.close,) if log is not None else ())
+
+
+def open_prediction_log(config: ServeConfig) -> PredictionLog | None:
+    """This process's prediction log when ``config`` asks for one (see the module doc)."""
+    if config.log is None:
+        return None
+    from ..predlog import open_log, read_salt
+
+    salt = read_salt(Path(config.log_store) if config.log_store else None)
+    log = open_log(config.log, salt=salt)
+    _log.info("logging predictions to %s", _shown(config.log))
+    return log
 
 
 def serve(config: ServeConfig) -> None:
@@ -212,7 +241,7 @@ def _serve(config: ServeConfig) -> None:
 
     _configure_logging()
     options: dict[str, Any] = dict(
-        host=config.host, port=config.port, loop="uvloop", http="httptools", lifespan="off",
+        host=config.host, port=config.port, loop="uvloop", http="httptools", lifespan="on",
         access_log=config.log_requests, server_header=False, proxy_headers=False,
         timeout_graceful_shutdown=30, log_level="info")
     config.api_key()  # fail here, once, rather than in every worker
@@ -222,23 +251,43 @@ def _serve(config: ServeConfig) -> None:
         verify_package(config.source.locate_function()())
     holder, reloader = load_holder(config) if needs_model else (None, None)
     metrics = ServeMetrics() if needs_model else None  # REST workers count in their own
-    grpc = _start_grpc(config, holder, metrics)
+    # REST workers log in their own; this one for the single REST process and for gRPC.
+    log = open_prediction_log(config) if holder is not None else None
     try:
-        if config.workers > 1:
-            os.environ[CONFIG_ENV] = config.to_json()
-            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers,
-                        **options)
-        else:
-            uvicorn.Server(uvicorn.Config(build_app(config, holder, metrics), **options)).run()
+        grpc = _start_grpc(config, holder, metrics, log)
+        try:
+            if config.workers > 1:
+                os.environ[CONFIG_ENV] = config.to_json()
+                uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers,
+                            **options)
+            else:  # uvicorn re-raises SIGTERM when it returns: close in the lifespan shutdown
+                app = build_app(config, holder, metrics, log, _shutdown_steps(grpc, log))
+                uvicorn.Server(uvicorn.Config(app, **options)).run()
+        finally:
+            if grpc is not None:
+                grpc.stop(grace=30)
+            if reloader is not None:
+                reloader.stop()
     finally:
-        if grpc is not None:
-            grpc.stop(grace=30)
-        if reloader is not None:
-            reloader.stop()
+        if log is not None:
+            log.close()
 
 
-def _start_grpc(config: ServeConfig, holder: ModelHolder | None,
-                metrics: ServeMetrics | None) -> GrpcServer | None:
+def _shutdown_steps(grpc: GrpcServer | None,
+                    log: PredictionLog | None) -> tuple[Callable[[], None], ...]:
+    """What the single REST process does at its lifespan shutdown, after the last REST answer:
+    let gRPC calls in flight finish, then write the log's queue (both are idempotent, so the
+    ``finally`` of :func:`_serve` may repeat them when no signal ended the server)."""
+    steps: list[Callable[[], None]] = []
+    if grpc is not None:
+        steps.append(functools.partial(grpc.stop, grace=30))
+    if log is not None:
+        steps.append(log.close)
+    return tuple(steps)
+
+
+def _start_grpc(config: ServeConfig, holder: ModelHolder | None, metrics: ServeMetrics | None,
+                log: PredictionLog | None) -> GrpcServer | None:
     """The gRPC service beside the REST one (in this process), when a port is configured."""
     if config.grpc_port is None:
         return None
@@ -248,9 +297,16 @@ def _start_grpc(config: ServeConfig, holder: ModelHolder | None,
     from .grpc_server import start_grpc_server
 
     server = start_grpc_server(holder, host=config.host, port=config.grpc_port,
-                               api_key=config.api_key(), metrics=metrics)
+                               api_key=config.api_key(), metrics=metrics, prediction_log=log)
     _log.info("gRPC (Open Inference Protocol v2) on %s:%s", config.host, server.port)
     return server
+
+
+def _shown(target: str) -> str:
+    """A log target for the server log: a database URL without its password."""
+    scheme, found, rest = target.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.split(':')[0]}@{host}" if found and at else target
 
 
 def _configure_logging() -> None:

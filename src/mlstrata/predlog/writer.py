@@ -1,0 +1,299 @@
+"""The log writer: a bounded in-memory queue drained by one background thread into a sink.
+
+A request hands :meth:`PredictionLog.log_predictions` what it already has — the typed input
+columns and the predictions — and returns at once: appending to a list under a lock. When the
+queue already holds ``capacity`` records the new ones are dropped instead, counted in
+:attr:`PredictionLog.dropped` (a metric: the ``/metrics`` route exports it) and reported in a
+warning at most every ``warn_every`` seconds; the request is never slowed down or refused.
+Batch scoring passes ``block=True`` and waits for room instead, so a batch run loses nothing.
+
+The writer thread wakes every ``interval`` seconds (sooner when the queue is half full), takes
+everything queued, turns it into log lines (:mod:`.records`: the package id, the PII policy,
+one JSON object per record) and writes them to the sink in one call. Waking on a timer rather
+than on every request keeps the thread off the interpreter lock while requests are answered.
+
+:meth:`PredictionLog.close` — called on graceful shutdown (SIGTERM) and at the end of a batch
+run — refuses new records, lets the thread write everything queued and closes the sink
+(``fsync`` of the open files): every answered prediction is on disk when the process exits.
+
+It also remembers the request ids (and keys) it logged recently, so that feedback for them is
+matched without reading the log back (:meth:`PredictionLog.find` asks the sink for the rest).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import numpy as np
+
+from .records import FeedbackItem, ModelInfo, PredictionItem, feedback_row, prediction_rows
+
+__all__ = ["PredictionLog", "Sink", "open_log"]
+
+_log = logging.getLogger("mlstrata.predlog")
+Item = PredictionItem | FeedbackItem
+
+
+class Sink(Protocol):
+    """Where log lines go: a directory of JSON Lines files or a PostgreSQL database."""
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store ``rows`` (prediction and feedback lines); raise on failure."""
+
+    def find(self, model: str, request_ids: Iterable[str],
+             keys: Iterable[str]) -> tuple[dict[str, int], set[str]]:
+        """The logged record count of each of ``request_ids`` and which ``keys`` are logged."""
+
+    def close(self) -> None:
+        """Flush and release everything."""
+
+
+def open_log(target: str | Path, *, salt: str | None = None, **options: Any) -> PredictionLog:
+    """A started :class:`PredictionLog` writing to ``target``: a directory, or a
+    ``postgresql://`` URL. ``salt`` hashes the inputs the PII policy says to hash."""
+    text = str(target)
+    sink: Sink
+    if text.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresSink
+
+        sink = PostgresSink(text)
+    else:
+        from .files import FileSink
+
+        sink = FileSink(Path(target))
+    return PredictionLog(sink, salt=salt, **options)
+
+
+class PredictionLog:
+    """The prediction log of one process (see the module docstring)."""
+
+    def __init__(self, sink: Sink, *, salt: str | None = None, capacity: int = 50_000,
+                 interval: float = 0.05, warn_every: float = 10.0,
+                 remember: int = 100_000) -> None:
+        self.sink = sink
+        self.salt = salt
+        self.capacity = capacity
+        self.written = 0
+        """Records (lines) the sink has stored."""
+        self.dropped = 0
+        """Records that were not logged: the queue was full, or the sink failed."""
+        self._interval = interval
+        self._warn_every = warn_every
+        self._remember = remember
+        self._items: list[Item] = []
+        self._pending = 0
+        self._closed = False
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._warned_at = -float("inf")
+        self._unreported = 0
+        self._recent_ids: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._recent_keys: OrderedDict[str, str] = OrderedDict()
+        self._infos: weakref.WeakKeyDictionary[Any, ModelInfo] = weakref.WeakKeyDictionary()
+        self._thread = threading.Thread(target=self._run, name="mlstrata-predlog", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    # -- the request side ------------------------------------------------------------------
+
+    def log_predictions(self, model: Any, *, request_id: str, source: str,
+                        columns: Mapping[str, np.ndarray[Any, Any]], predictions: Any,
+                        latency_ms: float, keys: Sequence[Any] | None = None,
+                        records: Sequence[Any] | None = None, first_record: int = 0,
+                        positions: Sequence[int] | None = None, when: float | None = None,
+                        block: bool = False, remember: bool = True) -> bool:
+        """Queue one line per record of ``predictions``; False when they were dropped.
+
+        ``model`` is the :class:`~mlstrata.runtime.model.LoadedModel` that answered,
+        ``columns`` the typed inputs it scored, ``keys`` the business key of each record when
+        known (else it is read from the request's JSON ``records`` when the package names a
+        key field). Record ``i`` is logged as ``positions[i]`` when given, else
+        ``first_record + i``. ``block`` waits for room instead of dropping (batch runs).
+        """
+        if keys is None and records is not None:
+            keys = self._request_keys(model, records)
+        item = PredictionItem(model, request_id, source, time.time() if when is None else when,
+                              round(latency_ms, 3), columns, predictions, keys, first_record,
+                              records, positions)
+        accepted = self._submit(item, block)
+        if accepted and remember:
+            self._note(model.name, request_id, item.rows, keys)
+        return accepted
+
+    def log_feedback(self, items: Sequence[FeedbackItem], *, block: bool = False) -> bool:
+        """Queue feedback lines; False when they were dropped."""
+        return all(self._submit(item, block) for item in items)
+
+    def find(self, model: str, request_ids: Iterable[str] = (),
+             keys: Iterable[str] = ()) -> tuple[dict[str, int], set[str]]:
+        """How many records each of ``request_ids`` has in ``model``'s log, and which ``keys``
+        it holds: from memory for what this process logged recently, else from the sink."""
+        counts: dict[str, int] = {}
+        found: set[str] = set()
+        ids, wanted = set(request_ids), set(keys)
+        with self._lock:
+            for request_id in ids:
+                known = self._recent_ids.get(request_id)
+                if known is not None and known[0] == model:
+                    counts[request_id] = known[1]
+            found = {key for key in wanted if self._recent_keys.get(key) == model}
+        if ids - set(counts) or wanted - found:
+            more, more_keys = self.sink.find(model, ids - set(counts), wanted - found)
+            counts.update(more)
+            found |= more_keys
+        return counts, found
+
+    @property
+    def pending(self) -> int:
+        """Records queued and not yet written."""
+        return self._pending
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse new records, write every queued one and close the sink (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._room.notify_all()
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            _log.warning("the prediction log could not write %d queued records within %.0f s",
+                         self._pending, timeout)
+            return
+        self.sink.close()
+
+    def _submit(self, item: Item, block: bool) -> bool:
+        rows = item.rows
+        warn, reported = False, 0
+        with self._lock:
+            if block:
+                while not self._closed and self._pending and self._pending + rows > self.capacity:
+                    self._wake.set()
+                    self._room.wait(1.0)
+            full = self._pending + rows > self.capacity and not (block and not self._pending)
+            if self._closed or full:
+                self.dropped += rows
+                self._unreported += rows
+                warn = time.monotonic() - self._warned_at >= self._warn_every
+                if warn:
+                    self._warned_at, reported, self._unreported = time.monotonic(), \
+                        self._unreported, 0
+            else:
+                self._items.append(item)
+                self._pending += rows
+                if self._pending * 2 > self.capacity:
+                    self._wake.set()
+                return True
+        if warn:
+            reason = "it is closed" if self._closed else f"its queue is full ({self.capacity}" \
+                " records waiting)"
+            _log.warning("prediction log: dropped %d records because %s; %d dropped in total",
+                         reported, reason, self.dropped)
+        return False
+
+    def _request_keys(self, model: Any, records: Sequence[Any]) -> list[Any] | None:
+        """Each JSON record's business key, when the package names a key field."""
+        try:
+            field = self._info(model).key_field
+        except Exception:  # noqa: BLE001 — an unreadable package: the writer reports it later
+            return None
+        if field is None:
+            return None
+        return [r.get(field) if isinstance(r, Mapping) else None for r in records]
+
+    def _note(self, model: str, request_id: str, rows: int, keys: Sequence[Any] | None) -> None:
+        """Remember a logged request (and its keys) for feedback, within ``remember`` entries."""
+        with self._lock:
+            self._recent_ids[request_id] = (model, rows)
+            if len(self._recent_ids) > self._remember:
+                self._recent_ids.popitem(last=False)
+            for key in keys or ():
+                if key is not None:
+                    self._recent_keys[str(key)] = model
+            while len(self._recent_keys) > self._remember:
+                self._recent_keys.popitem(last=False)
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while True:
+            if not stopping:  # once closing, drain without waiting
+                self._wake.wait(self._interval)
+                self._wake.clear()
+            with self._lock:
+                items, self._items = self._items, []
+                stopping = self._closed
+            if items:
+                self._write(items)
+                with self._lock:
+                    self._pending -= sum(item.rows for item in items)
+                    self._room.notify_all()
+            elif stopping:
+                return
+
+    def _write(self, items: list[Item]) -> None:
+        rows: list[dict[str, Any]] = []
+        for group in _groups(items):
+            try:
+                rows += self._rows(group)
+            except Exception:  # noqa: BLE001 — a bug must not stop the log; it is reported
+                _log.exception("prediction log: could not build the lines of %d requests",
+                               len(group))
+                self._count_dropped(sum(item.rows for item in group))
+        if not rows:
+            return
+        try:
+            self.sink.write(rows)
+        except Exception as exc:  # noqa: BLE001 — a full disk or a lost database
+            self._count_dropped(len(rows))
+            _log.warning("prediction log: could not write %d records (%s: %s)", len(rows),
+                         type(exc).__name__, exc)
+            return
+        self.written += len(rows)
+
+    def _count_dropped(self, rows: int) -> None:
+        with self._lock:
+            self.dropped += rows
+
+    def _rows(self, group: list[Item]) -> list[dict[str, Any]]:
+        first = group[0]
+        if isinstance(first, FeedbackItem):
+            return [feedback_row(item) for item in group if isinstance(item, FeedbackItem)]
+        predictions = [item for item in group if isinstance(item, PredictionItem)]
+        return prediction_rows(predictions, self._info(first.model), self.salt)
+
+    def _info(self, model: Any) -> ModelInfo:
+        try:
+            info = self._infos.get(model)
+        except TypeError:  # not weak-referenceable
+            return ModelInfo.of(model)
+        if info is None:
+            info = self._infos[model] = ModelInfo.of(model)
+        return info
+
+
+def _groups(items: list[Item]) -> list[list[Item]]:
+    """``items`` grouped by what answered them (one group per loaded model, one for feedback),
+    each group in queue order: a group's inputs are converted together."""
+    groups: dict[int, list[Item]] = {}
+    for item in items:
+        owner = 0 if isinstance(item, FeedbackItem) else id(item.model)
+        groups.setdefault(owner, []).append(item)
+    return list(groups.values())
