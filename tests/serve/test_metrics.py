@@ -10,6 +10,7 @@ import hashlib
 import math
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,17 +24,19 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlstrata.predlog import open_log
 from mlstrata.runtime.inputs import columns_from_records
 from mlstrata.runtime.model import Predictions
 from mlstrata.runtime.signature import InputField, Signature
 from mlstrata.serve._proto import grpc_predict_v2_pb2 as pb
 from mlstrata.serve._proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from mlstrata.serve._tally import Tally
 from mlstrata.serve.app import create_app
 from mlstrata.serve.grpc_server import start_grpc_server
 from mlstrata.serve.holder import ModelHolder
 from mlstrata.serve.metrics import (
+    FLUSH_SECONDS,
     PROBABILITY_BUCKETS,
-    BucketObserver,
     ServeMetrics,
     problem_rule,
 )
@@ -156,6 +159,23 @@ def test_the_exposition_passes_promtool(url: str, holder: ModelHolder,
     promtool_check(text)
 
 
+def test_values_scored_with_a_warning_are_counted_by_field_and_rule(
+    url: str, holder: ModelHolder, records: list[dict[str, Any]]
+) -> None:
+    """``contract infer`` writes observed ranges as warn rules: a value past one is scored."""
+    field = next(f for f in holder.current.signature.inputs
+                 if f.is_numeric and f.max is not None and "max" in f.warn)
+    above = {**records[0], field.name: float(field.max) + 1}
+    with httpx.Client(base_url=url) as http:
+        answer = http.post("/v1/predict", json=[records[1], above, above])
+        assert answer.status_code == 200
+        assert [len(p.get("warnings", ())) for p in answer.json()["predictions"]] == [0, 1, 1]
+        found = samples(http.get("/metrics").text)
+    assert value(found, "mlstrata_warnings_total", field=field.name, rule="max") == 2
+    assert total(found, "mlstrata_warnings_total") == 2
+    assert total(found, "mlstrata_refusals_total") == 0
+
+
 def test_metrics_need_no_api_key_and_count_refused_keys(holder: ModelHolder,
                                                         records: list[dict[str, Any]]) -> None:
     with running(create_app(holder, api_key="secret", metrics=ServeMetrics())) as served, \
@@ -227,6 +247,7 @@ def test_two_workers_add_up_and_their_directory_goes_with_the_server(
             signature = Signature.from_file(credit_package / "signature.json")
             pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(
                 _infer_request(signature, records[:3]))
+        time.sleep(FLUSH_SECONDS * 1.5)  # each worker pushes its counts every FLUSH_SECONDS
         scrapes = [httpx.get(f"{served.url}/metrics", headers={"connection": "close"}).text
                    for _ in range(4)]  # new connections: either worker may answer
     for text in scrapes:
@@ -260,6 +281,26 @@ def _predict_until_two_workers_answer(url: str, body: list[dict[str, Any]]) -> t
             workers.update(pool.map(one, range(16)))
             sent += 16
     return workers, sent
+
+
+def test_the_prediction_logs_written_and_dropped_records_are_reported(
+    holder: ModelHolder, records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    metrics = ServeMetrics()
+    log = open_log(tmp_path / "predictions", capacity=5)  # a request of 6 records cannot queue
+    try:
+        with running(create_app(holder, metrics=metrics, prediction_log=log)) as served, \
+                httpx.Client(base_url=served) as http:
+            assert http.post("/v1/predict", json=records[:3]).status_code == 200
+            deadline = time.monotonic() + 10
+            while log.pending and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert http.post("/v1/predict", json=records[:6]).status_code == 200  # not logged
+            found = samples(http.get("/metrics").text)
+    finally:
+        log.close()
+    assert value(found, "mlstrata_prediction_log_written_total") == 3
+    assert value(found, "mlstrata_prediction_log_dropped_total") == 6
 
 
 def test_a_regressor_and_a_multiclass_model_show_their_distributions(
@@ -307,10 +348,16 @@ def test_the_fast_observer_counts_as_prometheus_client_does() -> None:
     values = np.concatenate([np.array(bounds), rng.normal(1, 3, 500), [np.nextafter(0.5, 1)]])
     reference, batched, single = (Histogram("h", "h", buckets=bounds,
                                             registry=CollectorRegistry()) for _ in range(3))
+    tally = Tally()
+    one_by_one, at_once = tally.histogram(single, bounds), tally.histogram(batched, bounds)
     for v in values.tolist():
         reference.observe(v)
-        BucketObserver(single, bounds).observe(v)
-    BucketObserver(batched, bounds).observe_all(values)  # numpy: more than a few values
+        one_by_one.observe(v)
+    at_once.observe_all(values[:300])  # numpy: more than a few values
+    tally.flush()
+    at_once.observe_all(values[300:])  # only the change goes in at the next flush
+    tally.flush()
+    tally.flush()
 
     def seen(histogram: Histogram) -> list[tuple[str, float]]:
         return [(s.name + str(s.labels), round(s.value, 9))

@@ -147,6 +147,8 @@ class _App:
             if holder is not None:
                 metrics.serving(holder.current)
         self._log = prediction_log
+        if metrics is not None and prediction_log is not None:
+            metrics.watch_log(prediction_log)
         self._on_shutdown = on_shutdown
         if holder is not None:
             feedback = _Route({"POST": feedback_handler(prediction_log)}, threaded=True)

@@ -102,6 +102,8 @@ def start_grpc_server(
     Raises :class:`~mlstrata.errors.MlstrataError` when the address cannot be
     bound (e.g. the port is taken).
     """
+    if metrics is not None and prediction_log is not None:
+        metrics.watch_log(prediction_log)
     executor = futures.ThreadPoolExecutor(max_workers=workers,
                                           thread_name_prefix="mlstrata-grpc")
     server = grpc.server(

@@ -28,10 +28,10 @@ whichever worker answers ``/metrics`` adds them all up. prometheus-client decide
 it is first imported, so it is imported here only when a :class:`ServeMetrics` is made: the
 server sets the variable first.
 
-The hot path is a few dict lookups and increments per request: histograms are observed through
-:class:`BucketObserver` (a bisection instead of prometheus-client's Python loop over the bounds),
-and the predictions of a batch are counted with numpy (one ``searchsorted`` and ``bincount`` per
-onnxruntime call, not a Python loop per record).
+The hot path is a few dict lookups and additions to plain numbers per request, pushed into
+prometheus-client's values before every scrape (and every second with several processes):
+see :mod:`mlstrata.serve._tally`. A batch's predictions are counted with numpy (one
+``searchsorted`` and ``bincount`` per onnxruntime call, not a Python loop per record).
 
 >>> metrics = ServeMetrics()
 >>> metrics.request("/v1/predict", 200, 0.003)
@@ -41,27 +41,24 @@ True
 
 from __future__ import annotations
 
-import bisect
 import collections
 import contextlib
 import hashlib
-import math
 import os
 import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
-
-import numpy as np
 
 from ..runtime.inputs import FieldProblem
 from ..runtime.model import LoadedModel, Predictions
 from ..runtime.signature import class_key
+from ._tally import CounterSeries, HistogramSeries, Tally
 
 __all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "LogCounts", "ServeMetrics", "multiprocess_directory",
-           "BucketObserver", "problem_rule"]
+           "problem_rule"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -74,8 +71,8 @@ VALUE_BUCKETS = (-1e6, -1e5, -1e4, -1e3, -100.0, -10.0, -1.0, -0.1, 0.0, 0.1, 1.
                  1e3, 1e4, 1e5, 1e6)
 """A regressor's values may have any scale: a symmetric ladder of decades."""
 
-_LOOP_UP_TO = 8
-"""Up to this many values are observed one by one (cheaper than numpy's per-call cost)."""
+FLUSH_SECONDS = 1.0
+"""With several processes, how often each pushes its counts to the shared files."""
 
 # Substrings of the runtime's problem messages and the rule each names (until problems carry it).
 _RULE_WORDS = (("missing; ", "missing"), ("required (null", "not_null"),
@@ -134,56 +131,6 @@ def problem_rule(problem: FieldProblem) -> str:
     return "other"
 
 
-class BucketObserver:
-    """Observes values in one labelled histogram child, fast.
-
-    prometheus-client's ``observe`` walks the bucket bounds in a Python loop (2-3 µs a value);
-    this finds the bucket by bisection and a batch's buckets with numpy, then increments the
-    child's bucket and sum values — prometheus-client internals, so when a version lacks them
-    every value goes through ``observe``.
-
-    >>> from prometheus_client import CollectorRegistry, Histogram
-    >>> h = Histogram("x", "x", buckets=(1, 2), registry=CollectorRegistry())
-    >>> BucketObserver(h, (1, 2)).observe_all(np.array([0.5, 1.0, 1.5, 3.0, 9.0] * 2))
-    >>> [(s.labels.get("le"), s.value) for s in h.collect()[0].samples if s.name == "x_bucket"]
-    [('1.0', 4.0), ('2.0', 6.0), ('+Inf', 10.0)]
-    """
-
-    __slots__ = ("_bounds", "_buckets", "_child", "_edges", "_sum")
-
-    def __init__(self, child: Any, bounds: Sequence[float]) -> None:
-        self._child = child
-        self._bounds = [*map(float, bounds), math.inf]
-        self._edges = np.array(self._bounds)
-        buckets, total = getattr(child, "_buckets", None), getattr(child, "_sum", None)
-        usable = isinstance(buckets, list) and len(buckets) == len(self._bounds) \
-            and total is not None
-        self._buckets: list[Any] | None = buckets if usable else None
-        self._sum: Any = total
-
-    def observe(self, value: float) -> None:
-        """Observe one value."""
-        buckets = self._buckets
-        if buckets is None:
-            self._child.observe(value)
-            return
-        buckets[bisect.bisect_left(self._bounds, value)].inc(1)
-        self._sum.inc(value)
-
-    def observe_all(self, values: np.ndarray[Any, Any]) -> None:
-        """Observe every value of ``values`` (finite numbers)."""
-        buckets = self._buckets
-        if buckets is None or len(values) <= _LOOP_UP_TO:
-            for value in values.tolist():
-                self.observe(value)
-            return
-        counts = np.bincount(np.searchsorted(self._edges, values, side="left"),
-                             minlength=len(self._bounds))
-        self._sum.inc(float(values.sum()))
-        for slot in np.flatnonzero(counts).tolist():
-            buckets[slot].inc(int(counts[slot]))
-
-
 class ServeMetrics:
     """The metrics of one serving process (see the module docstring); thread-safe."""
 
@@ -228,9 +175,10 @@ class ServeMetrics:
                                     "dropped because the log's queue was full (the requests "
                                     "were answered).", registry=registry)
         self._lock = threading.Lock()
-        self._by_route: dict[tuple[str, int | str], tuple[Any, BucketObserver]] = {}
-        self._records_by_route: dict[str, BucketObserver] = {}
-        self._per_call = BucketObserver(self._batch_records, RECORD_BUCKETS)
+        self._tally = Tally()
+        self._by_route: dict[tuple[str, int | str], tuple[CounterSeries, HistogramSeries]] = {}
+        self._records_by_route: dict[str, HistogramSeries] = {}
+        self._per_call = self._tally.histogram(self._batch_records, RECORD_BUCKETS)
         self._problems: dict[tuple[bool, str, str], Any] = {}
         # Views by model, weakly: a model swapped out by a reload is freed, its view with it.
         self._views: weakref.WeakKeyDictionary[Any, _ModelView] = weakref.WeakKeyDictionary()
@@ -238,6 +186,8 @@ class ServeMetrics:
         self._served: _ModelView | None = None
         self._log: LogCounts | None = None
         self._log_seen = (0, 0)
+        if self.multiprocess:  # another worker may answer the scrape: push counts regularly
+            self._tally.flush_every(FLUSH_SECONDS, self._sync_log)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -246,18 +196,16 @@ class ServeMetrics:
         children = self._by_route.get((route, status))
         if children is None:
             children = self._by_route[(route, status)] = (
-                self._requests.labels(route, str(status)),
-                BucketObserver(self._latency.labels(route), LATENCY_BUCKETS))
+                self._tally.counter(self._requests.labels(route, str(status))),
+                self._tally.histogram(self._latency.labels(route), LATENCY_BUCKETS))
         children[0].inc()
         children[1].observe(seconds)
-        if self._log is not None:
-            self._sync_log()
 
     def answered(self, route: str, rows: int, predictions: Predictions) -> None:
         """A scored request's record count and the contract warnings of its records."""
         child = self._records_by_route.get(route)
         if child is None:
-            child = self._records_by_route[route] = BucketObserver(
+            child = self._records_by_route[route] = self._tally.histogram(
                 self._request_records.labels(route), RECORD_BUCKETS)
         child.observe(rows)
         warnings = getattr(predictions, "record_warnings", None)  # None: no record has any
@@ -295,8 +243,8 @@ class ServeMetrics:
         with self._lock:
             view = self._views.get(model)
             if view is None:
-                view = self._views[model] = _ModelView(model, self._probability, self._value,
-                                                       self._classes)
+                view = self._views[model] = _ModelView(model, self._tally, self._probability,
+                                                       self._value, self._classes)
             self._last = (model, view)
             if view is not self._served:
                 if self._served is not None:
@@ -308,8 +256,8 @@ class ServeMetrics:
     # -- the prediction log -----------------------------------------------------------------
 
     def watch_log(self, log: LogCounts) -> None:
-        """Report ``log``'s written and dropped records (read at each request and scrape); the
-        REST app and the gRPC service of one process may both pass the same log."""
+        """Report ``log``'s written and dropped records (read at each flush); the REST app and
+        the gRPC service of one process may both pass the same log."""
         with self._lock:
             if log is self._log:
                 return
@@ -331,12 +279,17 @@ class ServeMetrics:
 
     # -- exposition -------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Push the counts so far into prometheus-client's values (see :mod:`._tally`)."""
+        self._tally.flush()
+        self._sync_log()
+
     def exposition(self) -> bytes:
         """The Prometheus text format of every process's metrics (this one's alone when the
         server runs a single process)."""
         from prometheus_client import CollectorRegistry, generate_latest
 
-        self._sync_log()
+        self.flush()
         if not self.multiprocess:
             return generate_latest(self._registry)
         from prometheus_client.multiprocess import MultiProcessCollector
@@ -349,28 +302,30 @@ class ServeMetrics:
 class _ModelView:
     """The labelled children one model's predictions go to, made once per loaded model."""
 
-    def __init__(self, model: LoadedModel, probability: Any, value: Any, classes: Any) -> None:
+    def __init__(self, model: LoadedModel, tally: Tally, probability: Any, value: Any,
+                 classes: Any) -> None:
         name, version = model.name, str(model.version)
+        self._tally = tally
         self.info = (name, version, _package_id(model))
         self._classes = classes
         self._labels = (name, version)
-        self._class_children: dict[Any, Any] = {}
+        self._class_children: dict[Any, CounterSeries] = {}
         self._value_metric: Any = value
-        self._value: BucketObserver | None = None  # made for a regressor's first predictions
+        self._value: HistogramSeries | None = None  # made for a regressor's first predictions
         known = tuple(model.signature.classes or ())
         # A binary classifier's positive class is the last (as sorted); more classes: each one.
         shown = known[-1:] if len(known) == 2 else known
         self._probabilities = [
-            (known.index(c), BucketObserver(probability.labels(name, version, class_key(c)),
-                                            PROBABILITY_BUCKETS)) for c in shown]
+            (known.index(c), tally.histogram(probability.labels(name, version, class_key(c)),
+                                             PROBABILITY_BUCKETS)) for c in shown]
 
-    def observe(self, predictions: Predictions, per_call: BucketObserver) -> None:
+    def observe(self, predictions: Predictions, per_call: HistogramSeries) -> None:
         """One onnxruntime call's predictions: how many, and their distribution."""
         if predictions.values is not None:
             per_call.observe(len(predictions.values))
             if self._value is None:
-                self._value = BucketObserver(self._value_metric.labels(*self._labels),
-                                             VALUE_BUCKETS)
+                self._value = self._tally.histogram(self._value_metric.labels(*self._labels),
+                                                    VALUE_BUCKETS)
             self._value.observe_all(predictions.values)
             return
         if predictions.probabilities is not None:
@@ -385,11 +340,11 @@ class _ModelView:
             for label, count in collections.Counter(labels).items():
                 self._class_child(label).inc(count)
 
-    def _class_child(self, label: Any) -> Any:
+    def _class_child(self, label: Any) -> CounterSeries:
         child = self._class_children.get(label)
         if child is None:
-            child = self._class_children[label] = self._classes.labels(*self._labels,
-                                                                        class_key(label))
+            child = self._class_children[label] = self._tally.counter(
+                self._classes.labels(*self._labels, class_key(label)))
         return child
 
 
