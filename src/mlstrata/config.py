@@ -191,6 +191,16 @@ class MonitorConfig(_Strict):
     """
 
     log: str | None = None
+    # How `mlstrata monitor` judges drift and decay (see mlstrata.monitor.drift and .decay).
+    window: str = "1d"
+    psi: float = Field(0.2, gt=0)
+    wasserstein: float = Field(0.1, gt=0)
+    share_change: float = Field(0.05, gt=0, le=1)
+    new_level_share: float = Field(0.01, gt=0, le=1)
+    missing_change: float = Field(0.05, gt=0, le=1)
+    p_value: float = Field(0.01, gt=0, lt=1)
+    min_rows: int = Field(100, ge=1)
+    min_labels: int = Field(100, ge=1)
 
 
 class ProjectConfig(_Strict):

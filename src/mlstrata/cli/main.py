@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "train": "train", "evaluate": "evaluate", "test": "evaluate",
     "package": "package", "models": "models", "run": "run",
     "serve": "serve", "predict": "predict", "precompute": "precompute", "lookup": "precompute",
+    "monitor": "monitor",
     "trace": "trace", "feedback": "feedback",
 }
 

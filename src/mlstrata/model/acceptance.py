@@ -22,6 +22,7 @@ and the test set.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "TASK_METRICS",
     "AcceptanceReport",
     "MetricInterval",
+    "bootstrap_interval",
     "find_acceptance",
     "run_acceptance",
 ]
@@ -206,15 +208,31 @@ def _intervals(
     results = []
     for name in names:
         value = scores.metric(name)
-        boot = np.array([_safe_metric(scores, name, rows) for rows in resamples])
-        if np.isnan(boot).all():
+        interval = bootstrap_interval(scores, name, resamples)
+        if interval is None:
             raise DataError(f"{name} is undefined on every bootstrap resample of the {n} sealed "
                             "test rows; the test set is too small for an acceptance test")
-        low, high = (float(x) for x in np.nanpercentile(boot, [2.5, 97.5]))
+        low, high = interval
         estimate = validation.get(name)
         results.append(MetricInterval(name, value, low, high, estimate,
                                       _overfit(name, value, low, high, estimate)))
     return results
+
+
+def bootstrap_interval(
+    scores: ModelScores, name: str, resamples: Iterable[np.ndarray[Any, Any]]
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap 95 % interval of metric ``name`` over ``resamples`` (row indices of
+    ``scores`` drawn with replacement), or None when the metric is undefined on every one.
+
+    The acceptance test bootstraps the sealed test rows with it; packaging bootstraps the
+    validation rows, whose interval ``mlstrata monitor`` holds live performance against.
+    """
+    boot = np.array([_safe_metric(scores, name, rows) for rows in resamples])
+    if not len(boot) or np.isnan(boot).all():
+        return None
+    low, high = (float(x) for x in np.nanpercentile(boot, [2.5, 97.5]))
+    return low, high
 
 
 def _safe_metric(scores: ModelScores, name: str, rows: np.ndarray[Any, Any]) -> float:

@@ -48,6 +48,7 @@ __all__ = [
     "EvaluationReport",
     "GateResult",
     "ModelScores",
+    "check_metric_gates",
     "evaluate_model",
     "find_evaluation",
     "gate_metrics",
@@ -206,6 +207,16 @@ def model_scores(pipeline: Any, features: Any, labels: Any) -> ModelScores:
     if classes is not None:
         y_pred = np.asarray(y_pred.tolist())
     return ModelScores(np.asarray(labels), np.asarray(y_pred), proba, classes)
+
+
+def check_metric_gates(config: GateConfig, scores: ModelScores) -> list[GateResult]:
+    """The metric gates of ``config`` checked on ``scores`` (labels already at the decision
+    threshold): what ``mlstrata monitor`` holds live, labelled predictions to. The cost matrix,
+    latency and size gates say nothing about predictions and are left out."""
+    parsed = _parse_gates(config)
+    names = dict.fromkeys(g.condition.metric for g in parsed if g.at is None)
+    metrics = {name: scores.metric(name) for name in names}
+    return [_check_metric(gate, metrics, scores) for gate in parsed]
 
 
 def gate_metrics(gates: GateConfig) -> list[str]:

@@ -12,6 +12,9 @@ Layout of ``<project>/packages/<model>-<version>/``::
     MLmodel, python_model.pkl, python_env.yaml, requirements.txt ...
                       an MLflow pyfunc model: mlflow.pyfunc.load_model(dir).predict(frame)
     model_card.md / model_card.html
+    reference.json    the training distribution of every input, the predictions and the metrics
+                      (with bootstrap intervals) on the validation rows: what 'mlstrata
+                      monitor' compares live traffic with (see mlstrata.monitor.reference)
     model.pmml        with --pmml only; its measured parity is manifest.extra["pmml"]
     manifest.json     sha256 + size of every file above, lineage, library versions, parity
 
@@ -52,6 +55,7 @@ from ..contract import Contract
 from ..data.contract_infer import MAX_DISCRETE, widened_range
 from ..model.artifact import load_model
 from ..model.data import TrainingData, load_training_data
+from ..monitor.reference import REFERENCE_FILE, Reference, build_reference
 from ..reports import Report, html_page, paragraph, table
 from ..runtime.manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
 from ..workspace import Artifact, Workspace
@@ -138,12 +142,13 @@ def build_package(
     export = to_onnx(pipeline, rows.head(100), task)
     parity = measure_parity(pipeline, export.model_bytes, rows, task)
     parity.require(artifact.ref)
+    reference = _reference(ws, artifact, pipeline, data, columns)
     target = (out or ws.root / "packages" / f"{artifact.name}-{artifact.version}").resolve()
     with ws.staging() as stage:
         directory = stage / target.name
         directory.mkdir()
         manifest = _write_package(ws, artifact, pipeline, export, parity, directory,
-                                  data.features("train"), rows if pmml else None)
+                                  data.features("train"), rows if pmml else None, reference)
         zipped = _zip(directory) if zip_ else None
         _install(directory, target)
         zip_path = target.with_name(target.name + ".zip") if zipped else None
@@ -171,9 +176,22 @@ def _default_rows(data: TrainingData) -> pd.DataFrame:
     return train.sample(n=min(PARITY_SAMPLE_ROWS, len(train)), random_state=0)
 
 
+def _reference(ws: Workspace, artifact: Artifact, pipeline: Any, data: TrainingData,
+               columns: list[str]) -> Reference:
+    """The monitoring reference: training distributions, validation predictions and metrics."""
+    types = {str(i["name"]): str(i.get("type", "")) for i in artifact.meta.get("inputs") or []}
+    validation = None
+    if data.is_validation.any() and data.target is not None:
+        validation = (data.features("validation"), data.labels("validation"))
+    return build_reference(
+        artifact.name, artifact.version, str(artifact.meta["task"]), artifact.meta.get("target"),
+        [(name, types.get(name, "")) for name in columns], data.features("train"), pipeline,
+        validation, artifact.meta.get("metric"), ws.config.model.gates)
+
+
 def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: OnnxExport,
                    parity: Parity, directory: Path, training: pd.DataFrame,
-                   pmml_rows: pd.DataFrame | None) -> Manifest:
+                   pmml_rows: pd.DataFrame | None, reference: Reference) -> Manifest:
     """Write every file of the package into ``directory``; ``training``: the training rows (for
     the signature's ranges); ``pmml_rows`` (the parity rows) when ``model.pmml`` is wanted too."""
     native = ws.path_for_read(artifact)
@@ -195,6 +213,7 @@ def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: Onn
                      list(artifact.meta.get("excluded") or []))
     _atomic.write_text(directory / "model_card.md", card.to_markdown())
     _atomic.write_text(directory / "model_card.html", card.to_html())
+    _atomic.write_text(directory / REFERENCE_FILE, reference.to_json())
     extra = {} if pmml_rows is None else {"pmml": _write_pmml(artifact, pipeline, pmml_rows,
                                                                directory / "model.pmml")}
     manifest = Manifest(
