@@ -5,6 +5,7 @@ Exit codes for schedulers: 0 healthy, 1 drift or decay found, 2 an error (one li
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -43,6 +44,10 @@ def monitor(
     out: Annotated[Path | None, typer.Option(
         "--out", help="Folder for the JSON and HTML reports (default: the project's "
                       "reports/).")] = None,
+    prometheus: Annotated[Path | None, typer.Option(
+        "--prometheus", metavar="FILE.prom",
+        help="Also write the verdict as gauges for node-exporter's textfile collector "
+             "(replaced atomically; one file per model).")] = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
@@ -53,10 +58,18 @@ def monitor(
     predictions, warnings, volume and latency; with feedback, live metrics against the model's
     gates and its validation intervals. Thresholds: monitor: in mlstrata.yaml.
     """
+    if prometheus is not None:
+        from ..monitor.prometheus import check_textfile
+
+        check_textfile(prometheus)
     report = check(model, window=window, since=since, until=until, log=log,
                    workspace=workspace, quiet=as_json)
     directory = out or _reports_dir(model, workspace)
     emit_saved(report, as_json, directory, f"{report.model}-v{report.version}-monitor")
+    if prometheus is not None:
+        from ..monitor.prometheus import gauges_from_report, write_textfile
+
+        write_textfile(prometheus, gauges_from_report(report, datetime.now(UTC)))
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
