@@ -4,7 +4,8 @@
 # then the model stratum with `mlstrata run` (train → package → evaluate → test → register),
 # a second `mlstrata run` that skips every unchanged step, and a promotion to `champion`;
 # then the code stratum: the champion served over REST and gRPC, a model wheel, a streamed batch
-# forecast, and predictions precomputed into SQLite and looked up over HTTP.
+# forecast, predictions precomputed into SQLite and looked up over HTTP, and monitoring: a
+# stream that drifts half-way with delayed feedback, judged by `mlstrata monitor`.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 DEMO="${DEMO_DIR:-$PWD/demo-workspace}"
@@ -128,6 +129,20 @@ for key in $(python3 -c 'import pyarrow.parquet as pq; print(" ".join(pq.read_ta
 done
 curl -s -w '  → HTTP %{http_code}\n' "$URL/v1/precomputed/NO-SUCH-KEY"
 stop_server
+
+step "15. Monitoring: a stream that drifts half-way, delayed feedback, then mlstrata monitor"
+mlstrata serve credit@champion --port "$PORT" > serve.log 2>&1 &
+SERVER=$!
+wait_ready
+SINCE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"  # the batch runs above were logged too; watch the stream
+PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" \
+  python3 "$HERE/drift_stream.py" "$URL" "$PACKAGE" data/new-batch.csv 2000
+stop_server  # SIGTERM writes the prediction log's queue
+if mlstrata monitor credit@champion --window 1000rows --since "$SINCE"; then
+  echo "→ healthy (exit 0)"
+else
+  echo "→ exit $?: drift and decay in the second half; the HTML report is in reports/"
+fi
 
 step "Where things are"
 echo "model card:   $(ls -d "$DEMO"/packages/*/ | head -1)model_card.html"

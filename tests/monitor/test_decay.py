@@ -14,10 +14,12 @@ from mlstrata.monitor.reference import (
     ValidationReference,
 )
 
+NARROW = MetricEstimate(0.80, 0.79, 0.81)
 
-def _reference(gates: list[str] | None = None) -> Reference:
+
+def _reference(gates: list[str] | None = None, auc: MetricEstimate = NARROW) -> Reference:
     validation = ValidationReference(
-        5_000, 0.5, {"roc_auc": MetricEstimate(0.80, 0.79, 0.81)},
+        5_000, 0.5, {"roc_auc": auc},
         GateConfig(metrics=gates or []), 200)
     return Reference("m", 1, "binary", "y", ["no", "yes"], 5_000, {},
                      PredictionReference(5_000, None, None, None), validation)
@@ -63,3 +65,16 @@ def test_labels_that_are_no_class_are_counted_and_left_out() -> None:
     labelled.loc[:9, "label"] = "maybe"
     decay = window_decay(_reference(), 300, labelled, 100)
     assert decay.unknown_labels == 10 and decay.labelled == 290
+
+
+def test_a_lucky_validation_estimate_is_not_held_against_a_window() -> None:
+    """The second trap: the validation estimate is itself noisy. A window as good as the model
+    (true AUC 0.78, inside the validation interval [0.77, 0.83]) whose 1,000 labels came out at
+    0.764 has its whole interval below the estimate 0.80 — but the gap is within the noise of
+    the two estimates together, so it is not decay."""
+    reference = _reference(auc=MetricEstimate(0.80, 0.77, 0.83))
+    decay = window_decay(reference, 1_000, _labelled(1_000, 1.092, 28), 100)
+    auc = next(m for m in decay.metrics if m.metric == "roc_auc")
+    assert auc.value is not None and auc.value < 0.77
+    assert auc.window_interval is not None and auc.window_interval[1] < 0.80
+    assert not auc.worse and not decay.decayed

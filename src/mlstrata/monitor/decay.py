@@ -13,11 +13,12 @@ gates (:func:`mlstrata.model.evaluate.check_metric_gates`):
 
 A window **decays** when it has at least ``min_labels`` labelled predictions and a gate fails
 or a metric is worse than the validation estimate's bootstrap interval (below its lower bound,
-or above the upper bound for a loss or an error) *beyond the window's own noise*: the window's
-bootstrap 95 % interval must also lie entirely on the worse side of the validation estimate.
-Without that second condition a window of a thousand labels, whose AUC wobbles by ±0.03, would
-fall below a validation interval of ±0.02 about one time in seven with nothing wrong. Labels
-that are none of the model's classes are counted and left out.
+or above the upper bound for a loss or an error) *beyond noise*: the gap between the window's
+value and the validation estimate must also exceed 1.96 standard errors of a difference, each
+standard error read off a bootstrap interval (the window's own, and the validation one). A
+window of a thousand labels wobbles by ±0.03 AUC and a validation estimate of a thousand rows
+by as much: without the second condition, noise alone crosses the validation interval in about
+one window in seven. Labels that are none of the model's classes are counted and left out.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .reference import MetricEstimate, Reference
 __all__ = ["WINDOW_RESAMPLES", "MetricCheck", "WindowDecay", "window_decay"]
 
 WINDOW_RESAMPLES = 200
+_Z95 = 1.959964  # a 95 % interval spans ±1.96 standard errors
 """Bootstrap resamples of a window's labelled rows (only for a metric outside its interval)."""
 
 
@@ -113,20 +115,24 @@ def window_decay(reference: Reference, rows: int, labelled: Any, min_labels: int
 
 
 def _check(scores: ModelScores, name: str, estimate: MetricEstimate) -> MetricCheck:
-    """One metric against its validation interval, and — when outside it — the window's own
-    bootstrap interval against the validation estimate."""
+    """One metric against its validation interval, and — when outside it — the gap to the
+    validation estimate against the noise of both (see the module docstring)."""
     value = _metric(scores, name)
     better = greater_is_better(name)
     outside = value is not None and (
         (estimate.low is not None and value < estimate.low) if better
         else (estimate.high is not None and value > estimate.high))
-    if not outside:
+    if value is None or not outside:
         return MetricCheck(name, value, estimate.value, estimate.low, estimate.high, False)
     interval = _window_interval(scores, name)
-    beyond_noise = interval is not None and (interval[1] < estimate.value if better
-                                             else interval[0] > estimate.value)
-    return MetricCheck(name, value, estimate.value, estimate.low, estimate.high, beyond_noise,
-                       interval)
+    if interval is None or estimate.low is None or estimate.high is None:
+        return MetricCheck(name, value, estimate.value, estimate.low, estimate.high, False,
+                           interval)
+    spread = np.hypot((interval[1] - interval[0]) / _Z95 / 2,
+                      (estimate.high - estimate.low) / _Z95 / 2)
+    gap = (estimate.value - value) if better else (value - estimate.value)
+    return MetricCheck(name, value, estimate.value, estimate.low, estimate.high,
+                       bool(gap > _Z95 * spread), interval)
 
 
 def _window_interval(scores: ModelScores, name: str) -> tuple[float, float] | None:
