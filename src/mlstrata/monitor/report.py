@@ -10,6 +10,7 @@ file) read.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -234,10 +235,8 @@ class MonitorReport(Report):
                     worst[c.name] = c
         if not worst:
             return [paragraph("No column drifted.")]
-        charts = [paired_bars_svg(f"{c.name} — {'; '.join(c.reasons)}", c.bins,
-                                  c.reference_shares, c.current_shares)
-                  for c in list(worst.values())[:_HTML_COLUMNS_SHOWN]]
-        return [Fragment("<div class='grid'>" + "".join(charts) + "</div>")]
+        cards = [_card(c) for c in list(worst.values())[:_HTML_COLUMNS_SHOWN]]
+        return [Fragment("<div class='grid'>" + "".join(cards) + "</div>")]
 
     def _column_table(self) -> Fragment:
         if not self.windows:
@@ -269,6 +268,14 @@ class MonitorReport(Report):
     def _metric_names(self) -> list[str]:
         return list(dict.fromkeys(m.metric for w in self.windows if w.decay
                                   for m in w.decay.metrics))
+
+
+def _card(column: ColumnDrift) -> str:
+    """A drifted column's reference-vs-current histogram and why it was flagged."""
+    chart = paired_bars_svg(column.name, column.bins, column.reference_shares,
+                            column.current_shares)
+    return (f"<div class='card'>{chart}<p class='muted'>{html.escape('; '.join(column.reasons))}"
+            "</p></div>")
 
 
 def _window_row(w: WindowResult) -> dict[str, Any]:
