@@ -58,6 +58,9 @@ def test_drift_exits_1_and_names_the_columns(cli: Any, tmp_path: Path) -> None:
                  cwd=tmp_path)
     assert result.code == 1
     assert "DRIFT" in result.out and "debt_ratio" in result.out
+    body = json.loads((tmp_path / "r" / "credit-v1-monitor.json").read_text())
+    assert body["drifted_columns"] == ["debt_ratio"] and body["drifted_windows"] == 1
+    assert body["decayed_windows"] == 0
 
 
 def test_an_empty_window_is_one_line(cli: Any, logged: tuple[Path, Path], tmp_path: Path

@@ -134,6 +134,10 @@ class MonitorReport(Report):
                 "log": self.log, "window": self.window, "since": self.since,
                 "until": self.until, "verdict": self.verdict, "drift": self.drift,
                 "decay": self.decay, "rows": self.rows, "training_rows": self.training_rows,
+                "drifted_columns": list(dict.fromkeys(
+                    c for w in self.windows for c in w.drifted_columns)),
+                "drifted_windows": sum(w.drift for w in self.windows),
+                "decayed_windows": sum(w.decayed for w in self.windows),
                 "thresholds": self.thresholds, "significance": {
                     "family_p_value": self.thresholds.get("p_value"),
                     "per_test_p_value": self.alpha, "correction": "bonferroni"},
