@@ -70,6 +70,7 @@ class FileSink:
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
         self._files: dict[Path, _Open] = {}
+        self._streams: dict[tuple[str, int | None], Path] = {}
         self._prefix = f"{socket.gethostname().replace('/', '_')}-{os.getpid()}"
         self._seq = 0
         write_format(self.root)
@@ -78,12 +79,21 @@ class FileSink:
         """Append ``rows`` (prediction and feedback lines) to their streams' files."""
         groups: dict[tuple[Path, str], list[bytes]] = {}
         for row in rows:
-            stream = (model_dir(self.root, row["model"], row["version"])
-                      if row["kind"] == "prediction" else feedback_dir(self.root, row["model"]))
+            stream = self._stream(row["model"], row["version"] if row["kind"] == "prediction"
+                                  else None)
             groups.setdefault((stream, row["time"][:10]), []).append(orjson.dumps(row))
         for (stream, day), lines in groups.items():
             lines.append(b"")
             self._append(stream, day, b"\n".join(lines))
+
+    def _stream(self, model: str, version: int | None) -> Path:
+        """The directory of a model version's predictions (or, version None, its feedback)."""
+        key = (model, version)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = (feedback_dir(self.root, model) if version is None
+                                           else model_dir(self.root, model, version))
+        return stream
 
     def close(self) -> None:
         """Flush every open file to disk and close it."""
