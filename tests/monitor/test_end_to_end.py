@@ -21,7 +21,9 @@ BATCH = 20
 def test_serve_then_feedback_then_monitor(credit_package: Path, tmp_path: Path, cli: Any
                                           ) -> None:
     project = tmp_path / "project"
-    shutil.copytree(credit_package.parent.parent, project)
+    # without the predictions other tests served from the shared package's project
+    shutil.copytree(credit_package.parent.parent, project,
+                    ignore=shutil.ignore_patterns("predictions"))
     package = project / "packages" / credit_package.name
     signature = json.loads((package / "signature.json").read_text())
     names = [field["name"] for field in signature["inputs"]]

@@ -16,8 +16,10 @@ than on every request keeps the thread off the interpreter lock while requests a
 run — refuses new records, lets the thread write everything queued and closes the sink
 (``fsync`` of the open files): every answered prediction is on disk when the process exits.
 
-It also remembers the request ids (and keys) it logged recently, so that feedback for them is
-matched without reading the log back (:meth:`PredictionLog.find` asks the sink for the rest).
+It also remembers the request ids (and keys) it logged recently — the last ``remember`` of
+them, ~2 MB at the default 10,000, so a server's memory stays flat under load — so that feedback
+for them is matched without reading the log back, even before they are written
+(:meth:`PredictionLog.find` asks the sink for older ones).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class PredictionLog:
 
     def __init__(self, sink: Sink, *, salt: str | None = None, capacity: int = 50_000,
                  interval: float = 0.05, warn_every: float = 10.0,
-                 remember: int = 100_000) -> None:
+                 remember: int = 10_000) -> None:
         self.sink = sink
         self.salt = salt
         self.capacity = capacity
