@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "serve": "serve", "predict": "predict", "precompute": "precompute", "lookup": "precompute",
     "monitor": "monitor",
     "trace": "trace", "feedback": "feedback",
+    "deploy": "deploy",
 }
 
 
