@@ -219,3 +219,23 @@ def _grpc_request(records: list[dict[str, Any]], request_id: str) -> pb.ModelInf
             tensor.datatype = "INT64"
             tensor.contents.int64_contents.extend(int(v) for v in values)
     return request
+
+
+def test_the_openapi_document_describes_feedback(logged: tuple[str, PredictionLog, Path],
+                                                 records: list[dict[str, Any]]) -> None:
+    """The documented feedback item is what the server takes: a documented label for an
+    answered request is accepted, one outside the enum is refused, record needs request_id."""
+    url, _, _ = logged
+    document = httpx.get(f"{url}/openapi.json").json()
+    item = document["components"]["schemas"]["FeedbackItem"]
+    assert item["properties"]["label"] == {"enum": [0, 1, "0", "1"]}
+    assert "/v1/feedback" in document["paths"]
+    answered = httpx.post(f"{url}/v1/predict", json=records[0]).json()["request_id"]
+    for label in item["properties"]["label"]["enum"]:
+        body = {"request_id": answered, "record": 0, "label": label}
+        assert httpx.post(f"{url}/v1/feedback", json=body).json() == {"accepted": 1,
+                                                                     "unmatched": 0}
+    for body in ({"request_id": answered, "label": 2},
+                 {"key": "A1", "record": 0, "label": 1},
+                 {"request_id": None, "key": "A1", "label": 1}):
+        assert httpx.post(f"{url}/v1/feedback", json=body).status_code == 400, body

@@ -16,7 +16,13 @@ pandas, pyarrow or DuckDB: it runs inside serving processes.
 
 from __future__ import annotations
 
-from .feedback import FeedbackError, match_feedback, normalize_label, parse_feedback
+from .feedback import (
+    NUMBER_TEXT,
+    FeedbackError,
+    match_feedback,
+    normalize_label,
+    parse_feedback,
+)
 from .format import FORMAT_FILE, FORMAT_VERSION, LogFormatError, check_format
 from .pii import FieldPolicy, read_salt
 from .records import FeedbackItem, ModelInfo
@@ -25,6 +31,7 @@ from .writer import PredictionLog, Sink, open_log
 __all__ = [
     "FORMAT_FILE",
     "FORMAT_VERSION",
+    "NUMBER_TEXT",
     "FeedbackError",
     "FeedbackItem",
     "FieldPolicy",

@@ -17,6 +17,7 @@ mlstrata.predlog.feedback.FeedbackError: item 0: label 2 is not one of the model
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,9 +26,12 @@ from ..errors import MlstrataError
 from ..runtime.signature import class_key
 from .records import FeedbackItem
 
-__all__ = ["FeedbackError", "match_feedback", "normalize_label", "parse_feedback"]
+__all__ = ["NUMBER_TEXT", "FeedbackError", "match_feedback", "normalize_label", "parse_feedback"]
 
 _FIELDS = frozenset({"request_id", "record", "key", "label"})
+NUMBER_TEXT = re.compile(r"[ \t]*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?[ \t]*")
+"""A number written as text that a regressor's label may be (``"2.5"``, ``" 1e3"``): ASCII
+only, the same in Python and in the OpenAPI document's ECMAScript pattern."""
 
 
 class FeedbackError(MlstrataError):
@@ -102,11 +106,11 @@ def _item(item: Any, index: int, model: str, classes: Sequence[Any] | None, task
     request_id, key, record = item.get("request_id"), item.get("key"), item.get("record")
     if request_id is None and key is None:
         raise FeedbackError(f"item {index}: name the prediction with 'request_id' or 'key'")
-    for name, value in (("request_id", request_id), ("key", key)):
-        if value is not None and (not isinstance(value, str) or not value):
+    for name in ("request_id", "key"):
+        if name in item and (not isinstance(item[name], str) or not item[name]):
             raise FeedbackError(f"item {index}: '{name}' must be non-empty text")
-    if record is not None and (request_id is None or not isinstance(record, int)
-                               or isinstance(record, bool) or record < 0):
+    if "record" in item and (request_id is None or not isinstance(record, int)
+                             or isinstance(record, bool) or record < 0):
         raise FeedbackError(f"item {index}: 'record' must be a record position (0, 1, ...) "
                             "next to a 'request_id'")
     if "label" not in item:
@@ -122,10 +126,9 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
+        if not NUMBER_TEXT.fullmatch(value):
             return None
+        value = float(value)
     if isinstance(value, (int, float)) and math.isfinite(value):
         return float(value)
     return None

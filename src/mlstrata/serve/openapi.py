@@ -18,7 +18,9 @@ valid is one the server scores (schemathesis checks it both ways in the tests):
 What JSON Schema cannot say is said in the descriptions: OIP tensors must name every input once
 and agree in length; MLflow's column forms (``inputs``/``instances`` as one list per field,
 ``dataframe_split``) are accepted but described in words, since equal lengths and positions have
-no JSON Schema form. ``GET /docs`` is Swagger UI, served from the ``swagger_ui_bundle``
+no JSON Schema form. ``POST /v1/feedback`` takes labels the model could have answered (its
+classes, or numbers for a regressor; not documented for a clustering model, which has none).
+``GET /docs`` is Swagger UI, served from the ``swagger_ui_bundle``
 package's files (works offline).
 """
 
@@ -30,8 +32,9 @@ from typing import Any
 
 import orjson
 
+from ..predlog import NUMBER_TEXT
 from ..runtime.model import LoadedModel
-from ..runtime.signature import InputField
+from ..runtime.signature import InputField, class_key
 from ._csv_pattern import csv_pattern, date_pattern
 from ._http import Request, Response, mlstrata_version
 from .errors import RequestError
@@ -219,7 +222,32 @@ def _schemas(model: LoadedModel) -> dict[str, Any]:
                                       "warnings": {"type": "array", "minItems": 1, "items": {
                                           "$ref": "#/components/schemas/Warning"}}}},
         "InferenceRequest": _inference_request(model),
+        "FeedbackItem": _feedback_item(model),
     }
+
+
+def _feedback_item(model: LoadedModel) -> dict[str, Any]:
+    """One label for a logged prediction, named by request id (and record) or by key."""
+    name = {"type": "string", "minLength": 1}
+    return {"type": "object", "required": ["label"], "additionalProperties": False,
+            "properties": {"request_id": name, "record": {"type": "integer", "minimum": 0},
+                           "key": name, "label": _label_schema(model)},
+            "anyOf": [{"required": ["request_id"]},
+                      {"required": ["key"], "not": {"required": ["record"]}}],
+            "description": "The X-Request-Id of an answered request (record: the position "
+                           "of one of its records; none: every record) or the business key "
+                           "it was logged with, and the true label."}
+
+
+def _label_schema(model: LoadedModel) -> dict[str, Any]:
+    """A label the model could have answered: one of its classes (or the class as a JSON key
+    spells it), or a number (also as text) for a regressor."""
+    classes = model.signature.classes
+    if model.signature.task == "regression" or not classes:
+        return {"oneOf": [{"type": "number"},
+                          {"type": "string", "pattern": f"^{NUMBER_TEXT.pattern}$"}]}
+    plain = [c.item() if hasattr(c, "item") else c for c in classes]
+    return {"enum": list(dict.fromkeys([*plain, *(class_key(c) for c in plain)]))}
 
 
 def _inference_request(model: LoadedModel) -> dict[str, Any]:
@@ -294,11 +322,23 @@ def _paths(model: LoadedModel) -> dict[str, Any]:
                 "predictions": {"type": "array"},
                 "warnings": {"type": "array", "items": {"$ref": ref + "RecordWarning"}}}},
                 *post_errors)}},
+        "/v1/feedback": {"post": {
+            "summary": "Attach true labels to logged predictions",
+            "description": _FEEDBACK,
+            "requestBody": _json_body({"oneOf": [
+                {"$ref": ref + "FeedbackItem"},
+                {"type": "array", "minItems": 1, "items": {"$ref": ref + "FeedbackItem"}}]}),
+            "responses": _answers({"type": "object", "required": ["accepted", "unmatched"],
+                                   "properties": {"accepted": {"type": "integer"},
+                                                  "unmatched": {"type": "integer"}}},
+                                  "400", "401", "404", "413", "415")}},
         "/v2/health/live": {"get": {"summary": "Liveness", "responses": _answers({})}},
         "/v2/health/ready": {"get": {"summary": "Readiness", "responses": _answers({})}},
         "/v2": {"get": {"summary": "Server metadata", "responses": _answers({}, "401")}},
         "/ping": {"get": {"summary": "MLflow health check", "responses": _answers({})}},
     }
+    if model.signature.task == "clustering":
+        del paths["/v1/feedback"]
     for prefix, parameters in (("/v2/models/{model_name}", [name]),
                                ("/v2/models/{model_name}/versions/{model_version}",
                                 [name, version])):
@@ -328,6 +368,10 @@ def _object(key: str, schema: dict[str, Any]) -> dict[str, Any]:
             "additionalProperties": False}
 
 
+_FEEDBACK = (
+    "One item or a list. An item naming no logged prediction is counted as unmatched and not "
+    "written; a single such item is a 404, as is any feedback to a server that keeps no "
+    "prediction log (started with --no-log or outside a workspace).")
 _INVOCATIONS = (
     "A JSON object with one key — dataframe_records, instances or inputs: a list of records — "
     "or CSV: a header line naming every input field, then one record per line (an empty cell "
