@@ -372,3 +372,8 @@ def test_rows_with_warnings_are_stored_with_them_and_counted(
                                   f"{age_max}")
     clean = lookup(db_url, "a")
     assert clean is not None and "warnings" not in clean
+
+    strict = precompute(bounded, str(source), key="id", db_url=db_url, table="strict",
+                        strict=True)  # mlstrata precompute --strict
+    assert (strict.rows, strict.rejects, strict.warned) == (1, 1, 0)
+    assert lookup(db_url, "b", "strict") is None and lookup(db_url, "a", "strict") is not None

@@ -75,6 +75,14 @@ def test_rows_past_the_warn_rules_are_scored_and_counted(credit_package: Path, v
     assert all(w.startswith("field 'region' (allowed): 'atlantis'") for w in warnings[:3])
     assert set(warnings[3:]) == {""}
 
+    strict = predict(credit_package, source, tmp_path / "strict.parquet", keys=[KEY],
+                     strict=True)  # mlstrata predict --strict
+    assert (strict.rows_scored, strict.rows_rejected, strict.rows_warned) == (197, 3, 0)
+    rejects = pacsv.read_csv(strict.rejects).to_pylist()
+    assert [r["region"] for r in rejects] == ["atlantis"] * 3
+    assert all(r["reject_reason"].startswith("field 'region': 'atlantis' is not an allowed")
+               for r in rejects)
+
 
 def test_rejects_file_holds_the_rows_as_given_and_why(credit_package: Path,
                                                       tmp_path: Path) -> None:

@@ -156,6 +156,7 @@ def precompute(
     workspace: Workspace | None = None,
     progress: Callable[[int], None] | None = None,
     log: PredictionLog | None = None,
+    strict: bool = False,
 ) -> PrecomputeReport:
     """Score every row of ``source`` with ``model`` and store the predictions by ``key``.
 
@@ -169,9 +170,10 @@ def precompute(
     each batch. Invalid rows are rejected (counted) or, with
     ``on_invalid="fail"``, stop the run; either way the previous table stays until the swap.
     With ``log`` every scored row is also written to the prediction log (source
-    ``precompute``, the run id as request id, ``key`` as the business key).
+    ``precompute``, the run id as request id, ``key`` as the business key). ``strict``
+    rejects rows that break a warn rule too (a loaded ``model`` keeps its own setting).
     """
-    loaded = model if isinstance(model, LoadedModel) else load(model)
+    loaded = model if isinstance(model, LoadedModel) else load(model, strict=strict)
     run_id = _new_run_id()
     where = describe_source(source)
     batches = _with_key(read_batches(source, batch_rows=batch_rows, table=input_table,

@@ -106,12 +106,13 @@ class PredictReport(Report):
 
 
 def load_model(model: str | Path | LoadedModel, workspace: Workspace | None = None, *,
-               threads: int | None = None) -> LoadedModel:
+               threads: int | None = None, strict: bool = False) -> LoadedModel:
     """``model`` loaded: a :class:`LoadedModel` as it is, else a package path, ``NAME``,
-    ``NAME@N`` or ``NAME@ALIAS`` located with :func:`~mlstrata.package.locate.locate_package`."""
+    ``NAME@N`` or ``NAME@ALIAS`` located with :func:`~mlstrata.package.locate.locate_package`
+    (``strict``: rows breaking a warn rule are rejected too)."""
     if isinstance(model, LoadedModel):
         return model
-    return load(locate_package(str(model), workspace), threads=threads)
+    return load(locate_package(str(model), workspace), threads=threads, strict=strict)
 
 
 def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Path, *,
@@ -121,7 +122,7 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
             output_table: str | None = None, table: str | None = None, query: str | None = None,
             recipe: RecipeMode = "auto", workspace: Workspace | None = None,
             progress: Callable[[int], None] | None = None,
-            log: PredictionLog | None = None) -> PredictReport:
+            log: PredictionLog | None = None, strict: bool = False) -> PredictReport:
     """Score every row of ``input`` with ``model`` into ``output`` (see the module docstring).
 
     ``output`` is a Parquet/CSV path or a database table (:func:`.writing.parse_destination`);
@@ -129,7 +130,8 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
     (default ``<output stem>.rejects.csv``), written only when there are any. ``progress`` is
     called with the number of input rows done after each batch. With ``log`` every scored row
     is written to the prediction log (source ``batch``, the run id as request id; the local
-    engine only).
+    engine only). ``strict`` rejects (or fails on) rows that break a warn rule of the contract
+    too, instead of scoring them with a warning.
     """
     destination = parse_destination(str(output), output_table)
     rejects = Destination("csv", str(rejects_path or default_rejects_path(destination)))
@@ -139,10 +141,10 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
 
         return predict_spark(model, str(input), destination, keys=keys, on_invalid=on_invalid,
                              rejects=rejects, batch_rows=batch_rows, master=master,
-                             workspace=workspace, progress=progress)
+                             workspace=workspace, progress=progress, strict=strict)
     if engine != "local":
         raise DataError(f"unknown engine {engine!r}; use 'local' or 'spark'")
-    loaded = load_model(model, workspace, threads=threads)
+    loaded = load_model(model, workspace, threads=threads, strict=strict)
     started, run_id = time.perf_counter(), uuid.uuid4().hex
     batches = read_batches(str(input), batch_rows=batch_rows, table=table, query=query)
     with contextlib.ExitStack() as stack:

@@ -144,8 +144,8 @@ def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
     _require_columns(batch, [*keys, *signature.input_names])
     columns, found = checked_columns(signature, batch)
     typed = columns
-    problems = [p for p in found if p.severity == "error"]
-    warned = [p for p in found if p.severity == "warn"]
+    problems = [p for p in found if p.severity == "error" or model.strict]
+    warned = [p for p in found if p.severity == "warn" and not model.strict]
     if problems and on_invalid == "fail":
         _fail(problems, first_row)
     keep = np.ones(batch.num_rows, dtype=bool)

@@ -67,14 +67,15 @@ def predict_spark(model: str | Path | LoadedModel, source: str, destination: Des
                   keys: Sequence[str] = (), on_invalid: OnInvalid = "reject",
                   rejects: Destination, batch_rows: int = 100_000, master: str | None = None,
                   workspace: Workspace | None = None,
-                  progress: Callable[[int], None] | None = None) -> PredictReport:
+                  progress: Callable[[int], None] | None = None,
+                  strict: bool = False) -> PredictReport:
     """Score the Parquet ``source`` on Spark into the Parquet ``destination`` (a folder of
     parts); see the module docstring. Invalid rows are rejected on the executors; with
     ``on_invalid="fail"`` the run then fails naming the first of them and writes nothing."""
     from .predict import PredictReport, load_model
 
     _require_parquet(source, destination)
-    loaded = load_model(model, workspace, threads=1)
+    loaded = load_model(model, workspace, threads=1, strict=strict)
     started, run_id = time.perf_counter(), uuid.uuid4().hex
     with _quiet_pyspark(), _session(master, batch_rows) as spark:
         frame = spark.read.parquet(str(Path(source).resolve()))
@@ -112,13 +113,13 @@ def _scored_frame(frame: Any, model: LoadedModel, keys: Sequence[str], run_id: s
     schema = output_schema(model, key_fields)
     combined = schema.append(pa.field(_INPUT_ROW, pa.string())).append(
         pa.field(REJECT_REASON, pa.string()))
-    package = model.directory.name
+    package, strict = model.directory.name, model.strict
     names = list(keys)
 
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import SparkFiles
 
-        loaded = load(SparkFiles.get(package), threads=1)
+        loaded = load(SparkFiles.get(package), threads=1, strict=strict)
         for result in score_batches(loaded, batches, keys=names, run_id=run_id):
             yield from _combined(result.scored, result.rejects, combined)
 

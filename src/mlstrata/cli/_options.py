@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-__all__ = ["JsonOption", "WorkspaceOption", "console", "err_console"]
+__all__ = ["JsonOption", "StrictOption", "WorkspaceOption", "console", "err_console"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,3 +27,6 @@ WorkspaceOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+StrictOption = Annotated[bool, typer.Option(
+    "--strict", help="Reject rows that break the contract's warn rules too (else they are "
+                     "scored, with a warning).")]

@@ -22,6 +22,7 @@ from ._common import (
     progress_bar,
     workspace_for_model,
 )
+from ._options import StrictOption
 from ._predlog import LogOption, batch_log
 
 __all__ = ["register"]
@@ -61,6 +62,7 @@ def precompute(
         "--on-invalid", help="Rows breaking the contract: 'reject' (count and skip) or 'fail'.")
     ] = "reject",
     recipe: RecipeOption = "auto",
+    strict: StrictOption = False,
     log: LogOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
@@ -90,7 +92,8 @@ def precompute(
         report = run_precompute(package, source, key=key, db_url=db, table=table,
                                 batch_rows=batch_rows, on_invalid=on_invalid,
                                 input_table=input_table, query=query, recipe=recipe,
-                                workspace=ws, progress=advance, log=prediction_log)
+                                workspace=ws, progress=advance, log=prediction_log,
+                                strict=strict)
     emit(report, as_json)
 
 

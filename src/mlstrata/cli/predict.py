@@ -18,6 +18,7 @@ from ._common import (
     progress_bar,
     workspace_for_model,
 )
+from ._options import StrictOption
 from ._predlog import LogOption, batch_log
 
 __all__ = ["register"]
@@ -53,6 +54,7 @@ def predict_command(
     threads: Annotated[int | None, typer.Option(
         min=1, help="onnxruntime threads (default: all cores).")] = None,
     recipe: RecipeOption = "auto",
+    strict: StrictOption = False,
     log: LogOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
@@ -77,7 +79,7 @@ def predict_command(
                          rejects_path=rejects, batch_rows=batch_rows, engine=run_engine,
                          master=master, threads=threads, output_table=output_table, table=table,
                          query=query, recipe=recipe, workspace=ws, progress=advance,
-                         log=prediction_log)
+                         log=prediction_log, strict=strict)
     emit(report, as_json)
 
 
