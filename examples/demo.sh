@@ -5,7 +5,7 @@
 # a second `mlstrata run` that skips every unchanged step, and a promotion to `champion`;
 # then the code stratum: the champion served over REST and gRPC, a model wheel, a streamed batch
 # forecast, predictions precomputed into SQLite and looked up over HTTP, and monitoring: a
-# stream that drifts half-way with delayed feedback, judged by `mlstrata monitor`.
+# stream that drifts half-way with delayed feedback, judged by `mlstrata monitor`, and /metrics.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 DEMO="${DEMO_DIR:-$PWD/demo-workspace}"
@@ -137,6 +137,8 @@ wait_ready
 SINCE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"  # the batch runs above were logged too; watch the stream
 PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" \
   python3 "$HERE/drift_stream.py" "$URL" "$PACKAGE" data/new-batch.csv 2000
+step "   What Prometheus scrapes: GET /metrics (a few of its series)"
+curl -s "$URL/metrics" | awk '/^mlstrata_(requests_total|predicted_class_total|warnings_total|prediction_log_(written|dropped)_total|model_info)/ && shown++ < 12'
 stop_server  # SIGTERM writes the prediction log's queue
 if mlstrata monitor credit@champion --window 1000rows --since "$SINCE"; then
   echo "→ healthy (exit 0)"
