@@ -11,6 +11,8 @@ import pytest
 
 from mlstrata.batch.predict import predict
 from mlstrata.errors import DataError, SourceError
+from mlstrata.predlog import open_log
+from mlstrata.predlog.reading import read_lines
 
 from ._inputs import KEY, raw_csv
 
@@ -53,6 +55,24 @@ def test_spark_predictions_equal_local_row_for_row(credit_package: Path, raw_par
         predict(credit_package, raw_parquet, tmp_path / "failed.parquet", keys=[KEY],
                 engine="spark", master="local[1]", on_invalid="fail")
     assert not (tmp_path / "failed.parquet").exists()
+
+
+@pytest.mark.slow
+def test_spark_partitions_log_what_they_scored(credit_package: Path, raw_parquet: Path,
+                                               tmp_path: Path) -> None:
+    """Each partition logs its scored rows (at the driver's log directory, under
+    ``<run id>-p<partition>``): one line per scored row, the predictions Spark wrote."""
+    root = tmp_path / "log"
+    with open_log(root) as log:
+        report = predict(credit_package, raw_parquet, tmp_path / "spark.parquet", keys=[KEY],
+                         engine="spark", master="local[2]", batch_rows=200, log=log)
+    lines = list(read_lines(root))
+    assert len(lines) == report.rows_scored > 0
+    assert {line["request_id"].rpartition("-p")[0] for line in lines} == {report.run_id}
+    assert len({line["request_id"] for line in lines}) > 1  # several partitions
+    scored = pq.read_table(tmp_path / "spark.parquet").to_pylist()
+    assert {line["key"]: line["prediction"] for line in lines} == {
+        row[KEY]: row["prediction"] for row in scored}
 
 
 @pytest.mark.parametrize(("source", "output", "message"), [

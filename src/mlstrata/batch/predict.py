@@ -129,9 +129,9 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
     ``table``/``query`` pick the rows of a database input. Rejected rows go to ``rejects_path``
     (default ``<output stem>.rejects.csv``), written only when there are any. ``progress`` is
     called with the number of input rows done after each batch. With ``log`` every scored row
-    is written to the prediction log (source ``batch``, the run id as request id; the local
-    engine only). ``strict`` rejects (or fails on) rows that break a warn rule of the contract
-    too, instead of scoring them with a warning.
+    is written to the prediction log (source ``batch``, the run id as request id; on Spark
+    ``<run id>-p<partition>``). ``strict`` rejects (or fails on) rows that break a warn rule
+    of the contract too, instead of scoring them with a warning.
     """
     destination = parse_destination(str(output), output_table)
     rejects = Destination("csv", str(rejects_path or default_rejects_path(destination)))
@@ -141,7 +141,7 @@ def predict(model: str | Path | LoadedModel, input: str | Path, output: str | Pa
 
         return predict_spark(model, str(input), destination, keys=keys, on_invalid=on_invalid,
                              rejects=rejects, batch_rows=batch_rows, master=master,
-                             workspace=workspace, progress=progress, strict=strict)
+                             workspace=workspace, progress=progress, strict=strict, log=log)
     if engine != "local":
         raise DataError(f"unknown engine {engine!r}; use 'local' or 'spark'")
     loaded = load_model(model, workspace, threads=threads, strict=strict)

@@ -4,10 +4,13 @@
 — the very function the local engine runs — over each partition's Arrow batches with
 ``mapInArrow``. The model package is shipped to the executors with ``SparkContext.addFile`` and
 loaded there once per partition (onnxruntime limited to one thread: Spark already runs one task
-per core). Scored rows are written as Parquet into a temporary folder beside the destination and
-renamed onto it when the job succeeds; rejected rows are collected to the rejects CSV. On a
-cluster (``master`` such as ``spark://host:7077``) the input and output paths must be visible to
-every node (a shared file system).
+per core). With a prediction log, each partition opens its own log at the same place (a
+directory every node sees, or the PostgreSQL URL) and logs its scored rows under the request id
+``<run id>-p<partition>``; a partition Spark re-runs after a lost executor is logged again
+(at least once). Scored rows are written as Parquet into a temporary folder beside the
+destination and renamed onto it when the job succeeds; rejected rows are collected to the
+rejects CSV. On a cluster (``master`` such as ``spark://host:7077``) the input and output paths
+must be visible to every node (a shared file system).
 
 PySpark is imported only here, only when the Spark engine is asked for.
 """
@@ -28,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ..errors import DataError, SourceError
+from ..predlog import PredictionLog, open_log
 from ..runtime.model import LoadedModel, load
 from ..workspace import Workspace
+from .predlogging import logged_batches
 from .scoring import REJECT_REASON, WARNINGS, OnInvalid, output_schema, score_batches
 from .writing import Destination, TableWriter
 
@@ -68,7 +73,7 @@ def predict_spark(model: str | Path | LoadedModel, source: str, destination: Des
                   rejects: Destination, batch_rows: int = 100_000, master: str | None = None,
                   workspace: Workspace | None = None,
                   progress: Callable[[int], None] | None = None,
-                  strict: bool = False) -> PredictReport:
+                  strict: bool = False, log: PredictionLog | None = None) -> PredictReport:
     """Score the Parquet ``source`` on Spark into the Parquet ``destination`` (a folder of
     parts); see the module docstring. Invalid rows are rejected on the executors; with
     ``on_invalid="fail"`` the run then fails naming the first of them and writes nothing."""
@@ -81,7 +86,8 @@ def predict_spark(model: str | Path | LoadedModel, source: str, destination: Des
         frame = spark.read.parquet(str(Path(source).resolve()))
         _require_columns(frame.columns, [*keys, *loaded.signature.input_names])
         spark.sparkContext.addFile(str(loaded.directory), recursive=True)
-        out = _scored_frame(frame, loaded, keys, run_id).persist()
+        logging = (log.sink.target, log.salt) if log is not None else None
+        out = _scored_frame(frame, loaded, keys, run_id, logging).persist()
         try:
             rows_in = out.count()
             rejected = out.filter(out[REJECT_REASON].isNotNull())
@@ -103,9 +109,11 @@ def predict_spark(model: str | Path | LoadedModel, source: str, destination: Des
         rejects=rejects.location if rows_rejected else None, rows_warned=rows_warned)
 
 
-def _scored_frame(frame: Any, model: LoadedModel, keys: Sequence[str], run_id: str) -> Any:
+def _scored_frame(frame: Any, model: LoadedModel, keys: Sequence[str], run_id: str,
+                  logging: tuple[str, str | None] | None) -> Any:
     """``frame`` scored by ``mapInArrow``: the scored columns, then for a rejected row its input
-    as JSON text and the reason (both null for a scored row)."""
+    as JSON text and the reason (both null for a scored row). ``logging``: the prediction log's
+    place and salt, when each partition logs what it scored."""
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     input_schema = to_arrow_schema(frame.schema)
@@ -117,11 +125,17 @@ def _scored_frame(frame: Any, model: LoadedModel, keys: Sequence[str], run_id: s
     names = list(keys)
 
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pyspark import SparkFiles
+        from pyspark import SparkFiles, TaskContext
 
         loaded = load(SparkFiles.get(package), threads=1, strict=strict)
-        for result in score_batches(loaded, batches, keys=names, run_id=run_id):
-            yield from _combined(result.scored, result.rejects, combined)
+        scored = score_batches(loaded, batches, keys=names, run_id=run_id)
+        task = TaskContext.get()
+        partition = task.partitionId() if task is not None else 0
+        with (open_log(logging[0], salt=logging[1]) if logging is not None
+              else contextlib.nullcontext()) as log:
+            for result in logged_batches(scored, log, loaded, run_id=f"{run_id}-p{partition}",
+                                         source="batch", key=names[0] if names else None):
+                yield from _combined(result.scored, result.rejects, combined)
 
     return frame.mapInArrow(score_partition, from_arrow_schema(combined))
 

@@ -62,7 +62,7 @@ def predict_command(
     """Score every row of the input with MODEL, streaming; write predictions atomically.
 
     Every scored row is also written to the prediction log (on by default for a model from a
-    workspace; --no-log to turn it off; the local engine only).
+    workspace; --no-log to turn it off; with --engine spark each partition logs its rows).
     """
     mode = cast(OnInvalid, _choice("--on-invalid", on_invalid, ("reject", "fail")))
     run_engine = cast(Engine, _choice("--engine", engine, ("local", "spark")))

@@ -67,6 +67,8 @@ class FileSink:
     def __init__(self, root: Path, *, max_bytes: int = 64 * _MB,
                  max_seconds: float = 3600.0) -> None:
         self.root = Path(root)
+        self.target = str(self.root)
+        """The directory, as :func:`~mlstrata.predlog.open_log` takes it."""
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
         self._files: dict[Path, _Open] = {}

@@ -53,7 +53,7 @@ class PostgresSink:
     """Writes log lines into PostgreSQL at ``url`` (see the module docstring)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = self.target = url
         self._lock = threading.Lock()
         self._con: Any = None
         with self._lock:

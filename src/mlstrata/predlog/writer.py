@@ -47,6 +47,11 @@ Item = PredictionItem | FeedbackItem
 class Sink(Protocol):
     """Where log lines go: a directory of JSON Lines files or a PostgreSQL database."""
 
+    @property
+    def target(self) -> str:
+        """The directory or database URL, as :func:`open_log` takes it (another process — a
+        Spark executor — opens its own log there)."""
+
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store ``rows`` (prediction and feedback lines); raise on failure."""
 
