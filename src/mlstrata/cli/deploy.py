@@ -44,3 +44,84 @@ def package_for(model: str, workspace: Path | None) -> Path:
         return Path(model)
     return locate_package(model, Workspace.find(workspace))
 
+
+def k8s(
+    model: ModelArgument,
+    image: Annotated[str, typer.Option(
+        "--image", help="The serving image (mlstrata deploy docker), e.g. "
+                        "registry.example.com/team/credit:1.0.", show_default=False)],
+    out: OutOption,
+    name: Annotated[str | None, typer.Option(
+        help="Name of the objects (default: the model's name, e.g. credit-model).",
+        show_default=False)] = None,
+    namespace: Annotated[str, typer.Option(help="Namespace of the production overlay.")]
+        = "mlstrata",
+    replicas: Annotated[int | None, typer.Option(
+        help="A fixed number of pods, no autoscaler.", show_default=False)] = None,
+    min_replicas: Annotated[int | None, typer.Option(
+        help="Autoscaler minimum [default: 2].", show_default=False)] = None,
+    max_replicas: Annotated[int | None, typer.Option(
+        help="Autoscaler maximum [default: 5].", show_default=False)] = None,
+    cpu_target: Annotated[int, typer.Option(
+        help="Autoscaler target: average CPU use, % of the request.")] = 70,
+    cpu_request: Annotated[str, typer.Option(help="CPU request of a pod.")] = "250m",
+    memory_request: Annotated[str, typer.Option(help="Memory request of a pod.")] = "256Mi",
+    cpu_limit: Annotated[str, typer.Option(help="CPU limit ('' for none).")] = "1",
+    memory_limit: Annotated[str, typer.Option(help="Memory limit of a pod.")] = "512Mi",
+    workers: Annotated[int, typer.Option(help="Server processes per pod.")] = 1,
+    grpc: Annotated[bool, typer.Option(help="Expose gRPC on 8081 beside REST on 8080.")]
+        = True,
+    api_key: Annotated[bool, typer.Option(
+        help="Require an API key, read from a Secret (never written here).")] = True,
+    api_key_secret: Annotated[str | None, typer.Option(
+        help="Secret holding the key under 'api-key' [default: NAME-api-key].",
+        show_default=False)] = None,
+    log: Annotated[str | None, typer.Option(
+        help="Prediction log: a directory under /var/lib/mlstrata or a postgresql:// URL.",
+        show_default=False)] = None,
+    kserve: Annotated[bool, typer.Option(
+        "--kserve", help="Add kserve/: a KServe InferenceService (OIP v2).")] = False,
+    cronjob: Annotated[str | None, typer.Option(
+        help="Add a batch-prediction CronJob on this cron schedule, e.g. '0 2 * * *'.",
+        show_default=False)] = None,
+    batch_image: Annotated[str | None, typer.Option(
+        help="CronJob: an image with the full mlstrata (runs mlstrata predict).",
+        show_default=False)] = None,
+    input: Annotated[str | None, typer.Option(
+        "--input", help="CronJob: what to score (/data/... with --batch-claim, or a "
+                        "postgresql:// URL).", show_default=False)] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", help="CronJob: where predictions go (as --input).",
+        show_default=False)] = None,
+    batch_key: Annotated[list[str] | None, typer.Option(
+        help="CronJob: input column copied to the output (repeat).", show_default=False)]
+        = None,
+    batch_claim: Annotated[str | None, typer.Option(
+        help="CronJob: PersistentVolumeClaim mounted at /data.", show_default=False)] = None,
+    time_zone: Annotated[str, typer.Option(help="CronJob: time zone of the schedule.")]
+        = "Etc/UTC",
+    force: ForceOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+) -> None:
+    """Kubernetes manifests for MODEL: a kustomize base (Deployment, Service, autoscaler,
+    disruption budget), a production overlay, optionally a KServe InferenceService and a
+    batch-prediction CronJob."""
+    from ..deploy.image_ref import parse_image
+    from ..deploy.k8s import K8sOptions, render_k8s
+    from ._common import emit
+
+    parse_image(image)
+    options = K8sOptions(
+        image=image, name=name, namespace=namespace, replicas=replicas,
+        min_replicas=min_replicas, max_replicas=max_replicas, cpu_target=cpu_target,
+        cpu_request=cpu_request, memory_request=memory_request, cpu_limit=cpu_limit or None,
+        memory_limit=memory_limit, workers=workers, grpc=grpc, api_key=api_key,
+        api_key_secret=api_key_secret, log=log, kserve=kserve, cronjob=cronjob,
+        batch_image=batch_image, batch_input=input, batch_output=output,
+        batch_keys=tuple(batch_key or ()), batch_claim=batch_claim, time_zone=time_zone)
+    emit(render_k8s(package_for(model, workspace), options, out, force=force), as_json)
+
+
+deploy_app.command("k8s")(k8s)
+
