@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,10 +99,16 @@ def parse_json(body: bytes) -> Any:
 
 @functools.cache
 def mlstrata_version() -> str:
-    """The installed mlstrata version (read once; the package root is not imported here)."""
-    from importlib.metadata import version
+    """The installed mlstrata version, read once: the full distribution's, else the lean
+    ``mlstrata-serving`` one's (a container), else the import package's (a serverless bundle
+    may carry no metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("mlstrata")
+    for distribution in ("mlstrata", "mlstrata-serving"):
+        with contextlib.suppress(PackageNotFoundError):
+            return version(distribution)
+    root: str = sys.modules[__name__.partition(".")[0]].__version__  # imported before us
+    return root
 
 
 def media_type(request: Request, default: bytes = JSON) -> bytes:

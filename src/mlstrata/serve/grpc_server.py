@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from importlib.metadata import version
 from typing import Any
 
 import grpc
@@ -33,6 +32,7 @@ from ..errors import MlstrataError
 from ..predlog import PredictionLog
 from ..runtime.inputs import InvalidInputError
 from ..runtime.model import LoadedModel
+from ._http import mlstrata_version
 from ._proto import grpc_predict_v2_pb2 as pb
 from .errors import RequestError
 from .holder import ModelHolder
@@ -150,7 +150,7 @@ class _Service:
 
     def server_metadata(self, request: pb.ServerMetadataRequest,
                         context: grpc.ServicerContext) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name="mlstrata", version=version("mlstrata"))
+        return pb.ServerMetadataResponse(name="mlstrata", version=mlstrata_version())
 
     def model_metadata(self, request: pb.ModelMetadataRequest,
                        context: grpc.ServicerContext) -> pb.ModelMetadataResponse:

@@ -89,8 +89,12 @@ def docs_asset(holder: ModelHolder, request: Request) -> Response:
 
 @functools.lru_cache(maxsize=4)
 def _asset(name: str) -> bytes:
-    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
-
+    try:
+        from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+    except ImportError as exc:  # the lean serving distribution without its [docs] extra
+        raise RequestError(404, "Swagger UI is not installed with this server (pip install "
+                           "'mlstrata-serving[docs]'); GET /openapi.json has the document") \
+            from exc
     data: bytes = (swagger_ui_path / name).read_bytes()
     return data
 
