@@ -96,7 +96,7 @@ class _Gate:
         self.release = threading.Event()
         self.closed = False
 
-    def write(self, rows: Any) -> None:
+    def write(self, rows: Any, pause: Any = None) -> None:
         self.release.wait(10)
         self.rows += rows
 
@@ -151,7 +151,7 @@ class _Broken:
     def __init__(self) -> None:
         self.calls = 0
 
-    def write(self, rows: Any) -> None:
+    def write(self, rows: Any, pause: Any = None) -> None:
         self.calls += 1
         if self.calls == 1:
             raise OSError("No space left on device")

@@ -14,7 +14,7 @@ opened again for the next one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -59,8 +59,10 @@ class PostgresSink:
         with self._lock:
             self._connection()
 
-    def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ``rows`` (prediction and feedback lines) in one transaction."""
+    def write(self, rows: Sequence[dict[str, Any]],
+              pause: Callable[[], None] | None = None) -> None:
+        """Insert ``rows`` (prediction and feedback lines) in one transaction (``pause`` is
+        not needed: the copy waits on the socket, which hands the interpreter lock over)."""
         predictions = [r for r in rows if r["kind"] == "prediction"]
         feedback = [r for r in rows if r["kind"] != "prediction"]
         with self._lock:

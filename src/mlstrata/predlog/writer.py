@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -52,8 +52,10 @@ class Sink(Protocol):
         """The directory or database URL, as :func:`open_log` takes it (another process — a
         Spark executor — opens its own log there)."""
 
-    def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Store ``rows`` (prediction and feedback lines); raise on failure."""
+    def write(self, rows: Sequence[dict[str, Any]],
+              pause: Callable[[], None] | None = None) -> None:
+        """Store ``rows`` (prediction and feedback lines); raise on failure. ``pause`` may be
+        called every few rows (the writer hands the interpreter lock over there)."""
 
     def find(self, model: str, request_ids: Iterable[str],
              keys: Iterable[str]) -> tuple[dict[str, int], set[str]]:
@@ -263,7 +265,7 @@ class PredictionLog:
         if not rows:
             return
         try:
-            self.sink.write(rows)
+            self.sink.write(rows, _yield_lock)
         except Exception as exc:  # noqa: BLE001 — a full disk or a lost database
             self._count_dropped(len(rows))
             _log.warning("prediction log: could not write %d records (%s: %s)", len(rows),
