@@ -18,13 +18,13 @@ from tritonclient.utils import InferenceServerException
 import mlstrata
 from mlstrata.errors import MlstrataError
 from mlstrata.runtime.model import LoadedModel
-from mlstrata.serve._proto import grpc_predict_v2_pb2 as pb
 from mlstrata.serve._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from mlstrata.serve.grpc_server import GrpcServer, start_grpc_server
 from mlstrata.serve.holder import ModelHolder
 
+from ._tensors import DATATYPE, typed_infer_request
+
 MODEL = "credit.model"
-_DATATYPE = {"float": "FP64", "integer": "INT64", "text": "BYTES", "date": "BYTES"}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def _inputs(model: LoadedModel, records: list[dict[str, Any]],
     """
     inputs = []
     for field in model.signature.inputs:
-        datatype = (datatypes or {}).get(field.name, _DATATYPE[field.logical_type])
+        datatype = (datatypes or {}).get(field.name, DATATYPE[field.logical_type])
         if datatype is None:
             continue
         values = [record[field.name] for record in records]
@@ -83,7 +83,7 @@ def test_health_readiness_and_metadata(
     metadata = client.get_model_metadata(MODEL, as_json=True)
     assert (metadata["name"], metadata["versions"]) == (MODEL, ["1"])
     assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [
-        (f.name, _DATATYPE[f.logical_type]) for f in holder.current.signature.inputs]
+        (f.name, DATATYPE[f.logical_type]) for f in holder.current.signature.inputs]
     assert [(o["name"], o["datatype"], o["shape"]) for o in metadata["outputs"]] == [
         ("label", "INT64", ["-1"]), ("probabilities", "FP64", ["-1", "2"])]
 
@@ -115,17 +115,7 @@ def test_typed_contents_get_a_typed_answer(
     grpc_server: GrpcServer, holder: ModelHolder, records: list[dict[str, Any]]
 ) -> None:
     """A client built from the standard proto, sending ``contents`` instead of raw bytes."""
-    request = pb.ModelInferRequest(model_name=MODEL, id="typed")
-    for field in holder.current.signature.inputs:
-        datatype = _DATATYPE[field.logical_type]
-        tensor = request.inputs.add(name=field.name, datatype=datatype, shape=[len(records), 1])
-        values = [record[field.name] for record in records]
-        if datatype == "BYTES":
-            tensor.contents.bytes_contents.extend(str(v).encode() for v in values)
-        elif datatype == "INT64":
-            tensor.contents.int64_contents.extend(values)
-        else:
-            tensor.contents.fp64_contents.extend(values)
+    request = typed_infer_request(holder.current.signature, records, MODEL, "typed")
     with grpc.insecure_channel(f"127.0.0.1:{grpc_server.port}") as channel:
         response = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
     expected = holder.current.predict_records(records)

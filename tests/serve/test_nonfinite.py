@@ -19,7 +19,6 @@ from mlstrata.runtime.inputs import Columns
 from mlstrata.runtime.model import Predictions
 from mlstrata.runtime.outputs import NonFinitePredictionError, require_finite
 from mlstrata.runtime.signature import InputField, Signature
-from mlstrata.serve._proto import grpc_predict_v2_pb2 as pb
 from mlstrata.serve._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from mlstrata.serve.app import create_app
 from mlstrata.serve.batching import BatchScorer
@@ -27,11 +26,11 @@ from mlstrata.serve.grpc_server import start_grpc_server
 from mlstrata.serve.holder import ModelHolder
 
 from ..runtime.test_outputs import RECORD
+from ._tensors import DATATYPE, typed_infer_request
 from .conftest import running
 
 BAD = {**RECORD, "income": 1e300}
 MESSAGE = "record 1, field 'income': 1e+300 is above the training range ("
-_DATATYPE = {"float": "FP64", "integer": "INT64", "text": "BYTES", "date": "BYTES"}
 
 
 @pytest.fixture(scope="module")
@@ -71,23 +70,13 @@ def test_invocations_json_and_csv(url: str) -> None:
 
 
 def test_oip_v2_infer(url: str, unbounded: ModelHolder) -> None:
-    inputs = [{"name": f.name, "datatype": _DATATYPE[f.logical_type], "shape": [2],
+    inputs = [{"name": f.name, "datatype": DATATYPE[f.logical_type], "shape": [2],
                "data": [RECORD[f.name], BAD[f.name]]} for f in unbounded.current.signature.inputs]
     _refused(httpx.post(f"{url}/v2/models/credit.model/infer", json={"inputs": inputs}))
 
 
 def test_grpc_is_invalid_argument_with_the_same_message(unbounded: ModelHolder) -> None:
-    request = pb.ModelInferRequest(model_name="credit.model")
-    for field in unbounded.current.signature.inputs:
-        datatype = _DATATYPE[field.logical_type]
-        tensor = request.inputs.add(name=field.name, datatype=datatype, shape=[2, 1])
-        values = [RECORD[field.name], BAD[field.name]]
-        if datatype == "BYTES":
-            tensor.contents.bytes_contents.extend(str(v).encode() for v in values)
-        elif datatype == "INT64":
-            tensor.contents.int64_contents.extend(values)
-        else:
-            tensor.contents.fp64_contents.extend(values)
+    request = typed_infer_request(unbounded.current.signature, [RECORD, BAD], "credit.model")
     server = start_grpc_server(unbounded, port=0)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, \

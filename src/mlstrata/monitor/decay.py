@@ -32,7 +32,7 @@ import numpy as np
 from ..model.acceptance import bootstrap_interval
 from ..model.evaluate import GateResult, ModelScores, check_metric_gates
 from ..model.metrics import greater_is_better
-from .reference import MetricEstimate, Reference
+from .reference import MetricEstimate, Reference, defined_metric
 
 __all__ = ["WINDOW_RESAMPLES", "MetricCheck", "WindowDecay", "window_decay"]
 
@@ -117,7 +117,7 @@ def window_decay(reference: Reference, rows: int, labelled: Any, min_labels: int
 def _check(scores: ModelScores, name: str, estimate: MetricEstimate) -> MetricCheck:
     """One metric against its validation interval, and — when outside it — the gap to the
     validation estimate against the noise of both (see the module docstring)."""
-    value = _metric(scores, name)
+    value = defined_metric(scores, name)
     better = greater_is_better(name)
     outside = value is not None and (
         (estimate.low is not None and value < estimate.low) if better
@@ -161,17 +161,6 @@ def _arrays(reference: Reference, labelled: Any) -> tuple[Any, Any, Any, int]:
         if len(matrix) and np.isfinite(matrix).all():
             proba = matrix
     return truth[keep], predicted, proba, int((~keep).sum())
-
-
-def _metric(scores: ModelScores, name: str) -> float | None:
-    """One metric, or None where it is undefined (e.g. one class among the labels)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            value = scores.metric(name)
-        except ValueError:
-            return None
-    return value if np.isfinite(value) else None
 
 
 def _gates(config: Any, scores: ModelScores) -> list[GateResult]:

@@ -21,6 +21,7 @@ Categories and class labels are spelled as the prediction log spells them (boole
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ __all__ = [
     "ValidationReference",
     "build_reference",
     "category_text",
+    "defined_metric",
     "load_reference",
 ]
 
@@ -315,7 +317,7 @@ def _validation(scores: ModelScores, task: str, primary: str | None,
     rows = len(scores.y_true)
     estimates = {}
     for name in names:
-        value = _metric(scores, name)
+        value = defined_metric(scores, name)
         if value is None:
             continue
         resamples = (rng.integers(0, rows, size=rows) for _ in range(BOOTSTRAP_RESAMPLES))
@@ -325,10 +327,8 @@ def _validation(scores: ModelScores, task: str, primary: str | None,
     return ValidationReference(rows, threshold, estimates, gates, BOOTSTRAP_RESAMPLES)
 
 
-def _metric(scores: ModelScores, name: str) -> float | None:
-    """A metric on every row, or None where it is undefined (one class in the rows)."""
-    import warnings
-
+def defined_metric(scores: ModelScores, name: str) -> float | None:
+    """A metric on every row, or None where it is undefined (e.g. one class in the rows)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
