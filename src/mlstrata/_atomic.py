@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from .runtime.manifest import sha256_file  # one implementation, shared with the lean runtime
 
-__all__ = ["atomic_path", "copy_hashed", "sha256_file", "write_bytes", "write_text"]
+__all__ = ["atomic_path", "copy_hashed", "fsync_dir", "sha256_file", "write_bytes", "write_text"]
 
 _CHUNK = 1 << 20
 
@@ -41,7 +41,7 @@ def atomic_path(target: Path, mode: int = 0o644) -> Iterator[Path]:
         os.chmod(tmp, mode)
         _fsync_file(tmp)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -73,7 +73,8 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in directory ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

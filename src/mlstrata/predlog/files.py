@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from .._atomic import fsync_dir
 from .format import feedback_dir, model_dir, write_format
 
 __all__ = ["FileSink", "log_files"]
@@ -153,7 +154,7 @@ class FileSink:
             os.fsync(current.fd)
         finally:
             os.close(current.fd)
-        _fsync_dir(current.path.parent)
+        fsync_dir(current.path.parent)
 
 
 def _matches(data: bytes, pattern: re.Pattern[bytes], prefix: bytes,
@@ -190,10 +191,3 @@ def _mtime(path: Path) -> float:
     except OSError:
         return 0.0
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
