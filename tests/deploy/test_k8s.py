@@ -7,9 +7,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -514,3 +520,85 @@ def test_a_non_empty_out_needs_force(credit_package: Path, tmp_path: Path, cli: 
     assert not (out / "mine.yaml").exists()  # replaced whole, never merged
     assert sorted(report["files"]) == sorted(
         str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+
+# --- the pod's settings, run for real --------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+    except OSError:
+        return 0, b""
+
+
+@pytest.mark.slow
+def test_the_server_answers_the_probes_with_the_pods_environment(
+        rendered: Path, credit_package: Path) -> None:
+    """`mlstrata-serve` started with the Deployment's environment (the package path, ports and
+    host mapped to this machine, the Secret's key filled in) answers every probe, the scrape
+    path, refuses a request without the key, scores with it, and stops on SIGTERM well within
+    the grace period."""
+    pod = _load(rendered, "base/deployment.yaml")["spec"]["template"]
+    [container] = pod["spec"]["containers"]
+    http, grpc = _free_port(), _free_port()
+    local = {"MLSTRATA_MODEL": str(credit_package), "MLSTRATA_HOST": "127.0.0.1",
+             "MLSTRATA_PORT": str(http), "MLSTRATA_GRPC_PORT": str(grpc),
+             "MLSTRATA_API_KEY": "test-key-from-the-secret"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert set(env) == set(local) | {"MLSTRATA_WORKERS"}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlstrata.serve"],
+        env={**os.environ, **{k: v for k, v in env.items() if v is not None}, **local},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{http}"
+        startup = container["startupProbe"]
+        assert startup["httpGet"]["port"] == "http" and ports["http"] == 8080
+        budget = time.monotonic() + startup["periodSeconds"] * startup["failureThreshold"]
+        while _get(base + startup["httpGet"]["path"])[0] != 200:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < budget, "the startup probe's budget ran out"
+            time.sleep(0.2)
+        for kind in ("readinessProbe", "livenessProbe"):
+            assert _get(base + container[kind]["httpGet"]["path"])[0] == 200, kind
+        annotations = pod["metadata"]["annotations"]
+        status, metrics = _get(base + annotations["prometheus.io/path"])
+        assert status == 200 and b"mlstrata_model_info" in metrics
+        with socket.create_connection(("127.0.0.1", grpc), timeout=5):
+            pass  # gRPC listens on the port MLSTRATA_GRPC_PORT names
+        keys, records = valid_records(credit_package, 5)
+        body = json.dumps(records).encode()
+        request = urllib.request.Request(base + "/v1/predict", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+        refused.value.close()
+        request.add_header("Authorization", "Bearer test-key-from-the-secret")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            answer = json.loads(response.read())
+        expected = load(credit_package).predict_records(records)
+        assert [p["prediction"] for p in answer["predictions"]] == expected.predictions
+    finally:
+        process.send_signal(signal.SIGTERM)
+        grace = pod["spec"]["terminationGracePeriodSeconds"]
+        drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        started = time.monotonic()
+        code = process.wait(timeout=grace - drain)
+        stopped = time.monotonic() - started
+        if process.stderr is not None:
+            process.stderr.close()
+    assert code == 0 and stopped < 10

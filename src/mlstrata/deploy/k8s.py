@@ -82,7 +82,7 @@ class K8sOptions:
     batch_keys: tuple[str, ...] = ()
     batch_claim: str | None = None
     time_zone: str = "Etc/UTC"
-    grace_seconds: int = 30
+    grace_seconds: int = 40  # the preStop drain + the server's own 30 s to finish requests
     drain_seconds: int = 5
     tmp_size: str = "256Mi"
     state_size: str = "1Gi"
