@@ -125,3 +125,25 @@ def k8s(
 
 deploy_app.command("k8s")(k8s)
 
+
+def docker(
+    model: ModelArgument,
+    out: OutOption,
+    tag: Annotated[str | None, typer.Option(
+        "--tag", "-t", help="Image name the README's and the compose file's commands use "
+                            "[default: <model>:<version>, e.g. credit-model:1].",
+        show_default=False)] = None,
+    force: ForceOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+) -> None:
+    """A Docker build context for MODEL: a multi-stage Dockerfile on a pinned slim Python
+    (the lean serving wheel in a venv, the package, non-root user 10001, HEALTHCHECK on
+    /v2/health/ready), .dockerignore, docker-compose.yml with Prometheus, and a README."""
+    from ..deploy.docker import render_docker
+    from ._common import emit
+
+    emit(render_docker(package_for(model, workspace), out, force=force, image=tag), as_json)
+
+
+deploy_app.command("docker")(docker)
