@@ -504,6 +504,32 @@ def test_an_unknown_model_is_refused(workspace: Any, tmp_path: Path, cli: Any) -
     assert not out.exists()
 
 
+def test_an_altered_package_is_refused(credit_package: Path, tmp_path: Path,
+                                       cli: Any) -> None:
+    package = tmp_path / "package"
+    shutil.copytree(credit_package, package)
+    onnx = package / "model.onnx"
+    data = bytearray(onnx.read_bytes())
+    data[-1] ^= 1
+    onnx.write_bytes(bytes(data))
+    result = cli("deploy", "k8s", str(package), "--image", IMAGE, "--out", str(tmp_path / "o"))
+    assert result.code != 0 and len(result.err.strip().splitlines()) == 1
+    assert "model.onnx" in result.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_workspace_reference_is_resolved(credit_package: Path, tmp_path: Path,
+                                           cli: Any) -> None:
+    result = cli("deploy", "k8s", "credit.model@1", "--image", IMAGE, "--out",
+                 str(tmp_path / "out"), "--json", cwd=credit_package.parent.parent)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["model"] == "credit.model@1"
+    result = cli("deploy", "k8s", "credit@champion", "--image", IMAGE, "--out",
+                 str(tmp_path / "other"), cwd=credit_package.parent.parent)
+    assert result.code != 0 and "alias 'champion'" in result.err
+    assert not (tmp_path / "other").exists()
+
+
 def test_a_non_empty_out_needs_force(credit_package: Path, tmp_path: Path, cli: Any) -> None:
     out = tmp_path / "out"
     out.mkdir()
