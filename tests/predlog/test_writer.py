@@ -202,3 +202,25 @@ def test_find_request_reads_back_a_request_and_skips_a_torn_last_line(
     assert find_request(tmp_path, "missing") == ([], [])
     counts, keys = log.sink.find("credit.model", ["wanted", "other", "nope"], [])
     assert counts == {"wanted": 2, "other": 4}
+
+
+def test_json_records_are_logged_as_sent_and_typed_inputs_in_between(
+        tmp_path: Path, model: LoadedModel, records: list[dict[str, Any]]) -> None:
+    """A request that came as JSON records logs each record's input fields as the client sent
+    them (a text field's number as text); typed-only requests (OIP, batch) queued in the same
+    drain keep their own inputs, in order."""
+    root = tmp_path / "log"
+    names = model.signature.input_names
+    sent = [{**records[0], "region": 7}, records[1]]
+    with open_log(root, interval=60) as log:  # one drain, at close
+        log_request(log, model, records[2:4], "typed-1")
+        checked = model.check_records([{**sent[0], "region": "7"}, sent[1]])
+        log.log_predictions(model, request_id="json", source="rest", columns=checked.columns,
+                            predictions=model.score(checked.columns), latency_ms=1.0,
+                            records=sent)
+        log_request(log, model, records[4:5], "typed-2")
+    lines = {(line["request_id"], line["record"]): line["inputs"] for line in _lines(root)}
+    assert lines[("json", 0)] == {name: sent[0][name] for name in names} | {"region": "7"}
+    assert lines[("json", 1)] == {name: records[1][name] for name in names}
+    assert lines[("typed-1", 1)]["age"] == records[3]["age"]
+    assert lines[("typed-2", 0)]["income"] == records[4]["income"]

@@ -134,28 +134,36 @@ def prediction_rows(items: Sequence[PredictionItem], info: ModelInfo, salt: str 
     """One line per record of each of ``items`` (requests answered by the package ``info``
     describes), inputs after the PII policy.
 
-    The inputs and outputs of all the items are converted together — one numpy call per field
-    for a whole drain of the queue rather than per request — so that what is left per record is
-    building its two dicts. ``pause`` is called after each field and every few hundred records
-    (the writer thread can hand the interpreter lock back to the requests there).
+    A request that came as JSON records (``/v1/predict``, ``/invocations``) logs each record's
+    fields as the client sent them — they passed the contract, so they are the values scored,
+    and reading them costs a dict lookup per field. The typed inputs of the other items (OIP
+    tensors, batches) are converted together, one numpy call per field for a whole drain of the
+    queue, and so are the outputs of all the items, so that what is left per record is building
+    its two dicts. ``pause`` is called after each field and every few records (the writer
+    thread hands the interpreter lock back to the requests there).
     """
-    total = sum(item.rows for item in items)
-    inputs = _input_lists(info, _joined_columns(items, info), total, pause)
-    names = list(inputs)
-    values = zip(*inputs.values(), strict=True) if names else iter([()] * total)
+    typed = [item for item in items if not _has_records(item)]
+    inputs = _input_lists(info, _joined_columns(typed, info), sum(item.rows for item in typed),
+                          pause) if typed else {}
+    names = [name for name, _ in info.fields]
+    texts = [name for name, kind in info.fields if kind == "text"]
+    values = zip(*inputs.values(), strict=True)
     labels, probabilities, classes = _joined_outputs(items)
     label_at, probability_rows = iter(labels), iter(probabilities or ())
     rows: list[Row] = []
-    at = 0  # the position of the item's first record in ``inputs``
+    at = 0  # the position of the next typed item's first record in ``inputs``
     for item in items:
         count = item.rows
+        sent = item.records if _has_records(item) else None
         warnings = _warnings(item.predictions, count)
         keys = _keys(item, inputs, at, info, count, salt)
         stamp = utc_stamp(item.time)
         records = item.positions if item.positions is not None else range(
             item.first_record, item.first_record + count)
-        for record, key, warned in zip(records, keys, warnings, strict=True):
-            fields = dict(zip(names, next(values), strict=True))
+        for index, (record, key, warned) in enumerate(zip(records, keys, warnings,
+                                                          strict=True)):
+            fields = (_sent_fields(sent[index], names, texts) if sent is not None
+                      else dict(zip(names, next(values), strict=True)))
             if info.policy:
                 apply_policy(fields, info.policy, salt)
             rows.append({
@@ -166,10 +174,29 @@ def prediction_rows(items: Sequence[PredictionItem], info: ModelInfo, salt: str 
                 "probabilities": (dict(zip(classes, next(probability_rows), strict=True))
                                   if probabilities is not None else None),
                 "latency_ms": item.latency_ms, "warnings": warned})
-        at += count
-        if pause is not None and len(rows) % _PAUSE_ROWS < count:
-            pause()
+            if pause is not None and len(rows) % _PAUSE_ROWS == 0:
+                pause()
+        if sent is None:
+            at += count
     return rows
+
+
+def _has_records(item: PredictionItem) -> bool:
+    """Whether ``item`` holds the JSON record (an object) of each of its predictions."""
+    records = item.records
+    return (records is not None and len(records) == item.rows and item.rows > 0
+            and isinstance(records[0], Mapping))
+
+
+def _sent_fields(record: Mapping[str, Any], names: Sequence[str],
+                 texts: Sequence[str]) -> dict[str, Any]:
+    """The model's input fields of a JSON record as sent (a text field's number as text)."""
+    fields = {name: record.get(name) for name in names}
+    for name in texts:
+        value = fields[name]
+        if value is not None and not isinstance(value, str):
+            fields[name] = str(value)
+    return fields
 
 
 def _joined_outputs(items: Sequence[PredictionItem]
