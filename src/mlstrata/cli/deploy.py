@@ -126,6 +126,36 @@ def k8s(
 deploy_app.command("k8s")(k8s)
 
 
+def serverless(
+    model: ModelArgument,
+    target: Annotated[str, typer.Option(
+        "--target", "-t", help="aws-lambda, gcp-functions or azure-functions.",
+        show_default=False)],
+    out: OutOption,
+    python: Annotated[str | None, typer.Option(
+        "--python", help="The platform's Python runtime (default: 3.12 on Lambda, whose "
+                         "3.11 runs Amazon Linux 2; 3.11 elsewhere).", show_default=False)]
+        = None,
+    arch: Annotated[str, typer.Option(
+        "--arch", help="x86_64 or arm64 (Lambda only).")] = "x86_64",
+    force: ForceOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+) -> None:
+    """A serverless bundle of MODEL: one handler answering like mlstrata serve, the lean
+    runtime, Linux wheels for the platform's Python and the package; checked against the
+    platform's size limits before anything is written, its cold start measured."""
+    from ..deploy.serverless import build_serverless
+    from ._common import emit
+
+    result = build_serverless(package_for(model, workspace), target, out, python=python,
+                              arch=arch, force=force)
+    emit(result, as_json)
+
+
+deploy_app.command("serverless")(serverless)
+
+
 def docker(
     model: ModelArgument,
     out: OutOption,
@@ -133,6 +163,9 @@ def docker(
         "--tag", "-t", help="Image name the README's and the compose file's commands use "
                             "[default: <model>:<version>, e.g. credit-model:1].",
         show_default=False)] = None,
+    postgres: Annotated[bool, typer.Option(
+        "--postgres", help="Also install psycopg, so that MLSTRATA_LOG can be a "
+                           "postgresql:// URL (about 13 MB more).")] = False,
     force: ForceOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
@@ -143,7 +176,8 @@ def docker(
     from ..deploy.docker import render_docker
     from ._common import emit
 
-    emit(render_docker(package_for(model, workspace), out, force=force, image=tag), as_json)
+    emit(render_docker(package_for(model, workspace), out, force=force, image=tag,
+                       postgres=postgres), as_json)
 
 
 deploy_app.command("docker")(docker)
