@@ -304,6 +304,59 @@ def test_the_server_pod_is_hardened_probed_and_drained(rendered: Path) -> None:
     assert "replicas" not in deployment["spec"]  # the autoscaler owns it
 
 
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                      "persistentVolumeClaim", "projected", "secret"}
+
+
+def _restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """What breaks the Pod Security Standards' `restricted` profile (kubernetes.io/docs/
+    concepts/security/pod-security-standards), checked the way the admission controller does."""
+    found = []
+    pod_security = pod.get("securityContext", {})
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(flag):
+            found.append(flag)
+    for volume in pod.get("volumes", []):
+        if not set(volume) - {"name"} <= RESTRICTED_VOLUMES:
+            found.append(f"volume {volume['name']}")
+    for container in pod["containers"] + pod.get("initContainers", []):
+        security = container.get("securityContext", {})
+        where = container["name"]
+        if security.get("privileged") or security.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{where}: privilege escalation")
+        capabilities = security.get("capabilities", {})
+        if "ALL" not in capabilities.get("drop", []) or set(capabilities.get("add", [])) - {
+                "NET_BIND_SERVICE"}:
+            found.append(f"{where}: capabilities")
+        if not security.get("runAsNonRoot", pod_security.get("runAsNonRoot")):
+            found.append(f"{where}: runAsNonRoot")
+        if security.get("runAsUser", pod_security.get("runAsUser")) == 0:
+            found.append(f"{where}: runAsUser 0")
+        seccomp = security.get("seccompProfile", pod_security.get("seccompProfile", {}))
+        if seccomp.get("type") not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{where}: seccomp")
+        if any("hostPort" in port for port in container.get("ports", [])):
+            found.append(f"{where}: hostPort")
+    return found
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(rendered: Path) -> None:
+    pods = {
+        "Deployment": _load(rendered, "base/deployment.yaml")["spec"]["template"]["spec"],
+        "CronJob": _load(rendered, "base/cronjob.yaml")["spec"]["jobTemplate"]["spec"][
+            "template"]["spec"],
+        "InferenceService": _load(rendered, "kserve/inferenceservice.yaml")["spec"][
+            "predictor"],
+    }
+    assert {kind: _restricted_violations(pod) for kind, pod in pods.items()} == {
+        kind: [] for kind in pods}
+    broken = copy.deepcopy(pods["CronJob"])
+    del broken["initContainers"][0]["securityContext"]["capabilities"]
+    broken["securityContext"]["seccompProfile"] = {"type": "Unconfined"}
+    del broken["containers"][0]["securityContext"]["seccompProfile"]
+    assert _restricted_violations(broken) == ["predict: seccomp", "package: capabilities"]
+
+
 def test_the_api_key_comes_from_a_secret_never_written(rendered: Path) -> None:
     [container] = _load(rendered, "base/deployment.yaml")["spec"]["template"]["spec"][
         "containers"]
