@@ -286,6 +286,31 @@ def test_the_image_refuses_an_altered_package_in_one_line(image_venv: Replayed,
     assert done.stderr.count("\n") == 1 and "signature.json: sha256" in done.stderr
 
 
+@pytest.mark.slow
+def test_a_postgres_log_without_psycopg_is_refused_in_one_line(image_venv: Replayed) -> None:
+    done = subprocess.run(image_venv.entrypoint, env={
+        **image_venv.env, "MLSTRATA_LOG": "postgresql://mlstrata@127.0.0.1:1/log"},
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "MLSTRATA_LOG is a PostgreSQL URL but psycopg is not installed" in done.stderr
+    assert "--postgres" in done.stderr
+
+
+def test_postgres_adds_psycopg_to_the_install(credit_package: Path, tmp_path: Path) -> None:
+    context = render_docker(credit_package, tmp_path / "pg", postgres=True,
+                            image="registry.example.com/team/credit:1.0")
+    dockerfile = (context.out / "Dockerfile").read_text()
+    assert "-py3-none-any.whl[server,postgres]" in dockerfile
+    assert "psycopg==" in (context.out / "constraints.txt").read_text()
+    assert "lacks" not in (context.out / "README.md").read_text()
+    compose = yaml.safe_load((context.out / "docker-compose.yml").read_text())
+    assert compose["services"]["credit"]["image"] == "registry.example.com/team/credit:1.0"
+    done = subprocess.run([str(Path(sys.executable).with_name("hadolint")), "--no-color",
+                           str(context.out / "Dockerfile")], capture_output=True, text=True,
+                          check=False)
+    assert (done.returncode, done.stdout) == (0, "")
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 def test_a_non_empty_out_is_refused_unless_force(credit_package: Path, tmp_path: Path,

@@ -38,7 +38,8 @@ from .image_ref import parse_image
 from .lean import DISTRIBUTION, build_lean_wheel, lean_version, requirements
 from .output import DeployError, staged_directory
 
-__all__ = ["BASE_IMAGE", "PROMETHEUS_IMAGE", "DockerContext", "default_image", "render_docker"]
+__all__ = ["BASE_IMAGE", "PROMETHEUS_IMAGE", "SERVER_EXTRAS", "DockerContext", "default_image",
+           "render_docker"]
 
 BASE_IMAGE = ("python:3.11.7-slim-bookworm@sha256:"
               "637774748f62b832dc11e7b286e48cd716727ed04b45a0322776c01bc526afc3")
@@ -48,7 +49,8 @@ PROMETHEUS_IMAGE = ("prom/prometheus:v3.5.0@sha256:"
                     "63805ebb8d2b3920190daf1cb14a60871b16fd38bed42b857a3182bc621f4996")
 """Prometheus 3.5 (long-term support) for the compose file, by digest."""
 
-EXTRAS = ("server",)
+SERVER_EXTRAS = ("server",)
+"""What the image installs of the lean distribution; ``postgres=True`` adds psycopg."""
 _TEMPLATES = {"Dockerfile": "Dockerfile.j2", ".dockerignore": "dockerignore.j2",
               "docker-compose.yml": "docker-compose.yml.j2",
               "prometheus.yml": "prometheus.yml.j2", "README.md": "README.md.j2"}
@@ -112,8 +114,11 @@ def default_image(manifest: Manifest) -> str:
 
 
 def render_docker(package_dir: Path, out: Path, *, force: bool = False,
-                  image: str | None = None) -> DockerContext:
+                  image: str | None = None, postgres: bool = False) -> DockerContext:
     """Write the build context serving the package in ``package_dir`` into ``out``.
+
+    ``image`` is the name the README and the compose file give the image; ``postgres`` also
+    installs psycopg so that ``MLSTRATA_LOG`` can be a ``postgresql://`` URL.
 
     The package is verified first and its copy after; a corrupted package, a package without
     ONNX model, an invalid ``image`` or an ``out`` in the way raises :class:`DeployError`
@@ -127,8 +132,10 @@ def render_docker(package_dir: Path, out: Path, *, force: bool = False,
     with staged_directory(out, force) as stage:
         _copy_package(package_dir, manifest, stage / "model")
         wheel = build_lean_wheel(stage / "wheels")
-        (stage / "constraints.txt").write_text(_constraints(), encoding="utf-8")
+        extras = (*SERVER_EXTRAS, "postgres") if postgres else SERVER_EXTRAS
+        (stage / "constraints.txt").write_text(_constraints(extras), encoding="utf-8")
         context = _template_context(manifest, package_dir, image, wheel.name, out)
+        context["extras"] = ",".join(extras)
         environment = _environment()
         for name, template in _TEMPLATES.items():
             text = environment.get_template(template).render(context)
@@ -150,12 +157,12 @@ def _copy_package(package_dir: Path, manifest: Manifest, target: Path) -> None:
     verify_package(target)
 
 
-def _constraints() -> str:
+def _constraints(extras: tuple[str, ...]) -> str:
     """``name==version`` for every serving requirement installed here: the image gets the
     versions this mlstrata was tested and packaged with."""
     lines = ["# The versions of the serving dependencies of the mlstrata that rendered this "
              "context.\n"]
-    for requirement in requirements(*EXTRAS):
+    for requirement in requirements(*extras):
         name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
         try:
             lines.append(f"{name}=={metadata.version(name)}\n")
@@ -173,7 +180,7 @@ def _template_context(manifest: Manifest, package_dir: Path, image: str, wheel: 
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
         "base_image": BASE_IMAGE, "base_image_tag": BASE_IMAGE.partition("@")[0],
         "prometheus_image": PROMETHEUS_IMAGE, "image": image, "wheel": wheel,
-        "extras": ",".join(EXTRAS), "distribution": DISTRIBUTION, "context": str(out),
+        "distribution": DISTRIBUTION, "context": str(out),
         "service": _service(image)}
 
 

@@ -38,6 +38,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -118,7 +119,12 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
     if strict.strip().lower() not in ("", "0", "1", "false", "true"):
         raise SettingError(f"{_named(strict_origin, strict)}: must be 1 or 0")
     key_env = args.api_key_env or (_KEY_ENV if os.environ.get(_KEY_ENV) else None)
-    log, _ = _setting(args.log, "MLSTRATA_LOG", "")
+    log, log_origin = _setting(args.log, "MLSTRATA_LOG", "")
+    if log.startswith(("postgresql://", "postgres://")) and find_spec("psycopg") is None:
+        raise SettingError(f"{log_origin} is a PostgreSQL URL but psycopg is not installed "
+                           f"here; install the postgres extra (pip install "
+                           "'mlstrata-serving[server,postgres]'; mlstrata deploy docker "
+                           "--postgres) or log to a directory")
     return ServeConfig(
         source=ModelSource.from_path(Path(model)),
         host=_setting(args.host, "MLSTRATA_HOST", "127.0.0.1")[0],
