@@ -161,7 +161,7 @@ def docker(
     out: OutOption,
     tag: Annotated[str | None, typer.Option(
         "--tag", "-t", help="Image name the README's and the compose file's commands use "
-                            "[default: <model>:<version>, e.g. credit-model:1].",
+                            "(default: the model's name and version, e.g. credit-model:1).",
         show_default=False)] = None,
     postgres: Annotated[bool, typer.Option(
         "--postgres", help="Also install psycopg, so that MLSTRATA_LOG can be a "
