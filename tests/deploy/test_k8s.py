@@ -365,7 +365,8 @@ def test_the_api_key_comes_from_a_secret_never_written(rendered: Path) -> None:
         "secretKeyRef": {"name": "credit-model-api-key", "key": "api-key"}}}
     assert {name: e.get("value") for name, e in env.items() if name != "MLSTRATA_API_KEY"} == {
         "MLSTRATA_MODEL": "/opt/mlstrata/model", "MLSTRATA_HOST": "0.0.0.0",
-        "MLSTRATA_PORT": "8080", "MLSTRATA_GRPC_PORT": "8081", "MLSTRATA_WORKERS": "1"}
+        "MLSTRATA_PORT": "8080", "MLSTRATA_GRPC_PORT": "8081", "MLSTRATA_WORKERS": "1",
+        "MLSTRATA_THREADS": "1"}
     kinds = {doc["kind"] for path in rendered.rglob("*.yaml") for doc in _documents(path)}
     assert "Secret" not in kinds
     readme = (rendered / "README.md").read_text()
@@ -431,6 +432,19 @@ def test_the_inferenceservice_follows_kserves_conventions(rendered: Path) -> Non
     assert predictor["scaleMetric"] == "cpu"
     assert isvc["metadata"]["annotations"]["serving.kserve.io/enable-prometheus-scraping"] == \
         "true"
+
+
+def test_the_same_package_and_options_give_the_same_bytes(rendered: Path,
+                                                         credit_package: Path,
+                                                         tmp_path: Path) -> None:
+    """GitOps diffs show only what changed: no timestamps, no absolute paths."""
+    again = tmp_path / "again"
+    render_k8s(credit_package, FULL, again)
+    files = sorted(p.relative_to(rendered) for p in rendered.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    for name in files:
+        assert (rendered / name).read_bytes() == (again / name).read_bytes(), name
+        assert str(rendered) not in (rendered / name).read_text()
 
 
 def test_fixed_replicas_no_key_no_grpc(credit_package: Path, tmp_path: Path) -> None:
@@ -636,7 +650,7 @@ def test_the_server_answers_the_probes_with_the_pods_environment(
              "MLSTRATA_PORT": str(http), "MLSTRATA_GRPC_PORT": str(grpc),
              "MLSTRATA_API_KEY": "test-key-from-the-secret"}
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert set(env) == set(local) | {"MLSTRATA_WORKERS"}
+    assert set(env) == set(local) | {"MLSTRATA_WORKERS", "MLSTRATA_THREADS"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     process = subprocess.Popen(
         [sys.executable, "-m", "mlstrata.serve"],

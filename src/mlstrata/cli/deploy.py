@@ -69,6 +69,7 @@ def k8s(
     cpu_limit: Annotated[str, typer.Option(help="CPU limit ('' for none).")] = "1",
     memory_limit: Annotated[str, typer.Option(help="Memory limit of a pod.")] = "512Mi",
     workers: Annotated[int, typer.Option(help="Server processes per pod.")] = 1,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads per process.")] = 1,
     grpc: Annotated[bool, typer.Option(help="Expose gRPC on 8081 beside REST on 8080.")]
         = True,
     api_key: Annotated[bool, typer.Option(
@@ -116,7 +117,7 @@ def k8s(
         image=image, name=name, namespace=namespace, replicas=replicas,
         min_replicas=min_replicas, max_replicas=max_replicas, cpu_target=cpu_target,
         cpu_request=cpu_request, memory_request=memory_request, cpu_limit=cpu_limit or None,
-        memory_limit=memory_limit, workers=workers, grpc=grpc, api_key=api_key,
+        memory_limit=memory_limit, workers=workers, threads=threads, grpc=grpc, api_key=api_key,
         api_key_secret=api_key_secret, log=log, kserve=kserve, cronjob=cronjob,
         batch_image=batch_image, batch_input=input, batch_output=output,
         batch_keys=tuple(batch_key or ()), batch_claim=batch_claim, time_zone=time_zone)

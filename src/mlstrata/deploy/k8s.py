@@ -70,6 +70,7 @@ class K8sOptions:
     cpu_limit: str | None = "1"
     memory_limit: str = "512Mi"
     workers: int = 1
+    threads: int = 1
     grpc: bool = True
     api_key: bool = True
     api_key_secret: str | None = None  # default "<name>-api-key"
@@ -204,6 +205,7 @@ def _check_options(o: K8sOptions) -> None:
         raise DeployError(f"--cpu-target {o.cpu_target} is not a percentage of the CPU request;"
                           " pass 1 to 100 (e.g. 70)")
     _check_at_least("--workers", o.workers, 1)
+    _check_at_least("--threads", o.threads, 1)
     for option, value in (("--cpu-request", o.cpu_request), ("--memory-request",
                           o.memory_request), ("--cpu-limit", o.cpu_limit),
                           ("--memory-limit", o.memory_limit)):
