@@ -196,3 +196,22 @@ def test_check_verifies_the_package(monkeypatch: pytest.MonkeyPatch,
         handle.write(b"\0")
     assert main(["--check", "--model", str(altered)]) == 2
     assert "model.onnx: sha256" in capsys.readouterr().err
+
+
+def test_the_server_without_its_extra_is_refused_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        credit_package: Path) -> None:
+    """The base install (serverless) has no uvicorn or gRPC: the server says which extra."""
+    import importlib.util
+
+    import mlstrata.serve.__main__ as entry
+
+    _environment(monkeypatch, {"MLSTRATA_MODEL": str(credit_package)})
+    real = importlib.util.find_spec
+    monkeypatch.setattr(entry, "find_spec",
+                        lambda name: None if name in ("uvicorn", "grpc") else real(name))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the server needs uvicorn, grpc, not installed here" in err
+    assert "mlstrata-serving[server]" in err

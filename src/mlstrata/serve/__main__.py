@@ -142,6 +142,16 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _require_server(config: ServeConfig) -> None:
+    """The long-running server's libraries are an extra of the lean distribution."""
+    needed = ["uvicorn", "uvloop", "httptools", *(["grpc"] if config.grpc_port is not None else [])]
+    missing = [name for name in needed if find_spec(name) is None]
+    if missing:
+        raise SettingError(f"the server needs {', '.join(missing)}, not installed here; install "
+                           "'mlstrata-serving[server]' (the base install is for serverless "
+                           "functions)")
+
+
 def _check(config: ServeConfig) -> int:
     """Load the package as the server would (manifest hashes, onnxruntime) and say what it is."""
     from .server import load_holder
@@ -161,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from(args)
         if args.check:
             return _check(config)
+        _require_server(config)
         from .server import serve
 
         signal.signal(signal.SIGTERM, _stop)
