@@ -447,6 +447,42 @@ def test_the_same_package_and_options_give_the_same_bytes(rendered: Path,
         assert str(rendered) not in (rendered / name).read_text()
 
 
+# What Knative Serving accepts in a revision's pod with its default features (KServe's
+# serverless mode turns the predictor into a Knative Service): knative/serving
+# pkg/apis/serving/fieldmask.go and k8s_validation.go, commit 98e5ef9 (2026-08-21).
+KNATIVE_POD = {"serviceAccountName", "containers", "volumes", "imagePullSecrets",
+               "enableServiceLinks", "automountServiceAccountToken"}
+KNATIVE_CONTAINER = {"name", "args", "command", "env", "workingDir", "envFrom", "image",
+                     "imagePullPolicy", "livenessProbe", "ports", "readinessProbe", "resources",
+                     "securityContext", "startupProbe", "terminationMessagePath",
+                     "terminationMessagePolicy", "volumeMounts"}
+KNATIVE_SECURITY = {"capabilities", "readOnlyRootFilesystem", "runAsUser", "runAsGroup",
+                    "runAsNonRoot", "allowPrivilegeEscalation", "seccompProfile", "privileged"}
+KSERVE_COMPONENT = {"minReplicas", "maxReplicas", "scaleMetric", "scaleTarget",
+                    "containerConcurrency", "timeout", "canaryTrafficPercent", "logger",
+                    "batcher", "labels", "annotations"}
+
+
+def test_the_predictor_uses_only_what_knative_accepts(rendered: Path) -> None:
+    predictor = _load(rendered, "kserve/inferenceservice.yaml")["spec"]["predictor"]
+    assert set(predictor) - KSERVE_COMPONENT <= KNATIVE_POD
+    assert predictor["automountServiceAccountToken"] is False  # Knative takes only false
+    [container] = predictor["containers"]
+    assert set(container) <= KNATIVE_CONTAINER
+    assert set(container["securityContext"]) <= KNATIVE_SECURITY
+    assert container["securityContext"].get("privileged", False) is False
+    assert "add" not in container["securityContext"]["capabilities"]
+    [port] = container["ports"]  # one port, named for content negotiation
+    assert port["name"] in ("http1", "h2c")
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] in (port["containerPort"], None)
+    assert {m["mountPath"] for m in container["volumeMounts"]}.isdisjoint(
+        {"/", "/dev", "/dev/log"})  # reserved paths
+    assert {e["name"] for e in container["env"]}.isdisjoint(
+        {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"})  # reserved variables
+    assert all(set(volume) <= {"name", "emptyDir"} for volume in predictor["volumes"])
+
+
 def test_fixed_replicas_no_key_no_grpc(credit_package: Path, tmp_path: Path) -> None:
     out = tmp_path / "m"
     render_k8s(credit_package, K8sOptions(image="credit:2", replicas=3, api_key=False,
