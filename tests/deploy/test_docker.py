@@ -128,6 +128,7 @@ def test_the_readme_has_the_exact_commands(docker_context: DockerContext) -> Non
 
 # --- the image's commands, run ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_image_venv_holds_the_lean_distribution_only(image_venv: Replayed) -> None:
     python = image_venv.venv / "bin" / "python"
     listing = subprocess.run(
@@ -326,6 +327,7 @@ def test_a_non_empty_out_is_refused_unless_force(credit_package: Path, tmp_path:
     assert result.code == 0
     report = json.loads(result.out)
     assert report["model"] == "credit.model@1" and not (out / "keep.txt").exists()
+    assert report["installs"] == "mlstrata-serving[server]"
     assert (out / "Dockerfile").is_file() and report["image"] == "credit-model:1"
 
 

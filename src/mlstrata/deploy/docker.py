@@ -64,6 +64,7 @@ class DockerContext(Report):
     package: Path
     manifest: Manifest
     image: str
+    extras: tuple[str, ...]
     files: tuple[str, ...]
     size: int
 
@@ -79,7 +80,8 @@ class DockerContext(Report):
         """Paths, model, image, base, files and commands, JSON-ready."""
         return {"out": str(self.out), "package": str(self.package),
                 "model": f"{self.manifest.model_name}@{self.manifest.model_version}",
-                "image": self.image, "base_image": BASE_IMAGE, "files": list(self.files),
+                "image": self.image, "base_image": BASE_IMAGE,
+                "installs": f"{DISTRIBUTION}[{','.join(self.extras)}]", "files": list(self.files),
                 "size": self.size, "commands": self.commands()}
 
     def render_terminal(self, console: Console) -> None:
@@ -129,13 +131,12 @@ def render_docker(package_dir: Path, out: Path, *, force: bool = False,
         raise DeployError(f"{package_dir}: the package has no model.onnx; only an ONNX package "
                           "can be served, rebuild it with 'mlstrata package MODEL'")
     image = str(parse_image(image, "--tag")) if image else default_image(manifest)
+    extras = (*SERVER_EXTRAS, "postgres") if postgres else SERVER_EXTRAS
     with staged_directory(out, force) as stage:
         _copy_package(package_dir, manifest, stage / "model")
         wheel = build_lean_wheel(stage / "wheels")
-        extras = (*SERVER_EXTRAS, "postgres") if postgres else SERVER_EXTRAS
         (stage / "constraints.txt").write_text(_constraints(extras), encoding="utf-8")
-        context = _template_context(manifest, package_dir, image, wheel.name, out)
-        context["extras"] = ",".join(extras)
+        context = _template_context(manifest, package_dir, image, wheel.name, extras, out)
         environment = _environment()
         for name, template in _TEMPLATES.items():
             text = environment.get_template(template).render(context)
@@ -144,7 +145,7 @@ def render_docker(package_dir: Path, out: Path, *, force: bool = False,
                              if p.is_file()))
         size = sum((stage / name).stat().st_size for name in files)
     return DockerContext(out=out, package=package_dir, manifest=manifest, image=image,
-                         files=files, size=size)
+                         extras=extras, files=files, size=size)
 
 
 def _copy_package(package_dir: Path, manifest: Manifest, target: Path) -> None:
@@ -172,7 +173,7 @@ def _constraints(extras: tuple[str, ...]) -> str:
 
 
 def _template_context(manifest: Manifest, package_dir: Path, image: str, wheel: str,
-                      out: Path) -> dict[str, Any]:
+                      extras: tuple[str, ...], out: Path) -> dict[str, Any]:
     manifest_bytes = (package_dir / MANIFEST_FILE).read_bytes()
     return {
         "model_name": manifest.model_name, "model_version": manifest.model_version,
@@ -180,7 +181,7 @@ def _template_context(manifest: Manifest, package_dir: Path, image: str, wheel: 
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
         "base_image": BASE_IMAGE, "base_image_tag": BASE_IMAGE.partition("@")[0],
         "prometheus_image": PROMETHEUS_IMAGE, "image": image, "wheel": wheel,
-        "distribution": DISTRIBUTION, "context": str(out),
+        "extras": ",".join(extras), "distribution": DISTRIBUTION, "context": str(out),
         "service": _service(image)}
 
 
