@@ -5,9 +5,11 @@ layout kubectl renders, a CronJob whose commands really score, and bad input ref
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -483,6 +485,59 @@ def test_the_predictor_uses_only_what_knative_accepts(rendered: Path) -> None:
     assert all(set(volume) <= {"name", "emptyDir"} for volume in predictor["volumes"])
 
 
+def _kserve_admission_errors(isvc: dict[str, Any]) -> list[str]:
+    """KServe's validating webhook on what the manifest decides: the name, the blocked
+    variables and the autoscaler of the deployment mode (validateInferenceServiceName,
+    validateBlockedEnvVars, validateAutoScalingCompExtension in kserve/kserve
+    pkg/apis/serving/v1beta1/inference_service_validation.go, commit aaac4e294)."""
+    errors = []
+    if not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", isvc["metadata"]["name"]):
+        errors.append("name")
+    predictor = isvc["spec"]["predictor"]
+    if any(e["name"] == "PYTHONPATH" for c in predictor["containers"] for e in c["env"]):
+        errors.append("PYTHONPATH")
+    mode = isvc["metadata"]["annotations"].get("serving.kserve.io/deploymentMode")
+    mode = {"RawDeployment": "Standard", "Serverless": "Knative"}.get(mode or "", mode)
+    if mode == "Standard":  # KServe's own HPA
+        metric = predictor.get("scaleMetric", "cpu")
+        if metric not in ("cpu", "memory"):
+            errors.append(f"[{metric}] is not a supported metric")
+        if metric == "cpu" and not 1 <= predictor.get("scaleTarget", 80) <= 100:
+            errors.append("the target utilization percentage should be a [1-100] integer")
+    elif mode == "Knative":  # Knative's pod autoscaler
+        metric = predictor.get("scaleMetric", "concurrency")
+        if metric not in ("concurrency", "rps"):
+            errors.append(f"[{metric}] is not a supported metric")
+        if "deploymentStrategy" in predictor:
+            errors.append("deploymentStrategy")
+    else:
+        errors.append(f"deploymentMode {mode!r}: the cluster's default would decide")
+    return errors
+
+
+def test_both_kserve_modes_pass_kserves_admission(
+        rendered: Path, credit_package: Path, tmp_path: Path,
+        isvc_schema: InferenceServiceSchema) -> None:
+    raw = _load(rendered, "kserve/inferenceservice.yaml")
+    assert raw["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert (raw["spec"]["predictor"]["scaleMetric"], raw["spec"]["predictor"]["scaleTarget"]) \
+        == ("cpu", 70)
+    assert _kserve_admission_errors(raw) == []
+    out = tmp_path / "serverless"
+    render_k8s(credit_package, dataclasses.replace(FULL, kserve_mode="serverless",
+                                                   kserve_concurrency=4), out)
+    serverless = _load(out, "kserve/inferenceservice.yaml")
+    predictor = serverless["spec"]["predictor"]
+    assert serverless["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == \
+        "Serverless"
+    assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("concurrency", 4)
+    assert _kserve_admission_errors(serverless) == []
+    assert isvc_schema.errors(serverless) == []
+    # the check tells the modes apart: CPU scaling is refused under Knative
+    assert _kserve_admission_errors({**serverless, "spec": {"predictor": {
+        **predictor, "scaleMetric": "cpu"}}}) == ["[cpu] is not a supported metric"]
+
+
 def test_fixed_replicas_no_key_no_grpc(credit_package: Path, tmp_path: Path) -> None:
     out = tmp_path / "m"
     render_k8s(credit_package, K8sOptions(image="credit:2", replicas=3, api_key=False,
@@ -586,6 +641,8 @@ def test_the_cronjob_commands_score_like_the_package(rendered: Path, credit_pack
       "/data/in.csv", "--output", "postgresql://db/y"], "add --batch-claim"),
     (["--image", "credit:1", "--input", "/data/in.csv"], "--input belongs to the batch"),
     (["--image", "credit:1", "--log", "/logs"], "--log /logs is not writable"),
+    (["--image", "credit:1", "--kserve", "--kserve-mode", "knative"], "--kserve-mode 'knative' "
+     "is not one of raw, serverless"),
 ])
 def test_bad_options_get_one_line_and_write_nothing(credit_package: Path, tmp_path: Path,
                                                     cli: Any, args: list[str],

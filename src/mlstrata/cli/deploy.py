@@ -82,6 +82,11 @@ def k8s(
         show_default=False)] = None,
     kserve: Annotated[bool, typer.Option(
         "--kserve", help="Add kserve/: a KServe InferenceService (OIP v2).")] = False,
+    kserve_mode: Annotated[str, typer.Option(
+        help="raw: KServe runs a Deployment + HPA on CPU; serverless: Knative, scaled on "
+             "requests in flight.")] = "raw",
+    kserve_concurrency: Annotated[int, typer.Option(
+        help="Serverless: requests in flight per pod the autoscaler aims at.")] = 8,
     cronjob: Annotated[str | None, typer.Option(
         help="Add a batch-prediction CronJob on this cron schedule, e.g. '0 2 * * *'.",
         show_default=False)] = None,
@@ -118,7 +123,8 @@ def k8s(
         min_replicas=min_replicas, max_replicas=max_replicas, cpu_target=cpu_target,
         cpu_request=cpu_request, memory_request=memory_request, cpu_limit=cpu_limit or None,
         memory_limit=memory_limit, workers=workers, threads=threads, grpc=grpc, api_key=api_key,
-        api_key_secret=api_key_secret, log=log, kserve=kserve, cronjob=cronjob,
+        api_key_secret=api_key_secret, log=log, kserve=kserve, kserve_mode=kserve_mode,
+        kserve_concurrency=kserve_concurrency, cronjob=cronjob,
         batch_image=batch_image, batch_input=input, batch_output=output,
         batch_keys=tuple(batch_key or ()), batch_claim=batch_claim, time_zone=time_zone)
     emit(render_k8s(package_for(model, workspace), options, out, force=force), as_json)

@@ -46,6 +46,9 @@ MODEL_DIR = "/opt/mlstrata/model"
 STATE_DIR = "/var/lib/mlstrata"
 DATA_DIR = "/data"
 API_KEY_KEY = "api-key"
+# KServe's deploymentMode annotation per --kserve-mode: the names every KServe release knows
+# (newer ones read them as Standard and Knative).
+KSERVE_MODES = {"raw": "RawDeployment", "serverless": "Serverless"}
 _NAME_MAX = 46  # "<name>-batch" is a CronJob name: at most 52 characters
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _QUANTITY = re.compile(r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
@@ -76,6 +79,8 @@ class K8sOptions:
     api_key_secret: str | None = None  # default "<name>-api-key"
     log: str | None = None
     kserve: bool = False
+    kserve_mode: str = "raw"  # raw: KServe makes a Deployment + HPA; serverless: Knative
+    kserve_concurrency: int = 8  # serverless: requests in flight per pod the autoscaler targets
     cronjob: str | None = None
     batch_image: str | None = None
     batch_input: str | None = None
@@ -206,6 +211,10 @@ def _check_options(o: K8sOptions) -> None:
                           " pass 1 to 100 (e.g. 70)")
     _check_at_least("--workers", o.workers, 1)
     _check_at_least("--threads", o.threads, 1)
+    if o.kserve_mode not in KSERVE_MODES:
+        raise DeployError(f"--kserve-mode {o.kserve_mode!r} is not one of "
+                          f"{', '.join(KSERVE_MODES)}")
+    _check_at_least("--kserve-concurrency", o.kserve_concurrency, 1)
     for option, value in (("--cpu-request", o.cpu_request), ("--memory-request",
                           o.memory_request), ("--cpu-limit", o.cpu_limit),
                           ("--memory-limit", o.memory_limit)):
@@ -314,6 +323,8 @@ class _Context:
         self.model_ref = f"{manifest.model_name}@{manifest.model_version}"
         self.package_sha256 = package_sha256
         self.batch = self._batch() if options.cronjob else None
+        self.kserve_raw = options.kserve_mode == "raw"
+        self.kserve_mode_annotation = KSERVE_MODES.get(options.kserve_mode, "")
         self.base_files = ["serviceaccount.yaml", "deployment.yaml", "service.yaml",
                            *([] if fixed else ["hpa.yaml"]), "pdb.yaml",
                            *(["cronjob.yaml"] if self.batch else [])]
