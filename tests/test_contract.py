@@ -254,9 +254,10 @@ def test_contract_module_imports_without_duckdb_or_pandas() -> None:
 
 def test_public_names_of_the_package() -> None:
     assert set(mlstrata.contract.__all__) == {
-        "CONTRACT_VERSION", "RULE_KINDS", "ColumnRef", "ColumnRule", "ColumnSpec", "Contract",
-        "LogicalType", "PythonCheck", "PythonCheckSpec", "Rule", "RowBounds", "Severity",
-        "SqlCheck", "Violation", "load_python_check", "quote_sql_identifier", "sql_literal"}
+        "BAD", "CONTRACT_VERSION", "RULE_KINDS", "ColumnRef", "ColumnRule", "ColumnSpec",
+        "Contract", "LogicalType", "PythonCheck", "PythonCheckSpec", "Rule", "RowBounds",
+        "Severity", "SqlCheck", "Violation", "coerce", "did_you_mean", "load_python_check",
+        "quote_sql_identifier", "sql_literal"}
     for name in mlstrata.contract.__all__:
         assert getattr(mlstrata.contract, name) is not None
 

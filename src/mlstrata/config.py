@@ -28,6 +28,8 @@ __all__ = [
     "GateConfig",
     "ModelConfig",
     "MonitorConfig",
+    "OnlineConfig",
+    "OnlineModelKind",
     "PiiAction",
     "PipelineConfig",
     "ProjectConfig",
@@ -203,6 +205,28 @@ class MonitorConfig(_Strict):
     min_labels: int = Field(100, ge=1)
 
 
+OnlineModelKind = Literal["logistic_regression", "linear_regression", "hoeffding_adaptive_tree",
+                          "adaptive_random_forest", "knn"]
+
+
+class OnlineConfig(_Strict):
+    """Defaults of ``mlstrata online create`` and the durability of online models.
+
+    ``model``, ``params`` (per model kind: River's constructor arguments), ``seed`` and ``drop``
+    (columns left out of the features) are frozen into each online model when it is created, so
+    editing them later never changes a model being recovered. A checkpoint is taken every
+    ``checkpoint_events`` learnt events or ``checkpoint_seconds`` seconds, whichever comes first.
+    """
+
+    model: OnlineModelKind = "logistic_regression"
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    seed: int = 0
+    drop: list[str] = Field(default_factory=list)
+    metric: str | None = None
+    checkpoint_events: int = Field(10_000, ge=1)
+    checkpoint_seconds: float = Field(300.0, gt=0)
+
+
 class ProjectConfig(_Strict):
     """The whole of ``mlstrata.yaml``."""
 
@@ -212,6 +236,7 @@ class ProjectConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    online: OnlineConfig = Field(default_factory=OnlineConfig)
 
 
 def load_config(path: Path) -> ProjectConfig:

@@ -48,12 +48,13 @@ against the whole value.
 
 from __future__ import annotations
 
-from ._values import LogicalType, quote_sql_identifier, sql_literal
+from ._values import BAD, LogicalType, coerce, did_you_mean, quote_sql_identifier, sql_literal
 from .checks import PythonCheck, load_python_check
 from .model import CONTRACT_VERSION, ColumnSpec, Contract, PythonCheckSpec, RowBounds, SqlCheck
 from .rules import RULE_KINDS, ColumnRef, ColumnRule, Rule, Severity, Violation
 
 __all__ = [
+    "BAD",
     "CONTRACT_VERSION",
     "RULE_KINDS",
     "ColumnRef",
@@ -68,6 +69,8 @@ __all__ = [
     "Severity",
     "SqlCheck",
     "Violation",
+    "coerce",
+    "did_you_mean",
     "load_python_check",
     "quote_sql_identifier",
     "sql_literal",

@@ -1,0 +1,86 @@
+"""Checkpoints: an online model's state as a workspace artifact, loaded only once verified.
+
+A checkpoint is a pickle of ``{"spec", "seq", "model"}`` — the River pipeline after event
+``seq`` — stored as an ``online-checkpoint`` artifact named ``<model>.checkpoint``. Its id is
+the sha256 of its bytes (the store is content-addressed); its lineage names the model's spec
+and the previous checkpoint, and its metadata the event range it added
+(``first_event``..``last_event``) and the River version that wrote it.
+
+Unpickling runs code, so :func:`load_checkpoint` reads the bytes once, hashes them, and
+unpickles them only when the hash equals the artifact's id; a changed or damaged file raises
+:class:`CheckpointCorruptError` and is never unpickled (recovery then falls back to the
+previous checkpoint, see :mod:`.recovery`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import WorkspaceError
+from ..workspace import Artifact, Workspace
+
+__all__ = ["CHECKPOINT_KIND", "CheckpointCorruptError", "LoadedCheckpoint", "checkpoints",
+           "load_checkpoint", "river_version", "save_checkpoint"]
+
+CHECKPOINT_KIND = "online-checkpoint"
+_FORMAT = 1
+
+
+class CheckpointCorruptError(WorkspaceError):
+    """A checkpoint's bytes do not match its sha256 (or are missing); it was not loaded."""
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A verified checkpoint: the pipeline it holds and the last event in it."""
+
+    artifact: Artifact
+    seq: int
+    model: Any
+
+
+def save_checkpoint(ws: Workspace, spec: Artifact, model: Any, seq: int,
+                    previous: Artifact | None) -> Artifact:
+    """Store ``model`` (after event ``seq``) as the next checkpoint of the online model ``spec``."""
+    payload = pickle.dumps({"format": _FORMAT, "spec": spec.id, "seq": seq, "model": model},
+                           protocol=pickle.HIGHEST_PROTOCOL)
+    first = int(previous.meta["last_event"]) + 1 if previous is not None else 1
+    meta = {"online": spec.name, "spec": spec.id, "first_event": first, "last_event": seq,
+            "river": river_version(), "format": _FORMAT}
+    inputs = {"spec": spec.id, **({"previous": previous.id} if previous is not None else {})}
+    return ws.put_bytes(payload, suffix=".pkl", kind=CHECKPOINT_KIND,
+                        name=f"{spec.name}.checkpoint", meta=meta, inputs=inputs,
+                        description=f"online model {spec.name} after event {seq}")
+
+
+def river_version() -> str:
+    """The installed River's version (recorded with each checkpoint)."""
+    from importlib.metadata import version
+
+    return version("river")
+
+
+def checkpoints(ws: Workspace, spec: Artifact) -> list[Artifact]:
+    """The checkpoints of the online model ``spec``, newest first."""
+    mine = [a for a in ws.artifacts(CHECKPOINT_KIND) if a.meta.get("spec") == spec.id]
+    return sorted(mine, key=lambda a: a.version, reverse=True)
+
+
+def load_checkpoint(ws: Workspace, artifact: Artifact) -> LoadedCheckpoint:
+    """The checkpoint's pipeline, unpickled only after its bytes' sha256 matched its id."""
+    path = ws.path_for_read(artifact, purpose="online-recovery")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointCorruptError(f"{artifact.ref}: the checkpoint file cannot be read "
+                                     f"({exc.strerror}); it was not loaded") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != artifact.id:
+        raise CheckpointCorruptError(f"{artifact.ref}: sha256 {digest[:12]}... does not match "
+                                     f"its id {artifact.id[:12]}...; the file was changed or "
+                                     "damaged, so it was not unpickled")
+    body = pickle.loads(data)  # noqa: S301 - verified above: these are the bytes we stored
+    return LoadedCheckpoint(artifact, int(body["seq"]), body["model"])

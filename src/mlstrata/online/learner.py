@@ -1,0 +1,132 @@
+"""The online model at work: predict, and learn event by event, durably.
+
+:class:`OnlineModel` holds a River pipeline built from an :class:`~.spec.OnlineSpec`. Learning
+a batch of events is: check each against the contract (:class:`~.events.EventChecker`), write
+them to the event log and wait until they are on disk, then learn them in order, then
+checkpoint when one is due. So an event is acknowledged (the call returns) only once it is
+durable, and the model never learns an event the log does not hold.
+
+Updates and predictions take one lock: a prediction never sees a half-applied update. Learnt
+events are the decoded JSON of what was logged, so a model recovered from the log learns
+exactly what this one learnt.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .durability import Durability
+from .events import Event, EventChecker, decode_event, encode_event
+from .features import featurize
+from .spec import OnlineSpec
+
+__all__ = ["Observer", "OnlineModel", "Prediction"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A classifier's label and class probabilities, or a regressor's value."""
+
+    label: Any = None
+    probabilities: Mapping[Any, float] = field(default_factory=dict)
+    value: float | None = None
+
+    @property
+    def answer(self) -> Any:
+        """What a metric compares with the truth: the label, or the value."""
+        return self.value if self.value is not None else self.label
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (class keys as text)."""
+        if self.value is not None:
+            return {"value": self.value}
+        return {"label": self.label,
+                "probabilities": {str(k): p for k, p in self.probabilities.items()}}
+
+
+Observer = Callable[[Any, Prediction], None]
+"""Called with ``(label, prediction)`` for each event, predicted just before it is learnt."""
+
+
+class OnlineModel:
+    """An online model: its spec, its River pipeline and the last event it learnt."""
+
+    def __init__(self, spec: OnlineSpec, pipeline: Any, seq: int = 0,
+                 durability: Durability | None = None) -> None:
+        self.spec = spec
+        self.pipeline = pipeline
+        self.seq = seq
+        self.durability = durability
+        self.checker = EventChecker(spec)
+        self._lock = threading.RLock()
+
+    def predict(self, record: Mapping[str, Any]) -> Prediction:
+        """The model's answer for ``record`` (refused when it breaks an ``error`` rule)."""
+        self.checker.check_prediction(record)
+        features = featurize(self.spec, [record])[0]
+        with self._lock:
+            return self._predict(features)
+
+    def learn(self, record: Mapping[str, Any]) -> int:
+        """Check, log durably and learn one labelled record; its sequence number."""
+        return self.learn_events([self.checker.learn_event(record)])
+
+    def learn_events(self, events: Sequence[Event], observe: Observer | None = None) -> int:
+        """Log ``events`` (checked by :attr:`checker`) durably, then learn them in order; with
+        ``observe``, predict each one first (progressive validation). The last sequence number.
+        """
+        payloads = [encode_event(event) for event in events]
+        with self._lock:
+            if self.durability is not None and payloads:
+                self.durability.append(payloads)
+            self._learn_logged(payloads, observe)
+            if self.durability is not None:
+                self.durability.after_learning(self.pipeline, self.seq)
+            return self.seq
+
+    def replay_logged(self, payloads: Sequence[bytes]) -> None:
+        """Learn events read back from the event log (recovery: they are logged already)."""
+        with self._lock:
+            self._learn_logged(payloads, None)
+
+    def checkpoint(self) -> None:
+        """Checkpoint now (nothing happens for a model without durability)."""
+        with self._lock:
+            if self.durability is not None:
+                self.durability.checkpoint(self.pipeline, self.seq)
+
+    def close(self) -> None:
+        """Checkpoint and release the event log (on shutdown, SIGTERM included)."""
+        with self._lock:
+            if self.durability is not None:
+                self.durability.close(self.pipeline, self.seq)
+                self.durability = None
+
+    def _learn_logged(self, payloads: Sequence[bytes], observe: Observer | None) -> None:
+        decoded = [decode_event(payload) for payload in payloads]
+        rows = featurize(self.spec, [event["record"] for event in decoded])
+        for event, features in zip(decoded, rows, strict=True):
+            label = event["label"]
+            if observe is not None:
+                observe(label, self._predict(features))
+            self.pipeline.learn_one(features, self._encode(label))
+        self.seq += len(decoded)
+
+    def _encode(self, label: Any) -> Any:
+        """A classifier learns the class's index; a regressor the number."""
+        if self.spec.task == "classification":
+            return self.spec.classes.index(label)
+        return float(label)
+
+    def _predict(self, features: dict[str, Any]) -> Prediction:
+        if self.spec.task == "regression":
+            return Prediction(value=float(self.pipeline.predict_one(features) or 0.0))
+        scores = self.pipeline.predict_proba_one(features)
+        probabilities = {label: float(scores.get(i, 0.0))
+                         for i, label in enumerate(self.spec.classes)}
+        best = max(probabilities, key=probabilities.__getitem__) if any(scores.values()) \
+            else None
+        return Prediction(label=best, probabilities=probabilities)

@@ -1,0 +1,127 @@
+"""Opening an online model: the last good checkpoint plus the events logged after it.
+
+River is deterministic for a seed and an order of events, so a model rebuilt this way equals,
+event for event, the one an uninterrupted run would hold — after a clean shutdown or a
+``kill -9`` alike. Checkpoints are tried newest first; one whose sha256 does not match is
+refused, said so in :attr:`Recovery.notes`, and the previous one used (the event log holds every
+event since the first, so any checkpoint will do). With none left, the model is rebuilt from
+its spec: a fresh pipeline and, when it was warm-started, the same dataset rows again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from ..workspace import Artifact, Workspace
+from .checkpoints import CheckpointCorruptError, checkpoints, load_checkpoint, river_version
+from .durability import CheckpointPolicy, Durability, events_dir
+from .estimators import build_pipeline
+from .eventlog import read_events
+from .events import EventRefusedError
+from .learner import OnlineModel
+from .spec import SPEC_KIND, OnlineSpec
+
+__all__ = ["Recovery", "WarmStart", "dataset_rows", "open_online", "read_spec", "warm_start"]
+
+_CHUNK = 1000
+
+
+@dataclass
+class Recovery:
+    """How a model was opened: from which checkpoint, how many logged events were replayed,
+    and what went wrong on the way (a corrupted checkpoint, another River version)."""
+
+    checkpoint: Artifact | None
+    replayed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """What a warm start learnt from a dataset version, and what it refused."""
+
+    learnt: int
+    refused: int
+    first_refusal: str | None = None
+
+
+def read_spec(ws: Workspace, name: str) -> tuple[Artifact, OnlineSpec]:
+    """The spec artifact of the online model ``name`` and the spec it holds."""
+    artifact = ws.resolve(name, (SPEC_KIND,))
+    text = ws.path_for_read(artifact, purpose="online").read_text(encoding="utf-8")
+    return artifact, OnlineSpec.from_json(text)
+
+
+def open_online(ws: Workspace, name: str, *, writable: bool = True,
+                policy: CheckpointPolicy | None = None) -> tuple[OnlineModel, Recovery]:
+    """The online model ``name`` as it stood after its last logged event.
+
+    ``writable`` opens its event log for new events (one process at a time); otherwise the
+    model is a scratch copy that learns in memory only.
+    """
+    artifact, spec = read_spec(ws, name)
+    model, recovery = _start(ws, artifact, spec)
+    for chunk in _chunks(payload for _, payload in read_events(events_dir(ws, name), model.seq)):
+        model.replay_logged(chunk)
+        recovery.replayed += len(chunk)
+    if writable:
+        model.durability = Durability(ws, artifact, policy or CheckpointPolicy(),
+                                      recovery.checkpoint)
+    return model, recovery
+
+
+def warm_start(model: OnlineModel, rows: Iterable[Mapping[str, Any]]) -> WarmStart:
+    """Learn ``rows`` in order (those the contract refuses are counted and skipped)."""
+    learnt = refused = 0
+    first: str | None = None
+    for chunk in _chunks(rows):
+        events = []
+        for row in chunk:
+            try:
+                events.append(model.checker.learn_event(row))
+            except EventRefusedError as exc:
+                refused, first = refused + 1, first or str(exc)
+        model.learn_events(events)
+        learnt += len(events)
+    return WarmStart(learnt, refused, first)
+
+
+def _start(ws: Workspace, artifact: Artifact, spec: OnlineSpec) -> tuple[OnlineModel, Recovery]:
+    """The newest checkpoint that verifies, or the model rebuilt from its spec."""
+    notes: list[str] = []
+    for candidate in checkpoints(ws, artifact):
+        try:
+            loaded = load_checkpoint(ws, candidate)
+        except CheckpointCorruptError as exc:
+            notes.append(f"{exc}; using the checkpoint before it")
+            continue
+        if candidate.meta.get("river") != river_version():
+            notes.append(f"{candidate.ref} was written by River {candidate.meta.get('river')}, "
+                         f"this is {river_version()}: replayed events may differ slightly")
+        return OnlineModel(spec, loaded.model, loaded.seq), Recovery(candidate, notes=notes)
+    model = OnlineModel(spec, build_pipeline(spec))
+    if spec.warm_start is not None:
+        warm_start(model, dataset_rows(ws, spec.warm_start))
+    if notes:
+        notes.append("no checkpoint left: rebuilt from the spec"
+                     + (" and its warm start" if spec.warm_start else "")
+                     + ", replaying every logged event")
+    return model, Recovery(None, notes=notes)
+
+
+def dataset_rows(ws: Workspace, dataset_id: str) -> Iterator[dict[str, Any]]:
+    """The rows of a dataset version, in order (what a warm start learns)."""
+    from .reading import read_records
+
+    artifact = ws.get(dataset_id)
+    for chunk in read_records(ws.path_for_read(artifact, purpose="online-warm-start")):
+        yield from chunk
+
+
+def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, _CHUNK)):
+        yield chunk

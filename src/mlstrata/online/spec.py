@@ -1,0 +1,142 @@
+"""What an online model is, frozen when it is created: contract, target, task, features, model.
+
+An :class:`OnlineSpec` is stored as a workspace artifact (kind ``online``, named for the model)
+and never changes afterwards: recovery rebuilds the very same pipeline from it, whatever
+``mlstrata.yaml`` says later. It decides:
+
+- the task — a classifier when the target is boolean, text, or a number the contract lists
+  ``allowed`` values for (``mlstrata.data.target.classify_task`` decides binary or multiclass as
+  for batch training), a regressor otherwise — and, for a classifier, the ordered classes;
+- each feature's role: ``numbers`` (integer, float, boolean), ``categories`` (text) and
+  ``dates`` (expanded into the parts ``model.features.date_parts`` names, as at training time);
+  the target, columns in ``online.drop`` and ``unique`` columns (identifiers) are left out.
+
+>>> from mlstrata.contract import Contract
+>>> contract = Contract.model_validate({"columns": {
+...     "age": {"type": "integer"}, "city": {"type": "text"}, "opened": {"type": "date"},
+...     "paid": {"type": "text", "allowed": ["no", "yes"]}}})
+>>> spec = build_spec("loans", contract, "paid", "knn")
+>>> spec.task, spec.classes, spec.numbers, spec.categories, spec.dates
+('classification', ('no', 'yes'), ('age',), ('city',), ('opened',))
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..contract import Contract, did_you_mean
+from ..errors import ContractError
+from .estimators import check_model_kind
+
+__all__ = ["SPEC_KIND", "SPEC_VERSION", "OnlineSpec", "Task", "build_spec"]
+
+SPEC_KIND = "online"
+SPEC_VERSION = 1
+Task = Literal["classification", "regression"]
+_NUMBERS = ("integer", "float", "boolean")
+_DATES = ("date", "timestamp")
+_DEFAULT_DATE_PARTS = ("year", "month", "dayofweek", "cyclical")
+
+
+@dataclass(frozen=True)
+class OnlineSpec:
+    """The frozen definition of one online model (see the module docstring)."""
+
+    name: str
+    contract: Contract
+    target: str
+    task: Task
+    model: str
+    classes: tuple[Any, ...] = ()
+    numbers: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+    date_parts: tuple[str, ...] = _DEFAULT_DATE_PARTS
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    warm_start: str | None = None
+    """The id of the dataset version whose rows the model learnt before its first event."""
+
+    def to_json(self) -> str:
+        """The spec as the JSON text of its artifact (keys sorted: equal specs, equal bytes)."""
+        body = {"schema_version": SPEC_VERSION, "name": self.name, "target": self.target,
+                "task": self.task, "model": self.model, "classes": list(self.classes),
+                "numbers": list(self.numbers), "categories": list(self.categories),
+                "dates": list(self.dates), "date_parts": list(self.date_parts),
+                "params": dict(self.params), "seed": self.seed, "warm_start": self.warm_start,
+                "contract": self.contract.model_dump(mode="json")}
+        return json.dumps(body, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> OnlineSpec:
+        """Read a spec written by :meth:`to_json`."""
+        body = json.loads(text)
+        if body.get("schema_version") != SPEC_VERSION:
+            raise ContractError(f"online model spec version {body.get('schema_version')!r} is "
+                                f"not {SPEC_VERSION}; upgrade mlstrata to read it")
+        return cls(name=body["name"], contract=Contract.model_validate(body["contract"]),
+                   target=body["target"], task=body["task"], model=body["model"],
+                   classes=tuple(body["classes"]),
+                   numbers=tuple(body["numbers"]), categories=tuple(body["categories"]),
+                   dates=tuple(body["dates"]), date_parts=tuple(body["date_parts"]),
+                   params=body["params"], seed=body["seed"], warm_start=body["warm_start"])
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Every input column the model reads, in contract order."""
+        used = {*self.numbers, *self.categories, *self.dates}
+        return tuple(name for name in self.contract.columns if name in used)
+
+
+def build_spec(name: str, contract: Contract, target: str, model: str, *,
+               classes: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
+               seed: int = 0, drop: Sequence[str] = (),
+               date_parts: Sequence[str] = _DEFAULT_DATE_PARTS,
+               warm_start: str | None = None) -> OnlineSpec:
+    """The spec of a new online model; ``classes`` (e.g. counted in a dataset) override the
+    contract's for a classifier. Errors name the column or setting and the fix."""
+    if target not in contract.columns:
+        raise ContractError(f"target '{target}' is not a column of the contract"
+                            f"{did_you_mean(target, list(contract.columns))}; pass --target "
+                            "with one of its columns")
+    found = _classes(contract, target) if classes is None else tuple(classes)
+    task: Task = "classification" if found else "regression"
+    check_model_kind(model, task)
+    roles = _roles(contract, {target, *drop})
+    return OnlineSpec(name=name, contract=contract, target=target, task=task, model=model,
+                      classes=found, numbers=roles["numbers"], categories=roles["categories"],
+                      dates=roles["dates"], date_parts=tuple(date_parts),
+                      params=dict(params or {}), seed=seed, warm_start=warm_start)
+
+
+def _classes(contract: Contract, target: str) -> tuple[Any, ...]:
+    """The target's classes as the contract declares them, or () for a regression target."""
+    from ..data.target import classify_task
+
+    spec = contract.columns[target]
+    if spec.type == "boolean":
+        return (False, True)
+    if spec.allowed is None:
+        if spec.type == "text":
+            raise ContractError(f"target '{target}' is text but the contract lists no allowed "
+                                "classes; add allowed: [...] to it, or create from --dataset")
+        return ()
+    integral = all(float(v).is_integer() for v in spec.allowed) if spec.type != "text" else False
+    task = classify_task(spec.type, len(spec.allowed), integral)
+    return tuple(sorted(spec.allowed)) if task in ("binary", "multiclass") else ()
+
+
+def _roles(contract: Contract, excluded: set[str]) -> dict[str, tuple[str, ...]]:
+    """The feature columns by role, in contract order."""
+    roles: dict[str, list[str]] = {"numbers": [], "categories": [], "dates": []}
+    for column, spec in contract.columns.items():
+        if column in excluded or spec.unique:
+            continue
+        role = ("numbers" if spec.type in _NUMBERS else "dates" if spec.type in _DATES
+                else "categories")
+        roles[role].append(column)
+    return {role: tuple(columns) for role, columns in roles.items()}
+

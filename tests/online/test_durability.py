@@ -1,0 +1,115 @@
+"""Durability: kill -9 in the middle of a stream loses no acknowledged event, and recovery
+equals an uninterrupted run; a corrupted checkpoint is refused and the previous one used."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlstrata.online.checkpoints import checkpoints
+from mlstrata.online.durability import CheckpointPolicy
+from mlstrata.online.estimators import build_pipeline
+from mlstrata.online.learner import OnlineModel
+from mlstrata.online.recovery import open_online, read_spec
+from mlstrata.workspace import Workspace
+
+from . import _stream
+
+_LEARNER = """
+import sys
+from pathlib import Path
+from mlstrata.online.durability import CheckpointPolicy
+from mlstrata.online.recovery import open_online
+from mlstrata.workspace import Workspace
+from tests.online import _stream
+
+model, _ = open_online(Workspace(Path(sys.argv[1])), "loans", policy=CheckpointPolicy(events=50))
+rows = _stream.rows(5000)
+for start in range(0, len(rows), 5):
+    events = [model.checker.learn_event(row) for row in rows[start:start + 5]]
+    print(model.learn_events(events), flush=True)
+"""
+
+
+def _uninterrupted(ws: Workspace, events: int) -> OnlineModel:
+    """The model a run that was never interrupted holds after ``events`` events."""
+    _, spec = read_spec(ws, "loans")
+    model = OnlineModel(spec, build_pipeline(spec))
+    model.learn_events([model.checker.learn_event(r) for r in _stream.rows(events)])
+    return model
+
+
+def _same_predictions(a: OnlineModel, b: OnlineModel) -> bool:
+    held_out = _stream.rows(200, seed=42)
+    return all(a.predict(row) == b.predict(row) for row in held_out)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stream_loses_no_acknowledged_event(online_ws: Workspace) -> None:
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(Path.cwd())}
+    with subprocess.Popen([sys.executable, "-c", _LEARNER, str(online_ws.root)],
+                          stdout=subprocess.PIPE, text=True, env=env) as learner:
+        assert learner.stdout is not None
+        acknowledged = 0
+        try:
+            while acknowledged < 420:  # past several checkpoints, in the middle of the stream
+                line = learner.stdout.readline()
+                assert line, "the learner stopped before it was killed"
+                acknowledged = int(line)
+        finally:
+            learner.send_signal(signal.SIGKILL)
+            learner.wait()
+
+    recovered, recovery = open_online(online_ws, "loans", writable=False)
+    assert recovered.seq >= acknowledged
+    assert recovery.checkpoint is not None and recovery.replayed > 0
+    assert _same_predictions(recovered, _uninterrupted(online_ws, recovered.seq))
+
+
+def test_recovery_after_close_equals_the_uninterrupted_run(online_ws: Workspace) -> None:
+    model, _ = open_online(online_ws, "loans", policy=CheckpointPolicy(events=100))
+    model.learn_events([model.checker.learn_event(r) for r in _stream.rows(250)])
+    model.close()
+    recovered, recovery = open_online(online_ws, "loans", writable=False)
+    assert recovered.seq == 250 and recovery.replayed == 0
+    assert _same_predictions(recovered, _uninterrupted(online_ws, 250))
+
+
+def _learn_with_checkpoints(ws: Workspace) -> None:
+    model, _ = open_online(ws, "loans", policy=CheckpointPolicy(events=100))
+    for start in range(0, 250, 50):
+        model.learn_events([model.checker.learn_event(r)
+                            for r in _stream.rows(250)[start:start + 50]])
+    model.close()
+
+
+def test_a_corrupted_checkpoint_is_refused_and_the_previous_one_used(
+        online_ws: Workspace) -> None:
+    _learn_with_checkpoints(online_ws)
+    spec, _ = read_spec(online_ws, "loans")
+    newest, previous = checkpoints(online_ws, spec)[:2]
+    path = online_ws.store / newest.relpath
+    path.write_bytes(path.read_bytes()[:-10] + b"corrupted!")
+
+    recovered, recovery = open_online(online_ws, "loans", writable=False)
+    assert recovery.checkpoint == previous
+    assert any(newest.ref in note and "sha256" in note for note in recovery.notes)
+    assert recovered.seq == 250 and recovery.replayed == 250 - previous.meta["last_event"]
+    assert _same_predictions(recovered, _uninterrupted(online_ws, 250))
+
+
+def test_with_every_checkpoint_corrupted_the_model_is_rebuilt_from_its_spec(
+        online_ws: Workspace) -> None:
+    _learn_with_checkpoints(online_ws)
+    spec, _ = read_spec(online_ws, "loans")
+    for checkpoint in checkpoints(online_ws, spec):
+        (online_ws.store / checkpoint.relpath).write_bytes(b"not a pickle")
+    recovered, recovery = open_online(online_ws, "loans", writable=False)
+    assert recovery.checkpoint is None and recovery.replayed == 250
+    assert "rebuilt from the spec" in recovery.notes[-1]
+    assert _same_predictions(recovered, _uninterrupted(online_ws, 250))

@@ -1,0 +1,70 @@
+"""The write-ahead event log: durable appends, group commit, torn tails, corruption, one
+writer at a time."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from mlstrata.online.eventlog import EventLog, EventLogError, is_open, last_event, read_events
+
+
+def test_events_are_numbered_in_order_across_segments(tmp_path: Path) -> None:
+    with EventLog(tmp_path, segment_events=3) as log:
+        assert log.append([b"1", b"2"]) == 2
+        assert log.append([b"3", b"4", b"5", b"6", b"7"]) == 7
+    assert [p.name[-10:] for p in sorted(tmp_path.glob("*.events"))] == \
+        ["001.events", "004.events", "007.events"]
+    assert [seq for seq, _ in read_events(tmp_path)] == list(range(1, 8))
+    assert [payload for _, payload in read_events(tmp_path, after=5)] == [b"6", b"7"]
+    assert last_event(tmp_path) == 7
+
+
+def test_appends_from_many_threads_are_all_durable_and_numbered_once(tmp_path: Path) -> None:
+    seen: list[int] = []
+    with EventLog(tmp_path, segment_events=50) as log:
+        def writer(n: int) -> None:
+            for i in range(20):
+                seen.append(log.append([b"%d-%d" % (n, i)]))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(seen) == list(range(1, 161))
+    assert [seq for seq, _ in read_events(tmp_path)] == list(range(1, 161))
+
+
+def test_a_torn_last_line_is_cut_off_when_the_log_reopens(tmp_path: Path) -> None:
+    with EventLog(tmp_path) as log:
+        log.append([b'{"a": 1}', b'{"a": 2}'])
+    segment = next(tmp_path.glob("*.events"))
+    with segment.open("ab") as handle:
+        handle.write(b'3\t0000')  # a crash in the middle of a write
+    assert last_event(tmp_path) == 2
+    with EventLog(tmp_path) as log:
+        assert log.last_seq == 2
+        assert log.append([b'{"a": 3}']) == 3
+    assert [p for _, p in read_events(tmp_path)][-1] == b'{"a": 3}'
+
+
+def test_a_corrupted_line_inside_the_log_is_refused(tmp_path: Path) -> None:
+    with EventLog(tmp_path) as log:
+        log.append([b'{"a": 1}', b'{"a": 2}', b'{"a": 3}'])
+    segment = next(tmp_path.glob("*.events"))
+    segment.write_bytes(segment.read_bytes().replace(b'{"a": 2}', b'{"a": 9}'))
+    with pytest.raises(EventLogError, match="line 2 is corrupted"):
+        list(read_events(tmp_path))
+    with pytest.raises(EventLogError, match="line 2 is corrupted"):
+        EventLog(tmp_path)
+
+
+def test_one_writer_at_a_time(tmp_path: Path) -> None:
+    with EventLog(tmp_path):
+        assert is_open(tmp_path)
+        with pytest.raises(EventLogError, match="open for writing in another process"):
+            EventLog(tmp_path)
+    assert not is_open(tmp_path)
