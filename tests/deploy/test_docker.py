@@ -255,14 +255,14 @@ def test_the_image_entrypoint_takes_its_settings_from_the_environment(
     records = _records(credit_package, 3)
     log = tmp_path / "predictions"
     with _entrypoint(image_venv, MLSTRATA_API_KEY="s3cret", MLSTRATA_LOG=str(log),
-                     MLSTRATA_GRPC_PORT="") as server:
+                     MLSTRATA_GRPC_PORT="", MLSTRATA_WORKERS="2") as server:
         assert httpx.post(f"{server.rest}/v1/predict", json=records).status_code == 401
         answer = httpx.post(f"{server.rest}/v1/predict", json=records,
                             headers={"Authorization": "Bearer s3cret"})
         assert answer.status_code == 200
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(40) == 0
-    assert "gRPC" not in server.output
+    assert "gRPC" not in server.output and server.output.count("Started server process") == 2
     logged = [json.loads(line) for path in log.rglob("*") if path.is_file()
               for line in path.read_bytes().splitlines() if line.strip()]
     predictions = [item for item in logged if item.get("kind") == "prediction"]
