@@ -30,7 +30,7 @@ def contract() -> Contract:
 
 def write_contract(path: Path) -> Path:
     """The contract as a YAML file."""
-    path.write_text(yaml.safe_dump(CONTRACT))
+    path.write_text(yaml.safe_dump(CONTRACT, sort_keys=False))
     return path
 
 

@@ -113,3 +113,29 @@ def test_with_every_checkpoint_corrupted_the_model_is_rebuilt_from_its_spec(
     assert recovery.checkpoint is None and recovery.replayed == 250
     assert "rebuilt from the spec" in recovery.notes[-1]
     assert _same_predictions(recovered, _uninterrupted(online_ws, 250))
+
+
+def test_a_warm_start_comes_before_the_first_logged_event(workspace: Workspace,
+                                                          tmp_path: Path) -> None:
+    from mlstrata.online.creation import CreateRequest, create_online
+
+    from .._factories import make_dataset
+
+    rows = _stream.rows(300)
+    values = ", ".join(f"({r['amount']}, '{r['region']}', DATE '{r['opened']}', '{r['paid']}')"
+                       for r in rows)
+    make_dataset(workspace, f"SELECT *, NULL::BIGINT AS lines FROM (VALUES {values}) "
+                            "t(amount, region, opened, paid)",
+                 name="history", target="paid")
+    contract = _stream.write_contract(tmp_path / "contract.yaml")
+    created = create_online(workspace, CreateRequest(name="loans", target="paid",
+                                                     contract=contract, warm_start="history"))
+    assert created.warm is not None and created.warm.learnt == 300
+    assert created.checkpoint.meta["last_event"] == 0
+
+    model, _ = open_online(workspace, "loans")
+    assert model.learn(_stream.rows(1, seed=8)[0]) == 1
+    model.close()
+    recovered, recovery = open_online(workspace, "loans", writable=False)
+    assert recovered.seq == 1 and recovery.checkpoint is not None
+    assert recovery.checkpoint.meta["first_event"] == recovery.checkpoint.meta["last_event"] == 1

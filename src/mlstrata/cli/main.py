@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "monitor": "monitor",
     "trace": "trace", "feedback": "feedback",
     "deploy": "deploy",
+    "online": "online",
 }
 
 

@@ -82,7 +82,8 @@ class OnlineModel:
         with self._lock:
             if self.durability is not None and payloads:
                 self.durability.append(payloads)
-            self._learn_logged(payloads, observe)
+            self._learn(payloads, observe)
+            self.seq += len(payloads)
             if self.durability is not None:
                 self.durability.after_learning(self.pipeline, self.seq)
             return self.seq
@@ -90,7 +91,14 @@ class OnlineModel:
     def replay_logged(self, payloads: Sequence[bytes]) -> None:
         """Learn events read back from the event log (recovery: they are logged already)."""
         with self._lock:
-            self._learn_logged(payloads, None)
+            self._learn(payloads, None)
+            self.seq += len(payloads)
+
+    def warm_up(self, events: Sequence[Event]) -> None:
+        """Learn events that come before the event log (a warm start from a dataset): they are
+        neither logged nor counted — the first logged event is still event 1."""
+        with self._lock:
+            self._learn([encode_event(event) for event in events], None)
 
     def checkpoint(self) -> None:
         """Checkpoint now (nothing happens for a model without durability)."""
@@ -105,7 +113,7 @@ class OnlineModel:
                 self.durability.close(self.pipeline, self.seq)
                 self.durability = None
 
-    def _learn_logged(self, payloads: Sequence[bytes], observe: Observer | None) -> None:
+    def _learn(self, payloads: Sequence[bytes], observe: Observer | None) -> None:
         decoded = [decode_event(payload) for payload in payloads]
         rows = featurize(self.spec, [event["record"] for event in decoded])
         for event, features in zip(decoded, rows, strict=True):
@@ -113,7 +121,6 @@ class OnlineModel:
             if observe is not None:
                 observe(label, self._predict(features))
             self.pipeline.learn_one(features, self._encode(label))
-        self.seq += len(decoded)
 
     def _encode(self, label: Any) -> Any:
         """A classifier learns the class's index; a regressor the number."""

@@ -74,7 +74,8 @@ def open_online(ws: Workspace, name: str, *, writable: bool = True,
 
 
 def warm_start(model: OnlineModel, rows: Iterable[Mapping[str, Any]]) -> WarmStart:
-    """Learn ``rows`` in order (those the contract refuses are counted and skipped)."""
+    """Learn ``rows`` in order before the first logged event (those the contract refuses are
+    counted and skipped)."""
     learnt = refused = 0
     first: str | None = None
     for chunk in _chunks(rows):
@@ -84,7 +85,7 @@ def warm_start(model: OnlineModel, rows: Iterable[Mapping[str, Any]]) -> WarmSta
                 events.append(model.checker.learn_event(row))
             except EventRefusedError as exc:
                 refused, first = refused + 1, first or str(exc)
-        model.learn_events(events)
+        model.warm_up(events)
         learnt += len(events)
     return WarmStart(learnt, refused, first)
 

@@ -61,14 +61,14 @@ class OnlineSpec:
     """The id of the dataset version whose rows the model learnt before its first event."""
 
     def to_json(self) -> str:
-        """The spec as the JSON text of its artifact (keys sorted: equal specs, equal bytes)."""
+        """The spec as the JSON text of its artifact (contract columns in their order)."""
         body = {"schema_version": SPEC_VERSION, "name": self.name, "target": self.target,
                 "task": self.task, "model": self.model, "classes": list(self.classes),
                 "numbers": list(self.numbers), "categories": list(self.categories),
                 "dates": list(self.dates), "date_parts": list(self.date_parts),
                 "params": dict(self.params), "seed": self.seed, "warm_start": self.warm_start,
                 "contract": self.contract.model_dump(mode="json")}
-        return json.dumps(body, indent=2, sort_keys=True)
+        return json.dumps(body, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> OnlineSpec:
