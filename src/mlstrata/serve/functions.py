@@ -107,16 +107,24 @@ class AsgiInvoker:
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
+        self._start()
+        atexit.register(self.close)
+
+    def _start(self) -> None:
+        """A new loop in a new thread, and the lifespan startup on it. A forked process (a
+        gunicorn worker of functions-framework) has no copy of the thread: it starts its own."""
+        self._pid = os.getpid()
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="mlstrata-function",
                          daemon=True).start()
         self._inbox: asyncio.Queue[Message] | None = None
         self._lifespan: asyncio.Future[None] | None = None
         self._run(self._startup())
-        atexit.register(self.close)
 
     def close(self) -> None:
         """The lifespan shutdown (the app's shutdown steps run), then the loop stops."""
+        if os.getpid() != self._pid:
+            return
         if self._lifespan is not None and not self._lifespan.done():
             with contextlib.suppress(Exception):
                 self._run(self._shutdown())
@@ -124,6 +132,10 @@ class AsgiInvoker:
 
     def __call__(self, call: HttpCall) -> HttpAnswer:
         """The app's answer to ``call`` (blocks until it is complete)."""
+        if os.getpid() != self._pid:
+            with _INVOKER_LOCK:
+                if os.getpid() != self._pid:
+                    self._start()
         answer: HttpAnswer = self._run(self._http(call))
         return answer
 
