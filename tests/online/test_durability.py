@@ -3,18 +3,23 @@ equals an uninterrupted run; a corrupted checkpoint is refused and the previous 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlstrata.online.checkpoints import checkpoints
 from mlstrata.online.durability import CheckpointPolicy
 from mlstrata.online.estimators import build_pipeline
-from mlstrata.online.learner import OnlineModel
+from mlstrata.online.eventlog import EventLogError, last_event
+from mlstrata.online.learner import OnlineModel, OnlineModelFailedError
 from mlstrata.online.recovery import open_online, read_spec
 from mlstrata.workspace import Workspace
 
@@ -139,3 +144,91 @@ def test_a_warm_start_comes_before_the_first_logged_event(workspace: Workspace,
     recovered, recovery = open_online(workspace, "loans", writable=False)
     assert recovered.seq == 1 and recovery.checkpoint is not None
     assert recovery.checkpoint.meta["first_event"] == recovery.checkpoint.meta["last_event"] == 1
+
+
+def test_a_log_that_ends_before_the_checkpoint_is_refused(online_ws: Workspace) -> None:
+    model, _ = open_online(online_ws, "loans")
+    model.learn_events([model.checker.learn_event(r) for r in _stream.rows(30)])
+    model.close()
+    for segment in (online_ws.store / "online" / "loans" / "events").glob("*.events"):
+        segment.unlink()
+    with pytest.raises(EventLogError, match="holds events up to 30 but the event log"):
+        open_online(online_ws, "loans")
+
+
+def test_threads_learning_at_once_give_the_model_recovery_rebuilds(
+        online_ws: Workspace) -> None:
+    model, _ = open_online(online_ws, "loans", policy=CheckpointPolicy(events=64))
+    rows = _stream.rows(400)
+
+    def learner(part: int) -> None:
+        for row in rows[part::8]:
+            model.learn(row)
+
+    threads = [threading.Thread(target=learner, args=(part,)) for part in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert model.seq == 400
+    recovered, recovery = open_online(online_ws, "loans", writable=False)
+    assert recovered.seq == 400 and recovery.replayed > 0
+    assert _same_predictions(recovered, model)
+    model.close()
+
+
+class _FailingPipeline:
+    """A pipeline that breaks on its ``fail_at``-th event (a bug, a full disk...)."""
+
+    def __init__(self, pipeline: Any, fail_at: int) -> None:
+        self.pipeline, self.left = pipeline, fail_at
+
+    def learn_one(self, features: dict[str, Any], label: Any) -> None:
+        self.left -= 1
+        if self.left == 0:
+            raise RuntimeError("boom")
+        self.pipeline.learn_one(features, label)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipeline, name)
+
+
+def test_a_model_that_fails_half_way_stops_learning_and_recovers_on_reopen(
+        online_ws: Workspace) -> None:
+    model, _ = open_online(online_ws, "loans")
+    model.pipeline = _FailingPipeline(model.pipeline, fail_at=15)
+    events = [model.checker.learn_event(r) for r in _stream.rows(40)]
+    with pytest.raises(RuntimeError, match="boom"):
+        model.learn_events(events[:20])  # logged, then learnt only in part
+    with pytest.raises(OnlineModelFailedError, match="restart it to recover"):
+        model.learn_events(events[20:])
+    model.close()  # no checkpoint of a half-applied batch
+    recovered, recovery = open_online(online_ws, "loans", writable=False)
+    assert recovery.checkpoint is not None and recovery.checkpoint.meta["last_event"] == 0
+    assert recovered.seq == 20
+    assert _same_predictions(recovered, _uninterrupted(online_ws, 20))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_committed_replay_between_chunks_with_a_checkpoint(
+        online_ws: Workspace, tmp_path: Path) -> None:
+    stream = tmp_path / "events.jsonl"
+    stream.write_text("".join(json.dumps(row) + "\n" for row in _stream.rows(60_000)))
+    code = "import sys; from mlstrata.cli.main import main; main(sys.argv[1:])"
+    command = [sys.executable, "-c", code, "online", "replay", "loans", str(stream), "--commit",
+               "-w", str(online_ws.root), "--json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as replaying:
+        directory = online_ws.store / "online" / "loans" / "events"
+        deadline = time.monotonic() + 60
+        while last_event(directory) < 2000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        replaying.send_signal(signal.SIGTERM)
+        out, err = replaying.communicate(timeout=60)
+    assert replaying.returncode == 0, err
+    report = json.loads(out)
+    assert "stopped by SIGTERM" in report["notes"][-1]
+    assert 2000 <= report["learnt"] < 60_000
+    spec, _ = read_spec(online_ws, "loans")
+    assert checkpoints(online_ws, spec)[0].meta["last_event"] == report["learnt"] \
+        == last_event(directory)

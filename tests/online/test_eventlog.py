@@ -68,3 +68,12 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
         with pytest.raises(EventLogError, match="open for writing in another process"):
             EventLog(tmp_path)
     assert not is_open(tmp_path)
+
+
+def test_a_removed_segment_is_a_gap_not_a_shorter_log(tmp_path: Path) -> None:
+    with EventLog(tmp_path, segment_events=2) as log:
+        log.append([b"1", b"2", b"3", b"4", b"5"])
+    (tmp_path / f"{3:020d}.events").unlink()
+    assert [seq for seq, _ in read_events(tmp_path, after=4)] == [5]
+    with pytest.raises(EventLogError, match=r"events 3\.\.4 are missing"):
+        list(read_events(tmp_path, after=1))

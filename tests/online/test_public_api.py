@@ -12,8 +12,8 @@ def test_public_names() -> None:
     assert set(mlstrata.online.__all__) == {
         "METRICS", "CheckpointCorruptError", "CheckpointPolicy", "CreateRequest", "Created",
         "EventChecker", "EventLog", "EventLogError", "EventRefusedError", "OnlineModel",
-        "OnlineSpec", "OnlineStatus", "Prediction", "Recovery", "ReplayReport", "build_spec",
-        "create_online", "online_status", "open_online", "replay"}
+        "OnlineModelFailedError", "OnlineSpec", "OnlineStatus", "Prediction", "Recovery",
+        "ReplayReport", "build_spec", "create_online", "online_status", "open_online", "replay"}
     for name in mlstrata.online.__all__:
         assert getattr(mlstrata.online, name) is not None
 

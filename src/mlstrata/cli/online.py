@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
+from itertools import takewhile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,8 +18,6 @@ from ._options import console
 
 if TYPE_CHECKING:
     from ..online.durability import CheckpointPolicy
-    from ..online.learner import OnlineModel
-    from ..online.report import ReplayReport
     from ..workspace import Workspace
 
 __all__ = ["register"]
@@ -85,18 +86,23 @@ def replay(
 ) -> None:
     """Predict, then learn, each event of FILE (progressive validation): the metric over time."""
     from ..online.reading import read_records
-    from ..online.recovery import open_online
+    from ..online.recovery import open_online, read_spec
     from ..online.replay import replay as run_replay
 
     ws = open_workspace(workspace)
+    chunks = read_records(file, read_spec(ws, name)[1].contract)
     model, recovery = open_online(ws, name, writable=commit, policy=_policy(ws))
-    with _closing_on_sigterm(model), progress_bar(quiet=as_json) as progress:
+    with _sigterm_flag() as stopped, contextlib.closing(model), \
+            progress_bar(quiet=as_json) as progress:
         task = progress.add_task(f"replaying {file.name}", total=_row_count(file))
-        report = run_replay(model, read_records(file, model.spec.contract),
+        report = run_replay(model, takewhile(lambda _: not stopped.is_set(), chunks),
                             metric=metric or ws.config.online.metric, every=every,
                             progress=lambda rows: progress.advance(task, rows))
-    report = _with_notes(report, recovery.notes)
-    emit_saved(report, as_json, out or ws.reports_dir, f"{name}-replay")
+    notes = [*recovery.notes,
+             *(["stopped by SIGTERM: the rest of the file was not replayed"]
+               if stopped.is_set() else [])]
+    emit_saved(replace(report, notes=tuple(notes)), as_json, out or ws.reports_dir,
+               f"{name}-replay")
 
 
 @online_app.command("show")
@@ -119,17 +125,15 @@ def _policy(ws: Workspace) -> CheckpointPolicy:
 
 
 @contextlib.contextmanager
-def _closing_on_sigterm(model: OnlineModel) -> Iterator[None]:
-    """Close the model (a last checkpoint) on the way out, SIGTERM included."""
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
+def _sigterm_flag() -> Iterator[threading.Event]:
+    """An event set by SIGTERM: the replay stops between two chunks (never inside one, which
+    would leave the model out of step with its log) and the model closes with a checkpoint."""
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
-        yield
+        yield stopped
     finally:
         signal.signal(signal.SIGTERM, previous)
-        model.close()
 
 
 def _row_count(file: Path) -> int | None:
@@ -140,8 +144,3 @@ def _row_count(file: Path) -> int | None:
 
     return int(pq.ParquetFile(file).metadata.num_rows)
 
-
-def _with_notes(report: ReplayReport, notes: list[str]) -> ReplayReport:
-    from dataclasses import replace
-
-    return replace(report, notes=tuple(notes)) if notes else report

@@ -22,7 +22,7 @@ from .creation import Created, CreateRequest, create_online
 from .durability import CheckpointPolicy
 from .eventlog import EventLog, EventLogError
 from .events import EventChecker, EventRefusedError
-from .learner import OnlineModel, Prediction
+from .learner import OnlineModel, OnlineModelFailedError, Prediction
 from .recovery import Recovery, open_online
 from .replay import METRICS, replay
 from .report import OnlineStatus, ReplayReport
@@ -40,6 +40,7 @@ __all__ = [
     "EventLogError",
     "EventRefusedError",
     "OnlineModel",
+    "OnlineModelFailedError",
     "OnlineSpec",
     "OnlineStatus",
     "Prediction",

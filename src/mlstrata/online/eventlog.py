@@ -134,23 +134,35 @@ class EventLog:
 
 def read_events(directory: Path, after: int = 0) -> Iterator[tuple[int, bytes]]:
     """``(seq, payload)`` of every event after ``after``, in order; a torn last line (a write
-    cut short by a crash) ends the log, any other bad line is an :class:`EventLogError`."""
+    cut short by a crash) ends the log; any other bad line, or a gap in the numbers (a removed
+    segment), is an :class:`EventLogError`."""
     segments = _segments(directory)
     starts = [first for first, _ in segments] + [None]
+    wanted = after + 1
     for (first, path), following in zip(segments, starts[1:], strict=True):
-        if following is not None and following <= after + 1:
+        if following is not None and following <= wanted:
             continue
-        expected = first
-        for number, _raw, payload, seq in _lines(path):
-            if payload is None or seq != expected:
-                if _is_tail(path, number):
-                    return
-                raise EventLogError(f"{path}: line {number} is corrupted (bad checksum or "
-                                    f"sequence, expected event {expected}); restore the file "
-                                    "from a backup or truncate it before that line")
-            if seq > after:
+        if first > wanted:
+            raise EventLogError(f"{directory}: events {wanted}..{first - 1} are missing (a "
+                                "segment was removed); restore it from a backup")
+        for seq, payload in _checked(path, first):
+            if seq >= wanted:
                 yield seq, payload
-            expected += 1
+                wanted = seq + 1
+
+
+def _checked(path: Path, first: int) -> Iterator[tuple[int, bytes]]:
+    """``(seq, payload)`` of a segment's lines, each checked; a torn tail ends it."""
+    expected = first
+    for number, _raw, payload, seq in _lines(path):
+        if payload is None or seq != expected:
+            if _is_tail(path, number):
+                return
+            raise EventLogError(f"{path}: line {number} is corrupted (bad checksum or "
+                                f"sequence, expected event {expected}); restore the file "
+                                "from a backup or truncate it before that line")
+        yield seq, payload
+        expected += 1
 
 
 def last_event(directory: Path) -> int:

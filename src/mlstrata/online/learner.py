@@ -6,9 +6,12 @@ them to the event log and wait until they are on disk, then learn them in order,
 checkpoint when one is due. So an event is acknowledged (the call returns) only once it is
 durable, and the model never learns an event the log does not hold.
 
-Updates and predictions take one lock: a prediction never sees a half-applied update. Learnt
-events are the decoded JSON of what was logged, so a model recovered from the log learns
-exactly what this one learnt.
+Many threads may learn and predict at once: events are logged outside the model's lock (so
+their ``fsync`` calls are shared, see :mod:`.eventlog`), then learnt one batch at a time in
+the order of the log; a prediction takes the same lock, so it never sees a half-applied update.
+Learnt events are the decoded JSON of what was logged, so a model recovered from the log learns
+exactly what this one learnt. If logging or learning fails half-way, the model stops learning
+(:class:`OnlineModelFailedError`) rather than drift away from its log; reopening it recovers.
 """
 
 from __future__ import annotations
@@ -18,12 +21,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import MlstrataError
 from .durability import Durability
 from .events import Event, EventChecker, decode_event, encode_event
 from .features import featurize
 from .spec import OnlineSpec
 
-__all__ = ["Observer", "OnlineModel", "Prediction"]
+__all__ = ["Observer", "OnlineModel", "OnlineModelFailedError", "Prediction"]
+
+
+class OnlineModelFailedError(MlstrataError):
+    """Logging or learning an event failed; the model no longer matches its log until reopened."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class OnlineModel:
         self.durability = durability
         self.checker = EventChecker(spec)
         self._lock = threading.RLock()
+        self._turn = threading.Condition(self._lock)
+        self._failure: BaseException | None = None
 
     def predict(self, record: Mapping[str, Any]) -> Prediction:
         """The model's answer for ``record`` (refused when it breaks an ``error`` rule)."""
@@ -77,16 +87,25 @@ class OnlineModel:
     def learn_events(self, events: Sequence[Event], observe: Observer | None = None) -> int:
         """Log ``events`` (checked by :attr:`checker`) durably, then learn them in order; with
         ``observe``, predict each one first (progressive validation). The last sequence number.
+
+        Logging happens outside the model's lock, so callers on many threads share each
+        ``fsync`` (group commit); each batch is then learnt in its turn, in log order.
         """
         payloads = [encode_event(event) for event in events]
-        with self._lock:
-            if self.durability is not None and payloads:
-                self.durability.append(payloads)
+        if self.durability is None or not payloads:
+            with self._lock:
+                self._learn(payloads, observe)
+                self.seq += len(payloads)
+                return self.seq
+        last = self._append(self.durability, payloads)
+        with self._turn:
+            while self.seq != last - len(payloads) and self._failure is None:
+                self._turn.wait()
             self._learn(payloads, observe)
-            self.seq += len(payloads)
-            if self.durability is not None:
-                self.durability.after_learning(self.pipeline, self.seq)
-            return self.seq
+            self.seq = last
+            self._turn.notify_all()
+            self.durability.after_learning(self.pipeline, self.seq)
+        return last
 
     def replay_logged(self, payloads: Sequence[bytes]) -> None:
         """Learn events read back from the event log (recovery: they are logged already)."""
@@ -107,20 +126,51 @@ class OnlineModel:
                 self.durability.checkpoint(self.pipeline, self.seq)
 
     def close(self) -> None:
-        """Checkpoint and release the event log (on shutdown, SIGTERM included)."""
+        """Checkpoint and release the event log (on shutdown, SIGTERM included); a failed model
+        is not checkpointed: reopening it recovers from its log."""
         with self._lock:
-            if self.durability is not None:
+            if self.durability is None:
+                return
+            if self._failure is None:
                 self.durability.close(self.pipeline, self.seq)
-                self.durability = None
+            else:
+                self.durability.log.close()
+            self.durability = None
+
+    def _append(self, durability: Durability, payloads: list[bytes]) -> int:
+        """Log ``payloads`` durably; a failure stops the model learning (as in :meth:`_learn`)."""
+        self._check_healthy()
+        try:
+            return durability.append(payloads)
+        except BaseException as exc:
+            with self._turn:
+                self._failure = exc
+                self._turn.notify_all()
+            raise
 
     def _learn(self, payloads: Sequence[bytes], observe: Observer | None) -> None:
+        """Learn logged events. An error half-way leaves the pipeline between two events, out of
+        step with the log: the model then refuses to learn or checkpoint until it is reopened."""
+        self._check_healthy()
         decoded = [decode_event(payload) for payload in payloads]
         rows = featurize(self.spec, [event["record"] for event in decoded])
-        for event, features in zip(decoded, rows, strict=True):
-            label = event["label"]
-            if observe is not None:
-                observe(label, self._predict(features))
-            self.pipeline.learn_one(features, self._encode(label))
+        try:
+            for event, features in zip(decoded, rows, strict=True):
+                label = event["label"]
+                if observe is not None:
+                    observe(label, self._predict(features))
+                self.pipeline.learn_one(features, self._encode(label))
+        except BaseException as exc:
+            self._failure = exc
+            self._turn.notify_all()
+            raise
+
+    def _check_healthy(self) -> None:
+        if self._failure is not None:
+            raise OnlineModelFailedError(
+                f"online model {self.spec.name} stopped learning after an error "
+                f"({type(self._failure).__name__}: {self._failure}); restart it to recover "
+                "from its checkpoint and event log")
 
     def _encode(self, label: Any) -> Any:
         """A classifier learns the class's index; a regressor the number."""

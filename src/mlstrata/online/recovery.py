@@ -19,7 +19,7 @@ from ..workspace import Artifact, Workspace
 from .checkpoints import CheckpointCorruptError, checkpoints, load_checkpoint, river_version
 from .durability import CheckpointPolicy, Durability, events_dir
 from .estimators import build_pipeline
-from .eventlog import read_events
+from .eventlog import EventLogError, last_event, read_events
 from .events import EventRefusedError
 from .learner import OnlineModel
 from .spec import SPEC_KIND, OnlineSpec
@@ -59,17 +59,23 @@ def open_online(ws: Workspace, name: str, *, writable: bool = True,
                 policy: CheckpointPolicy | None = None) -> tuple[OnlineModel, Recovery]:
     """The online model ``name`` as it stood after its last logged event.
 
-    ``writable`` opens its event log for new events (one process at a time); otherwise the
-    model is a scratch copy that learns in memory only.
+    ``writable`` opens its event log for new events — taking the log's lock first, so no other
+    process appends while it is read —; otherwise the model is a scratch copy that learns in
+    memory only.
     """
     artifact, spec = read_spec(ws, name)
-    model, recovery = _start(ws, artifact, spec)
-    for chunk in _chunks(payload for _, payload in read_events(events_dir(ws, name), model.seq)):
-        model.replay_logged(chunk)
-        recovery.replayed += len(chunk)
-    if writable:
-        model.durability = Durability(ws, artifact, policy or CheckpointPolicy(),
-                                      recovery.checkpoint)
+    durability = Durability(ws, artifact, policy or CheckpointPolicy(), None) if writable \
+        else None
+    try:
+        model, recovery = _start(ws, artifact, spec)
+        _replay_log(ws, model, recovery)
+    except BaseException:
+        if durability is not None:
+            durability.log.close()
+        raise
+    if durability is not None:
+        durability.last = recovery.checkpoint
+        model.durability = durability
     return model, recovery
 
 
@@ -88,6 +94,20 @@ def warm_start(model: OnlineModel, rows: Iterable[Mapping[str, Any]]) -> WarmSta
         model.warm_up(events)
         learnt += len(events)
     return WarmStart(learnt, refused, first)
+
+
+def _replay_log(ws: Workspace, model: OnlineModel, recovery: Recovery) -> None:
+    """Learn the logged events after the model's checkpoint; refuse a log that ends before it."""
+    directory = events_dir(ws, model.spec.name)
+    for chunk in _chunks(payload for _, payload in read_events(directory, model.seq)):
+        model.replay_logged(chunk)
+        recovery.replayed += len(chunk)
+    logged = last_event(directory)
+    if logged < model.seq:
+        source = recovery.checkpoint.ref if recovery.checkpoint else "the warm start"
+        raise EventLogError(f"{source} holds events up to {model.seq} but the event log in "
+                            f"{directory} ends at event {logged}: it was truncated or removed; "
+                            "restore it from a backup")
 
 
 def _start(ws: Workspace, artifact: Artifact, spec: OnlineSpec) -> tuple[OnlineModel, Recovery]:
