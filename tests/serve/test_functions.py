@@ -149,3 +149,21 @@ def test_a_forked_process_starts_its_own_loop() -> None:
     assert status == 0
     assert json.loads(os.read(read, 65536))["path"] == "/in-child"
     os.close(read)
+
+
+def test_the_environment_configures_the_app_like_the_server(
+        credit_package: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSTRATA_MODEL", str(credit_package))
+    monkeypatch.setenv("MLSTRATA_API_KEY", "s3cret")
+    monkeypatch.setenv("MLSTRATA_MAX_BODY", "10")
+    invoker = AsgiInvoker(functions.app_from_environment())
+    assert invoker(HttpCall("GET", "/v2/health/ready")).status == 200  # open, like the server
+    refused = invoker(HttpCall("GET", "/v2"))
+    assert refused.status == 401 and b"needs an API key" in refused.body
+    key = ((b"authorization", b"Bearer s3cret"),)
+    assert invoker(HttpCall("GET", "/v2", headers=key)).status == 200
+    too_big = invoker(HttpCall("POST", "/v1/predict", headers=key, body=b"[" + b" " * 20 + b"]"))
+    assert too_big.status == 413 and b"at most 10" in too_big.body
+    monkeypatch.setenv("MLSTRATA_MAX_BODY", "lots")
+    with pytest.raises(MlstrataError, match="MLSTRATA_MAX_BODY='lots' is not a positive"):
+        functions.app_from_environment()

@@ -16,9 +16,11 @@ the routes, the predictions and every error body (4xx with ``{"error": ...}``, 4
 
 The app is built once per process — the cold start — from environment variables: the package
 in ``MLSTRATA_MODEL`` (bundles point it at the package they carry), ``MLSTRATA_API_KEY`` (then
-requests need ``Authorization: Bearer KEY``, health checks stay open) and ``MLSTRATA_STRICT=1``
-(warn rules refuse too). There is no ``/metrics`` (an instance would count only what it answered;
-the platforms meter invocations) and no prediction log (a frozen function cannot drain a queue).
+requests need ``Authorization: Bearer KEY``, health checks stay open), ``MLSTRATA_STRICT=1``
+(warn rules refuse too), ``MLSTRATA_MAX_BODY`` (bytes, default 1,000,000) and
+``MLSTRATA_THREADS`` (onnxruntime threads, default 1). There is no ``/metrics`` (an instance
+would count only what it answered; the platforms meter invocations) and no prediction log (a
+frozen function cannot drain a queue).
 
 The app runs on one event loop in a daemon thread; every call is handed to it, so hosts that
 answer from many threads (functions-framework under gunicorn, the Azure worker's thread pool)
@@ -210,8 +212,20 @@ def app_from_environment(default_model: Path | None = None) -> ASGIApp:
     if not model:
         raise MlstrataError(f"{MODEL_ENV} is not set; set it to the package directory to serve")
     directory = Path(model).resolve()
-    holder = ModelHolder(lambda: directory, strict=os.environ.get("MLSTRATA_STRICT") == "1")
-    return create_app(holder, api_key=os.environ.get("MLSTRATA_API_KEY") or None)
+    holder = ModelHolder(lambda: directory, threads=_number("MLSTRATA_THREADS", 1),
+                         strict=os.environ.get("MLSTRATA_STRICT") == "1")
+    return create_app(holder, api_key=os.environ.get("MLSTRATA_API_KEY") or None,
+                      max_body_bytes=_number("MLSTRATA_MAX_BODY", 1_000_000))
+
+
+def _number(variable: str, default: int) -> int:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise MlstrataError(f"{variable}={text!r} is not a positive whole number; set it to "
+                            f"one (default {default}) or unset it")
+    return int(text)
 
 
 _INVOKER: AsgiInvoker | None = None
@@ -248,8 +262,15 @@ def _aws_body(event: Mapping[str, Any]) -> bytes:
 
 
 def _encoded(pairs: list[tuple[str, str]]) -> tuple[tuple[bytes, bytes], ...]:
-    return tuple((name.lower().encode("latin-1"), value.encode("latin-1"))
-                 for name, value in pairs)
+    return tuple((_latin1(name.lower()), _latin1(value)) for name, value in pairs)
+
+
+def _latin1(text: str) -> bytes:
+    """A header as HTTP carries it (ISO-8859-1); text beyond it as UTF-8 bytes, not a crash."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
 
 
 def _aws_call_v1(event: Mapping[str, Any]) -> HttpCall:
