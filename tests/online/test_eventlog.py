@@ -77,3 +77,13 @@ def test_a_removed_segment_is_a_gap_not_a_shorter_log(tmp_path: Path) -> None:
     assert [seq for seq, _ in read_events(tmp_path, after=4)] == [5]
     with pytest.raises(EventLogError, match=r"events 3\.\.4 are missing"):
         list(read_events(tmp_path, after=1))
+
+
+def test_a_closed_log_and_a_payload_of_two_lines_are_refused(tmp_path: Path) -> None:
+    log = EventLog(tmp_path)
+    with pytest.raises(ValueError, match="must be one line"):
+        log.append([b'{"a":\n1}'])
+    log.close()
+    with pytest.raises(EventLogError, match="the event log is closed"):
+        log.append([b"{}"])
+    assert last_event(tmp_path) == 0

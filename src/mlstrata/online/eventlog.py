@@ -65,42 +65,79 @@ class EventLog:
         self._synced = self.last_seq
         self._syncing = False
         self._retired: list[int] = []
+        self._failure: EventLogError | None = None
         self._cond = threading.Condition()
 
     def append(self, payloads: Sequence[bytes]) -> int:
         """Write ``payloads`` (one event's JSON each) and return the last one's sequence number
-        once every one of them is durable."""
+        once every one of them is durable.
+
+        A failed write or ``fsync`` fails the log for good (an ``fsync`` that failed once may
+        later claim success for data that was lost): the events were not acknowledged, and the
+        model must be reopened, which recovers from what the disk really holds.
+        """
         with self._cond:
-            pending: list[bytes] = []
-            for payload in payloads:
-                if self.last_seq + 1 >= self._segment_first + self.segment_events:
-                    _write_all(self._fd, pending)
-                    pending = []
-                    self._roll()
-                self.last_seq += 1
-                pending.append(_line(self.last_seq, payload))
-            _write_all(self._fd, pending)
+            self._check_usable()
+            lines = [_line(self.last_seq + i, p) for i, p in enumerate(payloads, start=1)]
+            try:
+                self._write(lines)
+            except OSError as exc:
+                raise self._fail(exc, "written") from exc
             mine = self.last_seq
             while self._synced < mine:
+                self._check_usable()
                 if self._syncing:
                     self._cond.wait()
                 else:
                     self._sync_as_leader()
         return mine
 
+    def _write(self, lines: list[bytes]) -> None:
+        """Write ``lines`` in order, starting a new segment whenever one is full."""
+        pending: list[bytes] = []
+        for line in lines:
+            if self.last_seq + 1 >= self._segment_first + self.segment_events:
+                _write_all(self._fd, pending)
+                pending = []
+                self._roll()
+            self.last_seq += 1
+            pending.append(line)
+        _write_all(self._fd, pending)
+
     def _sync_as_leader(self) -> None:
         """Flush everything written so far, with the lock released so others keep writing."""
         self._syncing, target, fd = True, self.last_seq, self._fd
+        done, failure = False, None
         self._cond.release()
         try:
             os.fsync(fd)
+            done = True
+        except OSError as exc:
+            failure = exc
         finally:
             self._cond.acquire()
             self._syncing = False
-            self._synced = max(self._synced, target)
             while self._retired:
                 os.close(self._retired.pop())
+            if done:
+                self._synced = max(self._synced, target)
             self._cond.notify_all()
+        if failure is not None:
+            raise self._fail(failure, "flushed to disk") from failure
+
+    def _fail(self, error: OSError, what: str) -> EventLogError:
+        self._failure = EventLogError(f"{self.directory}: events could not be {what} "
+                                      f"({error.strerror}); they were not acknowledged — fix "
+                                      "the disk, then reopen the model")
+        self._cond.notify_all()
+        return self._failure
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._fd < 0:
+            raise EventLogError(f"{self.directory}: the event log is closed; open the model "
+                                "again to learn more")
 
     def _roll(self) -> None:
         """Start the next segment, the current one flushed first (and closed once no leader
@@ -192,6 +229,8 @@ def _write_all(fd: int, lines: list[bytes]) -> None:
 
 
 def _line(seq: int, payload: bytes) -> bytes:
+    if b"\n" in payload:
+        raise ValueError(f"event {seq}: an event's JSON must be one line (it holds a newline)")
     return b"%d\t%08x\t%s\n" % (seq, zlib.crc32(payload), payload)
 
 

@@ -92,19 +92,20 @@ class OnlineModel:
         ``fsync`` (group commit); each batch is then learnt in its turn, in log order.
         """
         payloads = [encode_event(event) for event in events]
-        if self.durability is None or not payloads:
+        durability = self.durability
+        if durability is None or not payloads:
             with self._lock:
                 self._learn(payloads, observe)
                 self.seq += len(payloads)
                 return self.seq
-        last = self._append(self.durability, payloads)
+        last = self._append(durability, payloads)
         with self._turn:
             while self.seq != last - len(payloads) and self._failure is None:
                 self._turn.wait()
             self._learn(payloads, observe)
             self.seq = last
             self._turn.notify_all()
-            self.durability.after_learning(self.pipeline, self.seq)
+            durability.after_learning(self.pipeline, self.seq)
         return last
 
     def replay_logged(self, payloads: Sequence[bytes]) -> None:
@@ -118,12 +119,6 @@ class OnlineModel:
         neither logged nor counted — the first logged event is still event 1."""
         with self._lock:
             self._learn([encode_event(event) for event in events], None)
-
-    def checkpoint(self) -> None:
-        """Checkpoint now (nothing happens for a model without durability)."""
-        with self._lock:
-            if self.durability is not None:
-                self.durability.checkpoint(self.pipeline, self.seq)
 
     def close(self) -> None:
         """Checkpoint and release the event log (on shutdown, SIGTERM included); a failed model

@@ -62,7 +62,7 @@ def replay(model: OnlineModel, chunks: Iterable[list[dict[str, Any]]], *,
         if progress is not None:
             progress(len(chunk))
     return ReplayReport(
-        model=model.spec.name, metric=name, rows=tracker.rows, learnt=tracker.seen,
+        model=model.spec.name, metric=name, every=every, rows=tracker.rows, learnt=tracker.seen,
         refused=refused, refusals=refusals, points=tracker.finish(),
         overall=tracker.overall.get() if tracker.seen else None,
         seconds=time.perf_counter() - started,

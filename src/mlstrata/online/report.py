@@ -39,6 +39,7 @@ class ReplayReport(Report):
 
     model: str
     metric: str
+    every: int
     rows: int
     learnt: int
     refused: int
@@ -64,7 +65,7 @@ class ReplayReport(Report):
     def render_terminal(self, console: Console) -> None:
         """A table of the metric at evenly spaced points, then a summary line."""
         grid = Table(title=f"{self.model}: {self.metric} over time (predict, then learn)")
-        for column in ("events", f"{self.metric} so far", f"{self.metric} last block"):
+        for column in ("events", f"{self.metric} so far", f"{self.metric} last {self.every}"):
             grid.add_column(column, justify="right")
         for point in _spaced(self.points, _TERMINAL_POINTS):
             grid.add_row(str(point.events), f"{point.overall:.4f}", f"{point.block:.4f}")
@@ -101,7 +102,8 @@ class ReplayReport(Report):
         figure, axes = plt.subplots(figsize=(8, 3.5))
         xs = [p.events for p in self.points]
         axes.plot(xs, [p.overall for p in self.points], label="so far")
-        axes.plot(xs, [p.block for p in self.points], label="last block", alpha=0.6)
+        axes.plot(xs, [p.block for p in self.points], label=f"each {self.every} events",
+                  alpha=0.6)
         axes.set_xlabel("events")
         axes.set_ylabel(self.metric)
         axes.legend()
@@ -139,9 +141,10 @@ class OnlineStatus(Report):
                                                  else "not open elsewhere"), highlight=False)
         last = body["last_checkpoint"]
         if last is not None:
-            console.print(f"last checkpoint: {last['ref']} (events {last['meta']['first_event']}"
-                          f"..{last['meta']['last_event']}, {last['created_at']}, sha256 "
-                          f"{last['id'][:12]}...)", highlight=False)
+            first, end = last["meta"]["first_event"], last["meta"]["last_event"]
+            holds = f"events {first}..{end}" if end >= first else "the model as created"
+            console.print(f"last checkpoint: {last['ref']} ({holds}, {last['created_at']}, "
+                          f"sha256 {last['id'][:12]}...)", highlight=False)
 
     def to_html(self) -> str:
         """The state as a facts table and the checkpoints."""
