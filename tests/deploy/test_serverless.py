@@ -41,8 +41,8 @@ from mlstrata.deploy.serverless import (
     PLATFORMS,
     Limit,
     ServerlessResult,
-    _interpreter,
     build_serverless,
+    interpreter_for,
     platform_tags,
     write_zip,
 )
@@ -151,7 +151,7 @@ def lambda_bundle(credit_package: Path, lean_wheel: Path,
 
 @pytest.fixture(scope="session")
 def python312() -> str:
-    interpreter = _interpreter("3.12", "x86_64")
+    interpreter = interpreter_for("3.12", "x86_64")
     if interpreter is None:
         pytest.skip("no Python 3.12 on this machine (Lambda's python3.12 runtime)")
     return interpreter

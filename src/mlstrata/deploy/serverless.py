@@ -49,7 +49,8 @@ from typing import Any
 from ..reports.base import Report
 from .output import DeployError, check_output, staged_directory
 
-__all__ = ["PLATFORMS", "Limit", "Platform", "ServerlessResult", "build_serverless"]
+__all__ = ["PLATFORMS", "Limit", "Platform", "ServerlessResult", "build_serverless",
+           "interpreter_for", "platform_tags", "write_zip"]
 
 MiB = 1024 * 1024
 _LAMBDA_LIMITS = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
@@ -398,7 +399,7 @@ def _write_entry(tree: Path, platform: Platform, python: str) -> None:
         (tree / ".funcignore").write_text("README.md\n")
 
 
-def _interpreter(python: str, arch: str) -> str | None:
+def interpreter_for(python: str, arch: str) -> str | None:
     """A Python ``python`` on this machine able to run the bundle (same OS and CPU), or None."""
     machine = "aarch64" if arch == "arm64" else "x86_64"
     if sys.platform != "linux" or host_platform.machine() != machine:
@@ -420,7 +421,7 @@ def _interpreter(python: str, arch: str) -> str | None:
 def _compile(tree: Path, python: str, arch: str) -> str | None:
     """Byte-compile the bundle with a Python of the target version (unchecked hashes: the
     sources never change under a deployed function); the interpreter used, or None."""
-    interpreter = _interpreter(python, arch)
+    interpreter = interpreter_for(python, arch)
     if interpreter is None:
         return None
     done = subprocess.run([interpreter, "-S", "-m", "compileall", "-q", "-j", "0",
@@ -480,7 +481,7 @@ print(elapsed, answer.status, mlstrata.__file__)
 def _cold_start(tree: Path, site: Path, python: str, arch: str) -> tuple[float | None, str]:
     """Seconds to import the handler and load the model from the bundle alone (no site
     packages), and what was measured."""
-    interpreter = _interpreter(python, arch)
+    interpreter = interpreter_for(python, arch)
     if interpreter is None:
         return None, f"not measured: no Python {python} for {arch} on this machine"
     environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{site}{os.pathsep}{tree}",
