@@ -9,9 +9,9 @@ relies on (a checkpoint plus the events after it equals the uninterrupted run), 
 
 - k-NN searches a sliding window exactly (``LazySearch``): River's default engine (SWINN) draws
   random numbers while *predicting* and iterates sets whose order changes after unpickling;
-- the one-hot encoder learns its categories (its output then follows their order of first
-  appearance); given categories it would iterate a set of strings, whose order changes with the
-  process's hash seed;
+- the one-hot encoder learns its categories, so its output follows their order of first
+  appearance (a category set given up front is a Python set of strings, iterated in an order
+  that depends on the process's hash seed);
 - logistic regression is binary in River: three or more classes train one per class
   (``OneVsRestClassifier``).
 
