@@ -516,3 +516,11 @@ def test_the_zip_is_deterministic(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "one.zip") as archive:
         modes = {info.filename: info.external_attr >> 16 & 0o777 for info in archive.infolist()}
     assert modes == {"pkg/a.py": 0o644, "run.sh": 0o755}
+
+
+def test_a_model_that_does_not_exist_is_named(credit_package: Path, tmp_path: Path) -> None:
+    project = credit_package.parent.parent
+    done = _cli("nosuch@1", "--target", "aws-lambda", "--out", str(tmp_path / "out"),
+                "-w", str(project))
+    assert done.returncode != 0 and "no registered model named 'nosuch'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
