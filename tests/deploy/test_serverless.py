@@ -22,6 +22,7 @@ import http.server
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -523,4 +524,15 @@ def test_a_model_that_does_not_exist_is_named(credit_package: Path, tmp_path: Pa
     done = _cli("nosuch@1", "--target", "aws-lambda", "--out", str(tmp_path / "out"),
                 "-w", str(project))
     assert done.returncode != 0 and "no registered model named 'nosuch'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_an_altered_package_is_refused_before_anything_is_built(credit_package: Path,
+                                                                 tmp_path: Path) -> None:
+    altered = tmp_path / "package"
+    shutil.copytree(credit_package, altered)
+    with (altered / "model.onnx").open("ab") as onnx:
+        onnx.write(b"\0")
+    done = _cli(str(altered), "--target", "gcp-functions", "--out", str(tmp_path / "out"))
+    assert done.returncode != 0 and "model.onnx" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

@@ -212,8 +212,11 @@ def build_serverless(package: Path, target: str, out: Path, *, python: str | Non
     is a lean serving wheel already built (else one is built). Nothing is written to ``out``
     unless the bundle is complete and within every limit.
     """
+    from ..runtime.manifest import verify_package
+
     platform, python = _checked_options(target, python, arch)
     check_output(out, force)
+    verify_package(package)  # an altered package is refused here, not at the first cold start
     with tempfile.TemporaryDirectory(prefix="mlstrata-serverless-") as work:
         root = Path(work)
         wheel = lean_wheel if lean_wheel is not None else _lean_wheel(root / "dist")
