@@ -72,34 +72,37 @@ class EventChecker:
 
     def __init__(self, spec: OnlineSpec) -> None:
         self.spec = spec
-        self._inputs = spec.contract.without_columns([spec.target])
+        self._target = spec.target
+        self._kind = spec.contract.columns[spec.target].type
         self._columns = [name for name in spec.contract.columns if name != spec.target]
+        # the contract's own record evaluator, compiled once (what Contract.check_record runs)
+        self._events = spec.contract.record_checker()
+        self._inputs = spec.contract.without_columns([spec.target]).record_checker()
 
     def learn_event(self, record: Mapping[str, Any]) -> Event:
         """The accepted event for ``record`` (features and label), or :class:`EventRefusedError`."""
-        found = [v for v in self.spec.contract.check_record(record, include_warnings=True)
-                 if v.severity == "error" or v.field == self.spec.target]
+        found = [v for v in self._events.check(record, include_warnings=True)
+                 if v.severity == "error" or v.field == self._target]
         found += self._not_finite(record)
-        if not any(v.field == self.spec.target for v in found):
-            found += self._label_problems(record.get(self.spec.target))
+        if not any(v.field == self._target for v in found):
+            found += self._label_problems(record.get(self._target))
         if found:
             raise EventRefusedError(found)
-        label = coerce(self.spec.contract.columns[self.spec.target].type,
-                       record[self.spec.target])
-        return {"record": {name: record.get(name) for name in self._columns}, "label": label}
+        return {"record": {name: record.get(name) for name in self._columns},
+                "label": coerce(self._kind, record[self._target])}
 
     def check_prediction(self, record: Mapping[str, Any]) -> None:
         """Refuse a record a prediction cannot be made for (an ``error`` rule broken)."""
-        found = self._inputs.check_record(record) + self._not_finite(record)
+        found = self._inputs.check(record) + self._not_finite(record)
         if found:
             raise EventRefusedError(found)
 
     def _label_problems(self, label: Any) -> list[Violation]:
-        target = self.spec.target
+        target = self._target
         if label is None:
             return [Violation(target, "label", f"the label '{target}' is missing; a learn event "
                                                "needs one (send it, or predict instead)")]
-        value = coerce(self.spec.contract.columns[target].type, label)
+        value = coerce(self._kind, label)
         if self.spec.task == "classification" and value not in self.spec.classes:
             return [Violation(target, "classes", f"label {label!r} is not one of the model's "
                               f"classes {list(self.spec.classes)}; send one of them", label)]
