@@ -111,3 +111,28 @@ def test_mistakes_get_one_line_with_the_fix(cli: Any, workspace: Workspace,
 def test_every_command_has_help(cli: Any, command: str) -> None:
     result = cli("online", command, "--help")
     assert result.code == 0 and "--json" in result.out
+
+
+def test_the_online_settings_of_mlstrata_yaml(cli: Any, workspace: Workspace, tmp_path: Path,
+                                              stream: dict[str, Path]) -> None:
+    ws = workspace.root
+    config = ws / "mlstrata.yaml"
+    config.write_text(config.read_text() + "online:\n  model: knn\n"
+                      "  params: {knn: {n_neighbors: 3, window_size: 200}}\n  seed: 4\n"
+                      "  drop: [lines]\n  metric: balanced_accuracy\n  checkpoint_events: 1000\n")
+    contract = _stream.write_contract(tmp_path / "contract.yaml")
+    spec = _json(cli("online", "create", "k", "--contract", contract, "--target", "paid",
+                     "-w", ws, "--json"))["spec"]
+    assert (spec["model"], spec["params"], spec["seed"]) == \
+        ("knn", {"n_neighbors": 3, "window_size": 200}, 4)
+    assert spec["numbers"] == ["amount"]
+    replayed = _json(cli("online", "replay", "k", stream["parquet"], "--commit", "-w", ws,
+                         "--json"))
+    assert replayed["metric"] == "balanced_accuracy"
+    shown = _json(cli("online", "show", "k", "-w", ws, "--json"))
+    # created; due after the second chunk (event 1999: row 11 was refused); on close (2499)
+    assert shown["checkpoints"] == 3 and shown["last_checkpoint"]["meta"]["first_event"] == 2000
+
+    config.write_text(config.read_text() + "  checkpoint_event: 5\n")
+    wrong = cli("online", "show", "k", "-w", ws)
+    assert wrong.code == 2 and "online.checkpoint_event" in wrong.err
