@@ -51,7 +51,8 @@ class Created:
 
 def create_online(ws: Workspace, request: CreateRequest,
                   policy: CheckpointPolicy | None = None) -> Created:
-    """Create the online model ``request.name`` (refused when the name is taken)."""
+    """Create the online model ``request.name`` (refused when the name is taken); nothing is
+    stored until the warm start has succeeded."""
     _refuse_taken(ws, request.name)
     contract, classes, parents = _contract_and_classes(ws, request)
     warm = _dataset(ws, request.warm_start) if request.warm_start else None
@@ -61,13 +62,13 @@ def create_online(ws: Workspace, request: CreateRequest,
                       params=settings.params.get(kind, {}), seed=settings.seed,
                       drop=settings.drop, date_parts=ws.config.model.features.date_parts,
                       warm_start=warm.id if warm else None)
+    model = OnlineModel(spec, build_pipeline(spec))
+    learnt = warm_start(model, dataset_rows(ws, warm.id)) if warm else None
     inputs = {**parents, **({"warm_start": warm.id} if warm else {})}
     artifact = ws.put_bytes(spec.to_json().encode("utf-8"), suffix=".json", kind=SPEC_KIND,
                             name=request.name, inputs=inputs,
                             meta={"model": spec.model, "task": spec.task, "target": spec.target},
                             description=f"online {spec.model} predicting {spec.target}")
-    model = OnlineModel(spec, build_pipeline(spec))
-    learnt = warm_start(model, dataset_rows(ws, warm.id)) if warm else None
     durability = Durability(ws, artifact, policy or CheckpointPolicy(), None)
     return Created(artifact, spec, durability.close(model.pipeline, model.seq), learnt)
 
