@@ -232,3 +232,27 @@ def test_sigterm_stops_a_committed_replay_between_chunks_with_a_checkpoint(
     spec, _ = read_spec(online_ws, "loans")
     assert checkpoints(online_ws, spec)[0].meta["last_event"] == report["learnt"] \
         == last_event(directory)
+
+
+def test_a_failure_wakes_every_learner_waiting_for_its_turn(online_ws: Workspace) -> None:
+    model, _ = open_online(online_ws, "loans")
+    model.pipeline = _FailingPipeline(model.pipeline, fail_at=50)
+    rows = _stream.rows(400)
+    outcomes: list[str] = []
+
+    def learner(part: int) -> None:
+        try:
+            for row in rows[part::8]:
+                model.learn(row)
+        except (RuntimeError, OnlineModelFailedError) as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=learner, args=(part,)) for part in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert sorted(set(outcomes)) == ["OnlineModelFailedError", "RuntimeError"]
+    assert len(outcomes) == 8  # every learner stopped: none learnt past the failure
+    model.close()

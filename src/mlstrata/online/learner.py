@@ -70,7 +70,7 @@ class OnlineModel:
         self.durability = durability
         self.checker = EventChecker(spec)
         self._lock = threading.RLock()
-        self._turn = threading.Condition(self._lock)
+        self._turns: dict[int, threading.Condition] = {}
         self._failure: BaseException | None = None
 
     def predict(self, record: Mapping[str, Any]) -> Prediction:
@@ -99,12 +99,11 @@ class OnlineModel:
                 self.seq += len(payloads)
                 return self.seq
         last = self._append(durability, payloads)
-        with self._turn:
-            while self.seq != last - len(payloads) and self._failure is None:
-                self._turn.wait()
+        with self._lock:
+            self._wait_for_turn(last - len(payloads))
             self._learn(payloads, observe)
             self.seq = last
-            self._turn.notify_all()
+            self._wake_next()
             durability.after_learning(self.pipeline, self.seq)
         return last
 
@@ -138,9 +137,9 @@ class OnlineModel:
         try:
             return durability.append(payloads)
         except BaseException as exc:
-            with self._turn:
+            with self._lock:
                 self._failure = exc
-                self._turn.notify_all()
+                self._wake_next()
             raise
 
     def _learn(self, payloads: Sequence[bytes], observe: Observer | None) -> None:
@@ -157,8 +156,24 @@ class OnlineModel:
                 self.pipeline.learn_one(features, self._encode(label))
         except BaseException as exc:
             self._failure = exc
-            self._turn.notify_all()
+            self._wake_next()
             raise
+
+    def _wait_for_turn(self, previous: int) -> None:
+        """Wait (lock held) until event ``previous`` is learnt: each waiter has its own
+        condition, so a learnt batch wakes only the one batch that comes next."""
+        if self.seq != previous and self._failure is None:
+            turn = self._turns[previous] = threading.Condition(self._lock)
+            while self.seq != previous and self._failure is None:
+                turn.wait()
+
+    def _wake_next(self) -> None:
+        """Wake the batch that starts after :attr:`seq` (all of them after a failure)."""
+        keys = list(self._turns) if self._failure is not None else [self.seq]
+        for key in keys:
+            turn = self._turns.pop(key, None)
+            if turn is not None:
+                turn.notify()
 
     def _check_healthy(self) -> None:
         if self._failure is not None:
