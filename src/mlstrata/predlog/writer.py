@@ -41,6 +41,7 @@ __all__ = ["PredictionLog", "Sink", "open_log"]
 
 _log = logging.getLogger("mlstrata.predlog")
 _CHUNK_ROWS = 4096
+_BEHIND = 2048  # queued records beyond which the writer stops handing the CPU over
 Item = PredictionItem | FeedbackItem
 
 
@@ -86,7 +87,7 @@ class PredictionLog:
 
     def __init__(self, sink: Sink, *, salt: str | None = None, capacity: int = 50_000,
                  interval: float = 0.05, warn_every: float = 10.0,
-                 remember: int = 10_000) -> None:
+                 remember: int = 10_000, hand_over: float = 0.0) -> None:
         self.sink = sink
         self.salt = salt
         self.capacity = capacity
@@ -95,6 +96,7 @@ class PredictionLog:
         self.dropped = 0
         """Records that were not logged: the queue was full, or the sink failed."""
         self._interval = interval
+        self._hand_over = hand_over
         self._warn_every = warn_every
         self._remember = remember
         self._items: list[Item] = []
@@ -265,7 +267,7 @@ class PredictionLog:
         if not rows:
             return
         try:
-            self.sink.write(rows, _yield_lock)
+            self.sink.write(rows, self._yield)
         except Exception as exc:  # noqa: BLE001 — a full disk or a lost database
             self._count_dropped(len(rows))
             _log.warning("prediction log: could not write %d records (%s: %s)", len(rows),
@@ -282,7 +284,20 @@ class PredictionLog:
         if isinstance(first, FeedbackItem):
             return [feedback_row(item) for item in group if isinstance(item, FeedbackItem)]
         predictions = [item for item in group if isinstance(item, PredictionItem)]
-        return prediction_rows(predictions, self._info(first.model), self.salt, _yield_lock)
+        return prediction_rows(predictions, self._info(first.model), self.salt, self._yield)
+
+    def _yield(self) -> None:
+        """Let the request threads run: called every few records the writer builds or writes.
+
+        Sleeping ``hand_over`` seconds (a server's log) gives the CPU and the interpreter lock
+        away for real: ``sleep(0)`` only releases the lock, and on a busy core the writer
+        takes it straight back before a request thread is scheduled, which then waits for
+        the writer's whole drain (measured: logging cost 40% of the throughput). A batch run
+        has no requests to wait for and keeps the default 0. When more than ``_BEHIND`` records
+        wait, the writer stops sleeping until it has caught up: the log must keep pace with a
+        saturated server, or its queue would fill and drop.
+        """
+        time.sleep(self._hand_over if self._pending < _BEHIND else 0)
 
     def _info(self, model: Any) -> ModelInfo:
         try:
@@ -322,17 +337,6 @@ class _Recent:
             if found is not None:
                 return found
         return None
-
-
-def _yield_lock() -> None:
-    """Hand the interpreter lock to the request thread if it waits for it.
-
-    The writer calls this every few records. Without it, a thread that holds the lock for a
-    whole drain makes the request thread wait a full switch interval (5 ms) each time it wants
-    it back after onnxruntime or a socket released it: measured, logging then cost 40% of the
-    throughput at 8 connections.
-    """
-    time.sleep(0)
 
 
 def _groups(items: list[Item], rows: int = _CHUNK_ROWS) -> list[list[Item]]:

@@ -52,6 +52,8 @@ __all__ = ["CONFIG_ENV", "ModelSource", "Reloader", "ServeConfig", "build_app", 
            "load_holder", "open_prediction_log", "serve", "worker_app"]
 
 CONFIG_ENV = "MLSTRATA_SERVE_CONFIG"
+LOG_HAND_OVER = 50e-6
+"""Seconds the prediction log's writer sleeps every few records, so that requests run first."""
 _log = logging.getLogger("mlstrata.serve")
 
 
@@ -220,7 +222,7 @@ def open_prediction_log(config: ServeConfig) -> PredictionLog | None:
     from ..predlog import open_log, read_salt
 
     salt = read_salt(Path(config.log_store) if config.log_store else None)
-    log = open_log(config.log, salt=salt)
+    log = open_log(config.log, salt=salt, hand_over=LOG_HAND_OVER)
     _log.info("logging predictions to %s", _shown(config.log))
     return log
 
