@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from mlstrata.errors import InsufficientSpaceError
 from mlstrata.online.checkpoints import checkpoints
 from mlstrata.online.durability import CheckpointPolicy
 from mlstrata.online.estimators import build_pipeline
@@ -256,3 +257,27 @@ def test_a_failure_wakes_every_learner_waiting_for_its_turn(online_ws: Workspace
     assert sorted(set(outcomes)) == ["OnlineModelFailedError", "RuntimeError"]
     assert len(outcomes) == 8  # every learner stopped: none learnt past the failure
     model.close()
+
+
+class _FullDisk(Workspace):
+    """A workspace whose disk is full: no artifact can be stored."""
+
+    def put_bytes(self, data: bytes, *, suffix: str, **kwargs: Any) -> Any:
+        raise InsufficientSpaceError(f"{self.store}: no space left; free some space")
+
+
+def test_a_failed_periodic_checkpoint_is_logged_and_loses_nothing(
+        online_ws: Workspace, caplog: pytest.LogCaptureFixture) -> None:
+    model, _ = open_online(_FullDisk(online_ws.root), "loans",
+                           policy=CheckpointPolicy(events=100))
+    for start in range(0, 250, 50):
+        model.learn_events([model.checker.learn_event(r)
+                            for r in _stream.rows(250)[start:start + 50]])
+    assert model.seq == 250
+    assert "the checkpoint after event 100 failed" in caplog.text
+    with pytest.raises(InsufficientSpaceError):
+        model.close()  # the last checkpoint's failure is the caller's to see
+    recovered, recovery = open_online(online_ws, "loans", writable=False)
+    assert recovery.checkpoint is not None and recovery.checkpoint.meta["last_event"] == 0
+    assert recovered.seq == 250 and recovery.replayed == 250
+    assert _same_predictions(recovered, _uninterrupted(online_ws, 250))

@@ -22,8 +22,8 @@ from typing import Any
 from ..errors import WorkspaceError
 from ..workspace import Artifact, Workspace
 
-__all__ = ["CHECKPOINT_KIND", "CheckpointCorruptError", "LoadedCheckpoint", "checkpoints",
-           "load_checkpoint", "river_version", "save_checkpoint"]
+__all__ = ["CHECKPOINT_KIND", "CheckpointCorruptError", "LoadedCheckpoint", "Snapshot",
+           "checkpoints", "load_checkpoint", "river_version", "save_checkpoint", "snapshot"]
 
 CHECKPOINT_KIND = "online-checkpoint"
 _FORMAT = 1
@@ -42,18 +42,32 @@ class LoadedCheckpoint:
     model: Any
 
 
-def save_checkpoint(ws: Workspace, spec: Artifact, model: Any, seq: int,
-                    previous: Artifact | None) -> Artifact:
-    """Store ``model`` (after event ``seq``) as the next checkpoint of the online model ``spec``."""
+@dataclass(frozen=True)
+class Snapshot:
+    """A model pickled after event ``seq``, not stored yet (pickling needs the model still;
+    storing does not, so it can run without holding the model's lock)."""
+
+    seq: int
+    payload: bytes
+
+
+def snapshot(spec: Artifact, model: Any, seq: int) -> Snapshot:
+    """Pickle ``model`` (after event ``seq``) for the online model ``spec``."""
     payload = pickle.dumps({"format": _FORMAT, "spec": spec.id, "seq": seq, "model": model},
                            protocol=pickle.HIGHEST_PROTOCOL)
+    return Snapshot(seq, payload)
+
+
+def save_checkpoint(ws: Workspace, spec: Artifact, taken: Snapshot,
+                    previous: Artifact | None) -> Artifact:
+    """Store a snapshot as the next checkpoint of the online model ``spec``."""
     first = int(previous.meta["last_event"]) + 1 if previous is not None else 1
-    meta = {"online": spec.name, "spec": spec.id, "first_event": first, "last_event": seq,
-            "river": river_version(), "format": _FORMAT}
+    meta = {"online": spec.name, "spec": spec.id, "first_event": first,
+            "last_event": taken.seq, "river": river_version(), "format": _FORMAT}
     inputs = {"spec": spec.id, **({"previous": previous.id} if previous is not None else {})}
-    return ws.put_bytes(payload, suffix=".pkl", kind=CHECKPOINT_KIND,
+    return ws.put_bytes(taken.payload, suffix=".pkl", kind=CHECKPOINT_KIND,
                         name=f"{spec.name}.checkpoint", meta=meta, inputs=inputs,
-                        description=f"online model {spec.name} after event {seq}")
+                        description=f"online model {spec.name} after event {taken.seq}")
 
 
 def river_version() -> str:

@@ -69,7 +69,7 @@ def create_online(ws: Workspace, request: CreateRequest,
                             name=request.name, inputs=inputs,
                             meta={"model": spec.model, "task": spec.task, "target": spec.target},
                             description=f"online {spec.model} predicting {spec.target}")
-    durability = Durability(ws, artifact, policy or CheckpointPolicy(), None)
+    durability = Durability(ws, artifact, policy or CheckpointPolicy())
     return Created(artifact, spec, durability.close(model.pipeline, model.seq), learnt)
 
 

@@ -3,11 +3,15 @@
 :class:`Durability` ties one model to its write-ahead event log (:mod:`.eventlog`) and its
 checkpoints (:mod:`.checkpoints`): events are logged before they are learnt, and a checkpoint
 is taken every ``events`` learnt events or ``seconds`` seconds (whichever comes first) and when
-the model is closed. A model without one (a replay's scratch copy) learns in memory only.
+the model is closed. Taking one is two steps: the model is pickled while its lock is held
+(:meth:`Durability.snapshot_if_due`), and stored — hashed, written, fsynced, cataloged —
+after the lock is released (:meth:`Durability.store`), so predictions wait only for the pickle.
+A model without one (a replay's scratch copy) learns in memory only.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..workspace import Artifact, Workspace
-from .checkpoints import save_checkpoint
+from .checkpoints import Snapshot, save_checkpoint, snapshot
 from .eventlog import EventLog
 
 __all__ = ["CheckpointPolicy", "Durability", "events_dir"]
@@ -37,37 +41,49 @@ def events_dir(ws: Workspace, name: str) -> Path:
 class Durability:
     """The event log and checkpoints of one online model (see the module docstring)."""
 
-    def __init__(self, ws: Workspace, spec: Artifact, policy: CheckpointPolicy,
-                 last: Artifact | None) -> None:
+    def __init__(self, ws: Workspace, spec: Artifact, policy: CheckpointPolicy) -> None:
         self.ws = ws
         self.spec = spec
         self.policy = policy
-        self.last = last
         self.log = EventLog(events_dir(ws, spec.name))
+        self.last: Artifact | None = None
+        self._taken = -1
         self._since = time.monotonic()
+        self._storing = threading.Lock()
+
+    def resume_from(self, checkpoint: Artifact | None) -> None:
+        """Continue the checkpoint chain (and schedule) from the checkpoint a model was opened
+        from."""
+        self.last = checkpoint
+        self._taken = int(checkpoint.meta["last_event"]) if checkpoint is not None else -1
 
     def append(self, payloads: Sequence[bytes]) -> int:
         """Log events durably; the sequence number of the last one."""
         return self.log.append(payloads)
 
-    def after_learning(self, model: Any, seq: int) -> None:
-        """Checkpoint when the policy says one is due."""
-        done = int(self.last.meta["last_event"]) if self.last is not None else -1
-        due = seq - done >= self.policy.events \
+    def snapshot_if_due(self, model: Any, seq: int) -> Snapshot | None:
+        """The model pickled when the policy says a checkpoint is due (call with the model's
+        lock held; store it with :meth:`store` after releasing the lock)."""
+        due = seq - self._taken >= self.policy.events \
             or time.monotonic() - self._since >= self.policy.seconds
-        if due:
-            self.checkpoint(model, seq)
+        return self._take(model, seq) if due and seq != self._taken else None
 
-    def checkpoint(self, model: Any, seq: int) -> Artifact:
-        """Store ``model`` after event ``seq`` (nothing new when the last checkpoint holds it)."""
-        if self.last is None or int(self.last.meta["last_event"]) != seq:
-            self.last = save_checkpoint(self.ws, self.spec, model, seq, self.last)
-        self._since = time.monotonic()
-        return self.last
+    def store(self, taken: Snapshot) -> Artifact:
+        """Store a snapshot as a checkpoint, unless one as new is stored already (stores from
+        several threads are serialized, so each names the one before it)."""
+        with self._storing:
+            if self.last is None or int(self.last.meta["last_event"]) < taken.seq:
+                self.last = save_checkpoint(self.ws, self.spec, taken, self.last)
+            return self.last
 
     def close(self, model: Any, seq: int) -> Artifact:
-        """A last checkpoint, then the log closed (released for other processes)."""
+        """A last checkpoint (call with the model's lock held), then the log closed (released
+        for other processes)."""
         try:
-            return self.checkpoint(model, seq)
+            return self.store(self._take(model, seq))
         finally:
             self.log.close()
+
+    def _take(self, model: Any, seq: int) -> Snapshot:
+        self._taken, self._since = seq, time.monotonic()
+        return snapshot(self.spec, model, seq)

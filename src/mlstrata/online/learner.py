@@ -3,7 +3,8 @@
 :class:`OnlineModel` holds a River pipeline built from an :class:`~.spec.OnlineSpec`. Learning
 a batch of events is: check each against the contract (:class:`~.events.EventChecker`), write
 them to the event log and wait until they are on disk, then learn them in order, then
-checkpoint when one is due. So an event is acknowledged (the call returns) only once it is
+checkpoint when one is due (a periodic checkpoint that fails is logged, not raised: the events
+are durable already). So an event is acknowledged (the call returns) only once it is
 durable, and the model never learns an event the log does not hold.
 
 Many threads may learn and predict at once: events are logged outside the model's lock (so
@@ -16,18 +17,22 @@ exactly what this one learnt. If logging or learning fails half-way, the model s
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MlstrataError
+from .checkpoints import Snapshot
 from .durability import Durability
 from .events import Event, EventChecker, decode_event, encode_event
 from .features import featurize
 from .spec import OnlineSpec
 
 __all__ = ["Observer", "OnlineModel", "OnlineModelFailedError", "Prediction"]
+
+_log = logging.getLogger("mlstrata.online")
 
 
 class OnlineModelFailedError(MlstrataError):
@@ -104,7 +109,9 @@ class OnlineModel:
             self._learn(payloads, observe)
             self.seq = last
             self._wake_next()
-            durability.after_learning(self.pipeline, self.seq)
+            due = durability.snapshot_if_due(self.pipeline, self.seq)
+        if due is not None:
+            _store_quietly(durability, due, self.spec.name)
         return last
 
     def replay_logged(self, payloads: Sequence[bytes]) -> None:
@@ -123,13 +130,13 @@ class OnlineModel:
         """Checkpoint and release the event log (on shutdown, SIGTERM included); a failed model
         is not checkpointed: reopening it recovers from its log."""
         with self._lock:
-            if self.durability is None:
+            durability, self.durability = self.durability, None
+            if durability is None:
                 return
             if self._failure is None:
-                self.durability.close(self.pipeline, self.seq)
+                durability.close(self.pipeline, self.seq)
             else:
-                self.durability.log.close()
-            self.durability = None
+                durability.log.close()
 
     def _append(self, durability: Durability, payloads: list[bytes]) -> int:
         """Log ``payloads`` durably; a failure stops the model learning (as in :meth:`_learn`)."""
@@ -197,3 +204,14 @@ class OnlineModel:
         best = max(probabilities, key=probabilities.__getitem__) if any(scores.values()) \
             else None
         return Prediction(label=best, probabilities=probabilities)
+
+
+def _store_quietly(durability: Durability, due: Snapshot, name: str) -> None:
+    """Store a periodic checkpoint; a failure is logged, not raised: the events are learnt and
+    durable already, recovery only replays more of them, and the next checkpoint tries again."""
+    try:
+        durability.store(due)
+    except (MlstrataError, OSError) as exc:
+        _log.warning("online model %s: the checkpoint after event %d failed (%s); the next one "
+                     "is taken after %d more events", name, due.seq, exc,
+                     durability.policy.events)

@@ -64,8 +64,7 @@ def open_online(ws: Workspace, name: str, *, writable: bool = True,
     memory only.
     """
     artifact, spec = read_spec(ws, name)
-    durability = Durability(ws, artifact, policy or CheckpointPolicy(), None) if writable \
-        else None
+    durability = Durability(ws, artifact, policy or CheckpointPolicy()) if writable else None
     try:
         model, recovery = _start(ws, artifact, spec)
         _replay_log(ws, model, recovery)
@@ -74,7 +73,7 @@ def open_online(ws: Workspace, name: str, *, writable: bool = True,
             durability.log.close()
         raise
     if durability is not None:
-        durability.last = recovery.checkpoint
+        durability.resume_from(recovery.checkpoint)
         model.durability = durability
     return model, recovery
 
