@@ -5,7 +5,8 @@
 # a second `mlstrata run` that skips every unchanged step, and a promotion to `champion`;
 # then the code stratum: the champion served over REST and gRPC, a model wheel, a streamed batch
 # forecast, predictions precomputed into SQLite and looked up over HTTP, and monitoring: a
-# stream that drifts half-way with delayed feedback, judged by `mlstrata monitor`, and /metrics.
+# stream that drifts half-way with delayed feedback, judged by `mlstrata monitor`, and /metrics;
+# then the deployable artifacts: a Docker build context, Kubernetes/KServe manifests, a Lambda zip.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 DEMO="${DEMO_DIR:-$PWD/demo-workspace}"
@@ -146,6 +147,12 @@ else
   echo "→ exit $?: drift and decay in the second half; the HTML report is in reports/"
 fi
 
+step "16. Deploy the champion: a Docker build context, Kubernetes/KServe manifests, an AWS Lambda bundle"
+mlstrata deploy docker credit@champion --out deploy/docker --force
+mlstrata deploy k8s credit@champion --image mlstrata/credit-model:1 --out deploy/k8s --kserve --force
+mlstrata deploy serverless credit@champion --target aws-lambda --out deploy/lambda --force
+du -sh deploy/docker deploy/k8s deploy/lambda/function.zip
+
 step "Where things are"
 echo "model card:   $(ls -d "$DEMO"/packages/*/ | head -1)model_card.html"
 echo "reports:      $DEMO/reports/"
@@ -154,3 +161,4 @@ echo "lineage:      mlstrata show credit.model -w $DEMO"
 echo "wheel:        $(ls "$DEMO"/dist/*.whl)"
 echo "predictions:  $DEMO/predictions/applications.parquet (rejects beside it, if any)"
 echo "serve:        mlstrata serve credit@champion --grpc-port 8081   (docs at /docs)"
+echo "deploy:       $DEMO/deploy/ (docker build context, k8s manifests, Lambda zip)"
