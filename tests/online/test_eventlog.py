@@ -3,10 +3,13 @@ writer at a time."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlstrata.online.eventlog import EventLog, EventLogError, is_open, last_event, read_events
 
@@ -87,3 +90,32 @@ def test_a_closed_log_and_a_payload_of_two_lines_are_refused(tmp_path: Path) -> 
     with pytest.raises(EventLogError, match="the event log is closed"):
         log.append([b"{}"])
     assert last_event(tmp_path) == 0
+
+
+@settings(max_examples=40)
+@given(cut=st.integers(min_value=0, max_value=10_000))
+def test_a_log_cut_at_any_byte_reopens_as_the_events_written_whole(cut: int) -> None:
+    """kill -9 at any moment leaves some prefix of the bytes written: reopening keeps exactly
+    the events whose line is complete, and appends after them."""
+    payloads = [b'{"event": %d, "text": "%s"}' % (i, b"x" * (i % 7)) for i in range(1, 301)]
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        with EventLog(directory, segment_events=120) as log:
+            log.append(payloads)
+        segments = sorted(directory.glob("*.events"))
+        sizes = [p.stat().st_size for p in segments]
+        cut %= sum(sizes) + 1
+        for path, size in zip(segments, sizes, strict=True):  # the prefix a crash would leave
+            keep = max(0, min(size, cut))
+            cut -= size
+            if keep == 0 and path != segments[0]:
+                path.unlink()
+            else:
+                with path.open("rb+") as handle:
+                    handle.truncate(keep)
+        whole = sum(p.read_bytes().count(b"\n") for p in directory.glob("*.events"))
+        with EventLog(directory, segment_events=120) as log:
+            assert log.last_seq == whole
+            assert log.append([b'{"after": true}']) == whole + 1
+        kept = [payload for _, payload in read_events(directory)]
+        assert kept == [*payloads[:whole], b'{"after": true}']
