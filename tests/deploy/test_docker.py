@@ -14,27 +14,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
 from mlstrata.deploy.docker import BASE_IMAGE, PROMETHEUS_IMAGE, DockerContext, render_docker
 from mlstrata.deploy.output import DeployError
-from mlstrata.runtime.model import LoadedModel, load
-from mlstrata.serve._proto import grpc_predict_v2_pb2 as pb
+from mlstrata.runtime.model import load
 from mlstrata.serve._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
+from ..serve._tensors import typed_infer_request
+from ..serve.conftest import valid_records
 from ._dockerfile import Replayed, parse
 
 MODEL = "credit.model"
 TRAINING_STACK = ("sklearn", "pandas", "mlflow", "duckdb", "pyarrow", "scipy", "skl2onnx",
                   "lightgbm", "xgboost", "typer", "rich", "pydantic", "jinja2", "yaml")
-_DATATYPE = {"float": "FP64", "integer": "INT64", "text": "BYTES", "date": "BYTES"}
 
 
 # --- the context as text ---------------------------------------------------------------------
@@ -195,35 +193,10 @@ def _healthcheck(image: Replayed, env: dict[str, str]) -> int:
                           timeout=10).returncode
 
 
-def _records(package: Path, rows: int = 20) -> list[dict[str, Any]]:
-    signature = json.loads((package / "signature.json").read_text())
-    names = [field["name"] for field in signature["inputs"]]
-    frame = pd.read_csv(package.parent.parent / "data" / "credit.csv",
-                        dtype={"postal_code": str}).dropna(subset=names).head(rows)
-    records: list[dict[str, Any]] = json.loads(
-        frame[names].to_json(orient="records", date_format="iso"))
-    return records
-
-
-def _grpc_request(model: LoadedModel, records: list[dict[str, Any]]) -> pb.ModelInferRequest:
-    request = pb.ModelInferRequest(model_name=MODEL, id="image")
-    for field in model.signature.inputs:
-        datatype = _DATATYPE[field.logical_type]
-        tensor = request.inputs.add(name=field.name, datatype=datatype, shape=[len(records), 1])
-        values = [record[field.name] for record in records]
-        if datatype == "BYTES":
-            tensor.contents.bytes_contents.extend(str(v).encode() for v in values)
-        elif datatype == "INT64":
-            tensor.contents.int64_contents.extend(values)
-        else:
-            tensor.contents.fp64_contents.extend(values)
-    return request
-
-
 @pytest.mark.slow
 def test_the_image_entrypoint_serves_the_packages_predictions(
         image_venv: Replayed, credit_package: Path) -> None:
-    records = _records(credit_package)
+    records = valid_records(credit_package)
     expected = load(credit_package).predict_records(records)
     with _entrypoint(image_venv, PYTHONPROFILEIMPORTTIME="1") as server:
         assert httpx.get(f"{server.rest}/v2/health/ready").json() == {"ready": True}
@@ -234,7 +207,7 @@ def test_the_image_entrypoint_serves_the_packages_predictions(
         assert oip["name"] == "mlstrata" and oip["version"]
         with grpc.insecure_channel(server.grpc) as channel:
             response = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(
-                _grpc_request(load(credit_package), records))
+                typed_infer_request(load(credit_package).signature, records, MODEL, "image"))
         label, probabilities = response.outputs
         assert list(label.contents.int64_contents) == expected.labels.tolist()
         np.testing.assert_array_equal(probabilities.contents.fp64_contents,
@@ -252,7 +225,7 @@ def test_the_image_entrypoint_serves_the_packages_predictions(
 @pytest.mark.slow
 def test_the_image_entrypoint_takes_its_settings_from_the_environment(
         image_venv: Replayed, credit_package: Path, tmp_path: Path) -> None:
-    records = _records(credit_package, 3)
+    records = valid_records(credit_package, 3)
     log = tmp_path / "predictions"
     with _entrypoint(image_venv, MLSTRATA_API_KEY="s3cret", MLSTRATA_LOG=str(log),
                      MLSTRATA_GRPC_PORT="", MLSTRATA_WORKERS="2") as server:

@@ -27,16 +27,14 @@ and file order: the same mlstrata gives the same bytes).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import sys
-import zipfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
 from .. import errors as _errors
 from .._atomic import atomic_path
+from ..package.wheel import write_wheel_archive
 from .output import DeployError
 
 __all__ = ["BASE_REQUIREMENTS", "DISTRIBUTION", "EXTRAS", "SERVER_REQUIREMENTS",
@@ -64,8 +62,6 @@ _ROOT = Path(_errors.__file__).parent
 _SUBPACKAGES = ("runtime", "predlog", "serve")
 _SUFFIXES = (".py", ".pyi", ".proto")
 _TOP_FILES = ("errors.py", "_atomic.py", "py.typed")
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-_FILE_MODE = 0o100644 << 16
 
 _LEAN_INIT = '''\
 """mlstrata-serving: the lean serving subset of mlstrata (runtime, prediction log, server).
@@ -84,7 +80,6 @@ __version__ = {version!r}
 __all__ = ["MlstrataError", "__version__"]
 '''
 
-_WHEEL = "Wheel-Version: 1.0\nGenerator: mlstrata\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 _ENTRY_POINTS = "[console_scripts]\nmlstrata-serve = mlstrata.serve.__main__:main\n"
 
 
@@ -163,23 +158,10 @@ def _metadata(version: str) -> str:
 
 
 def _write_wheel(path: Path, entries: dict[str, bytes], version: str) -> None:
-    """The zip: package files, then METADATA, WHEEL, entry_points.txt, top_level.txt, RECORD."""
+    """The zip: package files, then METADATA, entry_points.txt, top_level.txt, WHEEL, RECORD."""
     info = f"{DISTRIBUTION.replace('-', '_')}-{version}.dist-info"
-    files = {**entries,
-             f"{info}/METADATA": _metadata(version).encode("utf-8"),
-             f"{info}/WHEEL": _WHEEL.encode("utf-8"),
-             f"{info}/entry_points.txt": _ENTRY_POINTS.encode("utf-8"),
-             f"{info}/top_level.txt": b"mlstrata\n"}
-    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in files.items())
-    files[f"{info}/RECORD"] = f"{record}{info}/RECORD,,\n".encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            entry = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
-            entry.external_attr = _FILE_MODE
-            entry.create_system = 3
-            archive.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    write_wheel_archive(path, {**entries,
+                               f"{info}/METADATA": _metadata(version).encode("utf-8"),
+                               f"{info}/entry_points.txt": _ENTRY_POINTS.encode("utf-8"),
+                               f"{info}/top_level.txt": b"mlstrata\n"}, info)
 
-
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return f"sha256={digest.decode('ascii')}"

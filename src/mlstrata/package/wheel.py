@@ -31,7 +31,7 @@ import keyword
 import re
 import string
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,8 @@ from ..reports import Report, html_page, paragraph, table
 from ..runtime.manifest import MANIFEST_FILE, Manifest, verify_package
 from ..runtime.signature import SIGNATURE_FILE
 
-__all__ = ["RUNTIME_REQUIREMENTS", "WheelError", "WheelResult", "build_wheel", "import_name"]
+__all__ = ["RUNTIME_REQUIREMENTS", "WheelError", "WheelResult", "build_wheel", "import_name",
+           "write_wheel_archive"]
 
 RUNTIME_REQUIREMENTS = ("numpy>=1.26", "onnxruntime>=1.18")
 """What the vendored runtime imports beyond the standard library: the wheel's only dependencies."""
@@ -213,17 +214,25 @@ def _vendored_sources() -> Iterator[tuple[str, bytes]]:
 
 
 def _write_zip(path: Path, entries: dict[str, bytes], names: _Names) -> None:
-    """Write the wheel: package files, then METADATA, WHEEL, top_level.txt and RECORD last."""
+    """Write the wheel: package files, then METADATA, top_level.txt, WHEEL and RECORD last."""
     info_dir = f"{names.stem}.dist-info"
-    files = {**entries,
-             f"{info_dir}/METADATA": _metadata(names).encode("utf-8"),
-             f"{info_dir}/WHEEL": _WHEEL.encode("utf-8"),
-             f"{info_dir}/top_level.txt": f"{names.package}\n".encode()}
+    write_wheel_archive(path, {**entries,
+                               f"{info_dir}/METADATA": _metadata(names).encode("utf-8"),
+                               f"{info_dir}/top_level.txt": f"{names.package}\n".encode()},
+                        info_dir)
+
+
+def write_wheel_archive(path: Path, files: Mapping[str, bytes], info_dir: str) -> None:
+    """Write a pure-Python wheel of ``files`` (package files and ``info_dir``'s metadata) with
+    its WHEEL file and RECORD, byte for byte the same for the same files (fixed dates, modes
+    and order): every wheel mlstrata builds is reproducible."""
+    entries = {**files, f"{info_dir}/WHEEL": _WHEEL.encode("utf-8")}
     record_name = f"{info_dir}/RECORD"
-    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in files.items())
-    files[record_name] = f"{record}{record_name},,\n".encode()
+    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n"
+                     for name, data in entries.items())
+    entries[record_name] = f"{record}{record_name},,\n".encode()
     with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
+        for name, data in entries.items():
             info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
             info.external_attr = _FILE_MODE
             info.create_system = 3
