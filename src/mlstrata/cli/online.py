@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._common import JsonOption, WorkspaceOption, emit, emit_saved, open_workspace, progress_bar
-from ._options import console
+from ._options import console, err_console
 
 if TYPE_CHECKING:
     from ..online.durability import CheckpointPolicy
@@ -117,6 +117,58 @@ def show(
     emit(online_status(open_workspace(workspace), name), as_json)
 
 
+@online_app.command("consume")
+def consume(
+    name: Annotated[str, typer.Argument(help="The online model's name.")],
+    redis_url: Annotated[str, typer.Option(
+        "--redis", metavar="URL", help="The Redis server, e.g. redis://127.0.0.1:6379/0.")],
+    stream: Annotated[str, typer.Option("--stream", help="The stream to learn from.")],
+    group: Annotated[str | None, typer.Option(
+        "--group", help="The consumer group (created if missing; default mlstrata.NAME). "
+                        "A group belongs to one model.")] = None,
+    consumer: Annotated[str, typer.Option(
+        "--consumer", help="This consumer's name in the group.")] = "mlstrata",
+    dead_letter: Annotated[str | None, typer.Option(
+        "--dead-letter", metavar="STREAM",
+        help="Where refused and malformed entries go (default STREAM.dead-letter).")] = None,
+    event_field: Annotated[str, typer.Option(
+        "--field", help="The entry field holding the event's JSON object.")] = "event",
+    batch: Annotated[int, typer.Option(
+        "--batch", min=1, help="Entries read, learnt (one fsync) and acknowledged at once.")
+    ] = 100,
+    block: Annotated[int, typer.Option(
+        "--block", min=1, metavar="MS", help="How long one read waits for new entries.")] = 1000,
+    max_events: Annotated[int | None, typer.Option(
+        "--max-events", min=1, help="Stop after this many entries (default: until SIGTERM or "
+                                    "SIGINT).")] = None,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """Learn from a Redis stream through a consumer group; an entry is acknowledged only once
+    its event is durable, refused and malformed ones go to a dead-letter stream."""
+    from ..online.consumer import ConsumerSettings, StreamConsumer, connect, open_model
+    from ..online.recovery import read_spec
+
+    ws = open_workspace(workspace)
+    read_spec(ws, name)  # an unknown model is said before Redis is asked anything
+    settings = ConsumerSettings(url=redis_url, stream=stream, group=group or f"mlstrata.{name}",
+                                consumer=consumer, dead_letter=dead_letter or "",
+                                field=event_field, batch=batch, block_ms=block,
+                                max_events=max_events)
+    client = connect(redis_url)
+    model, notes = open_model(ws, name, _policy(ws))
+    with contextlib.closing(model), _stop_signals() as stopped:
+        worker = StreamConsumer.for_workspace(ws, model, client, settings)
+        worker.stop = stopped
+        worker.report.notes.extend(notes)
+        if not as_json:
+            err_console.print(f"consuming {stream} (group {settings.group}) into {name}; "
+                              "SIGTERM or Ctrl-C stops after the batch in hand", highlight=False)
+        report = worker.run(None if as_json else
+                            lambda r: err_console.print(r.summary(), highlight=False))
+    emit(report, as_json)
+
+
 def _policy(ws: Workspace) -> CheckpointPolicy:
     from ..online.durability import CheckpointPolicy
 
@@ -134,6 +186,19 @@ def _sigterm_flag() -> Iterator[threading.Event]:
         yield stopped
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT (a consumer finishes its batch, then stops)."""
+    stopped = threading.Event()
+    handler = lambda signum, frame: stopped.set()  # noqa: E731
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stopped
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _row_count(file: Path) -> int | None:
