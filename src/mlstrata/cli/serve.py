@@ -58,6 +58,11 @@ def serve(
         "--strict", help="Refuse (422) values that break the contract's warn rules too, as "
                          "errors; by default they are scored and returned as warnings.")]
         = False,
+    online: Annotated[str | None, typer.Option(
+        "--online", metavar="NAME",
+        help="Serve the online model NAME of the workspace instead of a package: POST "
+             "/v1/predict, POST /v1/learn (labels by request id, or features with their "
+             "label), OIP v2 infer, /metrics, health; it learns while it serves.")] = None,
     log: LogOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
 ) -> None:
@@ -71,6 +76,10 @@ def serve(
     --strict. Every answered prediction is logged (a model from a workspace; --no-log to turn
     it off) and POST /v1/feedback takes labels for them; SIGTERM writes the log's queue first.
     """
+    if online is not None:
+        _serve_online(online, model, host, port, api_key_env, max_body_bytes, log_requests,
+                      log, workspace)
+        return
     from ..serve.server import ServeConfig
     from ..serve.server import serve as run_server
 
@@ -89,6 +98,25 @@ def serve(
                          log_store=str(ws.store) if target is not None and ws else None)
     config.api_key()
     run_server(config)
+
+
+def _serve_online(name: str, model: str | None, host: str, port: int, api_key_env: str | None,
+                  max_body_bytes: int, log_requests: bool, log: bool | None,
+                  workspace: Path | None) -> None:
+    """``serve --online NAME``: the live service of :mod:`mlstrata.online.service`."""
+    from ..online.service import OnlineServeConfig, serve_online
+    from ..serve.server import ServeConfig
+    from ..workspace import Workspace
+
+    if model is not None:
+        raise MlstrataError(f"give either a MODEL ({model!r}) or --online {name}, not both")
+    ws = Workspace.find(workspace)
+    target = log_target(ws, log)
+    key = ServeConfig(source=None, api_key_env=api_key_env).api_key()
+    serve_online(OnlineServeConfig(
+        name=name, workspace=ws.root, host=host, port=port, api_key=key,
+        max_body_bytes=max_body_bytes, log_requests=log_requests, log=target,
+        log_store=str(ws.store) if target is not None else None))
 
 
 def model_source(ref: str, workspace: Path | None) -> ModelSource:

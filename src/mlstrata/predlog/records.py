@@ -50,7 +50,11 @@ class ModelInfo:
 
     @classmethod
     def of(cls, model: Any) -> ModelInfo:
-        """The info of a :class:`~mlstrata.runtime.model.LoadedModel` (its package files)."""
+        """The info of a :class:`~mlstrata.runtime.model.LoadedModel` (its package files), or
+        the ``log_info`` a model without a package carries (an online model)."""
+        given = getattr(model, "log_info", None)
+        if isinstance(given, ModelInfo):
+            return given
         directory = Path(model.directory)
         with (directory / "manifest.json").open("rb") as handle:
             package = hashlib.file_digest(handle, "sha256").hexdigest()
