@@ -26,6 +26,7 @@ __all__ = [
     "DataConfig",
     "FeatureConfig",
     "GateConfig",
+    "GuardConfig",
     "ModelConfig",
     "MonitorConfig",
     "OnlineConfig",
@@ -209,6 +210,20 @@ OnlineModelKind = Literal["logistic_regression", "linear_regression", "hoeffding
                           "adaptive_random_forest", "knn"]
 
 
+class GuardConfig(_Strict):
+    """The guard of online models against poisoned streams (``online.guard``): off unless
+    ``enabled``. ADWIN (``delta``) watches the live model's progressive error; a shadow copy
+    learns each event ``shadow_delay`` events late; when, after a change, the live model's
+    accuracy over the last ``window`` events falls more than ``margin`` below the shadow's,
+    the model is rolled back and the suspect events quarantined."""
+
+    enabled: bool = False
+    window: int = Field(150, ge=10)
+    margin: float = Field(0.1, gt=0, lt=1)
+    shadow_delay: int = Field(2000, ge=1)
+    delta: float = Field(0.002, gt=0, lt=1)
+
+
 class OnlineConfig(_Strict):
     """Defaults of ``mlstrata online create`` and the durability of online models.
 
@@ -225,6 +240,7 @@ class OnlineConfig(_Strict):
     metric: str | None = None
     checkpoint_events: int = Field(10_000, ge=1)
     checkpoint_seconds: float = Field(300.0, gt=0)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
 
 
 class ProjectConfig(_Strict):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import WorkspaceError
@@ -49,13 +50,16 @@ class Snapshot:
 
     seq: int
     payload: bytes
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
-def snapshot(spec: Artifact, model: Any, seq: int) -> Snapshot:
-    """Pickle ``model`` (after event ``seq``) for the online model ``spec``."""
+def snapshot(spec: Artifact, model: Any, seq: int,
+             meta: Mapping[str, Any] | None = None) -> Snapshot:
+    """Pickle ``model`` (after event ``seq``) for the online model ``spec``; ``meta`` goes into
+    the checkpoint's metadata (the quarantine it reflects, see :mod:`.quarantine`)."""
     payload = pickle.dumps({"format": _FORMAT, "spec": spec.id, "seq": seq, "model": model},
                            protocol=pickle.HIGHEST_PROTOCOL)
-    return Snapshot(seq, payload)
+    return Snapshot(seq, payload, dict(meta or {}))
 
 
 def save_checkpoint(ws: Workspace, spec: Artifact, taken: Snapshot,
@@ -63,7 +67,7 @@ def save_checkpoint(ws: Workspace, spec: Artifact, taken: Snapshot,
     """Store a snapshot as the next checkpoint of the online model ``spec``."""
     first = int(previous.meta["last_event"]) + 1 if previous is not None else 1
     meta = {"online": spec.name, "spec": spec.id, "first_event": first,
-            "last_event": taken.seq, "river": river_version(), "format": _FORMAT}
+            "last_event": taken.seq, "river": river_version(), "format": _FORMAT, **taken.meta}
     inputs = {"spec": spec.id, **({"previous": previous.id} if previous is not None else {})}
     return ws.put_bytes(taken.payload, suffix=".pkl", kind=CHECKPOINT_KIND,
                         name=f"{spec.name}.checkpoint", meta=meta, inputs=inputs,

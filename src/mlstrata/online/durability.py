@@ -47,6 +47,7 @@ class Durability:
         self.policy = policy
         self.log = EventLog(events_dir(ws, spec.name))
         self.last: Artifact | None = None
+        self.checkpoint_meta: dict[str, Any] = {}
         self._taken = -1
         self._since = time.monotonic()
         self._storing = threading.Lock()
@@ -86,4 +87,4 @@ class Durability:
 
     def _take(self, model: Any, seq: int) -> Snapshot:
         self._taken, self._since = seq, time.monotonic()
-        return snapshot(self.spec, model, seq)
+        return snapshot(self.spec, model, seq, self.checkpoint_meta)

@@ -6,6 +6,11 @@ event for event, the one an uninterrupted run would hold — after a clean shutd
 refused, said so in :attr:`Recovery.notes`, and the previous one used (the event log holds every
 event since the first, so any checkpoint will do). With none left, the model is rebuilt from
 its spec: a fresh pipeline and, when it was warm-started, the same dataset rows again.
+
+Quarantined events (:mod:`.quarantine`, set aside by the guard) stay in the log but are skipped
+by the replay, and only a checkpoint that skipped exactly the same events is used — so a model
+recovered after a rollback equals the guarded run, and releasing events rebuilds from a
+checkpoint older than them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from .estimators import build_pipeline
 from .eventlog import EventLogError, last_event, read_events
 from .events import EventRefusedError
 from .learner import OnlineModel
+from .quarantine import Quarantine, quarantine_path, reflects
 from .spec import SPEC_KIND, OnlineSpec
 
 __all__ = ["Recovery", "WarmStart", "dataset_rows", "open_online", "read_spec", "warm_start"]
@@ -37,6 +43,8 @@ class Recovery:
     checkpoint: Artifact | None
     replayed: int = 0
     notes: list[str] = field(default_factory=list)
+    quarantine: Quarantine = field(default_factory=lambda: Quarantine([]))
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,8 @@ def open_online(ws: Workspace, name: str, *, writable: bool = True,
     artifact, spec = read_spec(ws, name)
     durability = Durability(ws, artifact, policy or CheckpointPolicy()) if writable else None
     try:
-        model, recovery = _start(ws, artifact, spec)
+        model, recovery = _start(ws, artifact, spec,
+                                 Quarantine.load(quarantine_path(ws, spec.name)))
         _replay_log(ws, model, recovery)
     except BaseException:
         if durability is not None:
@@ -74,6 +83,7 @@ def open_online(ws: Workspace, name: str, *, writable: bool = True,
         raise
     if durability is not None:
         durability.resume_from(recovery.checkpoint)
+        durability.checkpoint_meta["quarantine"] = recovery.quarantine.skipped()
         model.durability = durability
     return model, recovery
 
@@ -98,9 +108,13 @@ def warm_start(model: OnlineModel, rows: Iterable[Mapping[str, Any]]) -> WarmSta
 def _replay_log(ws: Workspace, model: OnlineModel, recovery: Recovery) -> None:
     """Learn the logged events after the model's checkpoint; refuse a log that ends before it."""
     directory = events_dir(ws, model.spec.name)
-    for chunk in _chunks(payload for _, payload in read_events(directory, model.seq)):
-        model.replay_logged(chunk)
-        recovery.replayed += len(chunk)
+    skip = recovery.quarantine.skip_set()
+    for chunk in _chunks(read_events(directory, model.seq)):
+        kept = [payload for seq, payload in chunk if seq not in skip]
+        model.replay_logged(kept)
+        model.seq = chunk[-1][0]
+        recovery.replayed += len(kept)
+        recovery.skipped += len(chunk) - len(kept)
     logged = last_event(directory)
     if logged < model.seq:
         source = recovery.checkpoint.ref if recovery.checkpoint else "the warm start"
@@ -109,10 +123,20 @@ def _replay_log(ws: Workspace, model: OnlineModel, recovery: Recovery) -> None:
                             "restore it from a backup")
 
 
-def _start(ws: Workspace, artifact: Artifact, spec: OnlineSpec) -> tuple[OnlineModel, Recovery]:
-    """The newest checkpoint that verifies, or the model rebuilt from its spec."""
+def _start(ws: Workspace, artifact: Artifact, spec: OnlineSpec,
+           quarantine: Quarantine) -> tuple[OnlineModel, Recovery]:
+    """The newest checkpoint that verifies and skipped exactly the events quarantined now, or
+    the model rebuilt from its spec."""
     notes: list[str] = []
+    unfit = 0
     for candidate in checkpoints(ws, artifact):
+        if not reflects(candidate.meta, quarantine, int(candidate.meta["last_event"])):
+            unfit += 1
+            continue
+        if unfit:
+            notes.append(f"{unfit} newer checkpoint(s) passed over: they do not reflect the "
+                         "current quarantine (events quarantined or released since)")
+            unfit = 0
         try:
             loaded = load_checkpoint(ws, candidate)
         except CheckpointCorruptError as exc:
@@ -121,7 +145,8 @@ def _start(ws: Workspace, artifact: Artifact, spec: OnlineSpec) -> tuple[OnlineM
         if candidate.meta.get("river") != river_version():
             notes.append(f"{candidate.ref} was written by River {candidate.meta.get('river')}, "
                          f"this is {river_version()}: replayed events may differ slightly")
-        return OnlineModel(spec, loaded.model, loaded.seq), Recovery(candidate, notes=notes)
+        return OnlineModel(spec, loaded.model, loaded.seq), Recovery(candidate, notes=notes,
+                                                                     quarantine=quarantine)
     model = OnlineModel(spec, build_pipeline(spec))
     if spec.warm_start is not None:
         warm_start(model, dataset_rows(ws, spec.warm_start))
@@ -129,7 +154,7 @@ def _start(ws: Workspace, artifact: Artifact, spec: OnlineSpec) -> tuple[OnlineM
         notes.append("no checkpoint left: rebuilt from the spec"
                      + (" and its warm start" if spec.warm_start else "")
                      + ", replaying every logged event")
-    return model, Recovery(None, notes=notes)
+    return model, Recovery(None, notes=notes, quarantine=quarantine)
 
 
 def dataset_rows(ws: Workspace, dataset_id: str) -> Iterator[dict[str, Any]]:
