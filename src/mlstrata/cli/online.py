@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from itertools import takewhile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -18,6 +18,8 @@ from ._options import console, err_console
 
 if TYPE_CHECKING:
     from ..online.durability import CheckpointPolicy
+    from ..online.guard import GuardedModel
+    from ..online.learner import OnlineModel
     from ..workspace import Workspace
 
 __all__ = ["register"]
@@ -81,6 +83,9 @@ def replay(
         "--every", min=1, help="Report the metric every N events.")] = 1000,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Folder for the JSON and HTML reports (default: reports/).")] = None,
+    guard: Annotated[bool | None, typer.Option(
+        "--guard/--no-guard", help="Run the guard against poisoned streams (rollback + "
+                                   "quarantine; default: online.guard.enabled).")] = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
@@ -91,7 +96,14 @@ def replay(
 
     ws = open_workspace(workspace)
     chunks = read_records(file, read_spec(ws, name)[1].contract)
-    model, recovery = open_online(ws, name, writable=commit, policy=_policy(ws))
+    if guard if guard is not None else ws.config.online.guard.enabled:
+        from ..online.guard import open_guarded
+
+        guarded, recovery = open_guarded(ws, name, writable=commit, policy=_policy(ws))
+        model: OnlineModel = cast("OnlineModel", guarded)  # the same calls (duck-typed)
+    else:
+        guarded, (model, recovery) = None, open_online(ws, name, writable=commit,
+                                                      policy=_policy(ws))
     with _sigterm_flag() as stopped, contextlib.closing(model), \
             progress_bar(quiet=as_json) as progress:
         task = progress.add_task(f"replaying {file.name}", total=_row_count(file))
@@ -100,9 +112,62 @@ def replay(
                             progress=lambda rows: progress.advance(task, rows))
     notes = [*recovery.notes,
              *(["stopped by SIGTERM: the rest of the file was not replayed"]
-               if stopped.is_set() else [])]
+               if stopped.is_set() else []),
+             *([_guard_note(guarded)] if guarded is not None else [])]
     emit_saved(replace(report, notes=tuple(notes)), as_json, out or ws.reports_dir,
                f"{name}-replay")
+
+
+@online_app.command("quarantine")
+def quarantine(
+    name: Annotated[str, typer.Argument(help="The online model's name.")],
+    release: Annotated[str | None, typer.Option(
+        "--release", metavar="ID|all",
+        help="Un-quarantine and learn again (rebuilds from an older checkpoint).")] = None,
+    drop: Annotated[str | None, typer.Option(
+        "--drop", metavar="ID|all",
+        help="Confirm: never learn these events (they stay in the event log).")] = None,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """List the events the guard quarantined; release or drop them."""
+    import json
+
+    from ..errors import ConfigError
+    from ..online.guard import decide
+    from ..online.quarantine import Quarantine, quarantine_path
+    from ..online.recovery import read_spec
+
+    ws = open_workspace(workspace)
+    spec = read_spec(ws, name)[1]
+    if release is not None and drop is not None:
+        raise ConfigError("give --release or --drop, not both")
+    if release is not None or drop is not None:
+        action, which = ("release", release) if release is not None else ("drop", drop)
+        assert which is not None
+        decided = decide(ws, name, which, action, _policy(ws))
+        if not as_json:
+            console.print(f"{action}: {len(decided)} entr{'y' if len(decided) == 1 else 'ies'}"
+                          + (" (model rebuilt from an older checkpoint)"
+                             if action == "release" and decided else ""), highlight=False)
+    entries = [e.to_dict() for e in Quarantine.load(quarantine_path(ws, spec.name)).entries]
+    if as_json:
+        console.print_json(json.dumps({"model": spec.name, "entries": entries}))
+        return
+    if not entries:
+        console.print(f"{spec.name}: nothing quarantined", highlight=False)
+    for e in entries:
+        console.print(f"{e['id']:>3}  events {e['first']}..{e['last']} ({e['events']})  "
+                      f"{e['status']:<11}  {e['at']}  {e['reason']}", highlight=False)
+
+
+def _guard_note(guarded: GuardedModel) -> str:
+    counters = guarded.counters()
+    ranges = ", ".join(f"{first}..{last}" for first, last in guarded.quarantine.skipped())
+    return (f"guard: {int(counters['rollbacks'])} rollback(s), "
+            f"{int(counters['quarantined_events'])} events quarantined"
+            + (f" ({ranges})" if ranges else "") + f", {int(counters['changes_detected'])} "
+            "change(s) seen by ADWIN")
 
 
 @online_app.command("show")
