@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 
+from mlstrata.config import GuardConfig
 from mlstrata.online.durability import CheckpointPolicy
+from mlstrata.online.guard import open_guarded
 from mlstrata.online.logged import logged_model
 from mlstrata.online.recovery import open_online, read_spec
-from mlstrata.online.service import OnlineService, create_online_app
+from mlstrata.online.service import OnlineService, ServedModel, create_online_app
 from mlstrata.predlog import open_log
 from mlstrata.predlog.reading import read_lines
 from mlstrata.workspace import Workspace
@@ -24,9 +26,16 @@ from . import _stream
 
 
 @contextlib.contextmanager
-def online_server(ws: Workspace, log: Path | None = None) -> Iterator[tuple[str, OnlineService]]:
-    """The service of ``loans`` served in this process; closed (checkpoint, log) after."""
-    model, _ = open_online(ws, "loans", policy=CheckpointPolicy(events=100))
+def online_server(ws: Workspace, log: Path | None = None,
+                  guard: GuardConfig | None = None) -> Iterator[tuple[str, OnlineService]]:
+    """The service of ``loans`` served in this process (guarded with ``guard``); closed
+    (checkpoint, log) after."""
+    policy = CheckpointPolicy(events=100)
+    model: ServedModel
+    if guard is not None:
+        model, _ = open_guarded(ws, "loans", policy=policy, settings=guard)
+    else:
+        model, _ = open_online(ws, "loans", policy=policy)
     artifact, _ = read_spec(ws, "loans")
     service = OnlineService(model, logged_model(model.spec, artifact),
                             open_log(log) if log is not None else None)
@@ -140,3 +149,16 @@ def test_predictions_and_labels_go_to_the_prediction_log(online_ws: Workspace,
     labels = {(line["request_id"], line["record"]): line["label"] for line in feedback}
     assert labels == {(predicted["request_id"], 1): rows[1]["paid"],
                       (learnt["request_id"], 0): rows[2]["paid"]}
+
+
+def test_a_guarded_model_serves_and_reports_its_guard(online_ws: Workspace) -> None:
+    rows = _stream.rows(40, seed=17)
+    with online_server(online_ws, guard=GuardConfig(enabled=True, window=10)) as (url, service), \
+            httpx.Client(base_url=url) as client:
+        assert client.post("/v1/learn", json=rows).json()["accepted"] == 40
+        predicted = client.post("/v1/predict", json=_features(rows[0]))
+        assert predicted.status_code == 200
+        metrics = client.get("/metrics").text
+    assert service.model.seq == 40
+    assert 'mlstrata_online_guard_rollbacks_total{model="loans"} 0' in metrics
+    assert 'mlstrata_online_guard_live_window_score{model="loans"}' in metrics
