@@ -40,7 +40,7 @@ from .records import FeedbackItem, ModelInfo, PredictionItem, feedback_row, pred
 __all__ = ["PredictionLog", "Sink", "open_log"]
 
 _log = logging.getLogger("mlstrata.predlog")
-_CHUNK_ROWS = 4096
+_CHUNK_ROWS = 1024  # records converted, built and written together
 _BEHIND = 2048  # queued records beyond which the writer stops handing the CPU over
 Item = PredictionItem | FeedbackItem
 
@@ -256,16 +256,19 @@ class PredictionLog:
                 return
 
     def _write(self, items: list[Item]) -> None:
-        rows: list[dict[str, Any]] = []
+        """Write a drain group by group: only one group's lines are in memory at a time (a
+        starved writer's big drain must not raise the process's high-water mark)."""
         for group in _groups(items):
             try:
-                rows += self._rows(group)
+                rows = self._rows(group)
             except Exception:  # noqa: BLE001 — a bug must not stop the log; it is reported
                 _log.exception("prediction log: could not build the lines of %d requests",
                                len(group))
                 self._count_dropped(sum(item.rows for item in group))
-        if not rows:
-            return
+                continue
+            self._store(rows)
+
+    def _store(self, rows: list[dict[str, Any]]) -> None:
         try:
             self.sink.write(rows, self._yield)
         except Exception as exc:  # noqa: BLE001 — a full disk or a lost database
