@@ -162,3 +162,13 @@ def test_a_guarded_model_serves_and_reports_its_guard(online_ws: Workspace) -> N
     assert service.model.seq == 40
     assert 'mlstrata_online_guard_rollbacks_total{model="loans"} 0' in metrics
     assert 'mlstrata_online_guard_live_window_score{model="loans"}' in metrics
+
+
+def test_one_record_gets_the_same_features_as_in_a_batch(online_ws: Workspace) -> None:
+    from mlstrata.online.features import featurize
+
+    _, spec = read_spec(online_ws, "loans")
+    rows = _stream.rows(300, seed=23) + [{**_stream.rows(1)[0], "opened": None}]
+    batch = featurize(spec, rows)
+    assert [featurize(spec, [row])[0] for row in rows] == batch
+    assert [featurize(spec, [row])[0] for row in rows] == batch  # from the cache
