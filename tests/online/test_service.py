@@ -143,6 +143,7 @@ def test_predictions_and_labels_go_to_the_prediction_log(online_ws: Workspace,
     by_id = {(line["request_id"], line["record"]): line for line in lines}
     first = by_id[(predicted["request_id"], 0)]
     assert first["source"] == "rest" and first["inputs"]["region"] == rows[0]["region"]
+    assert first["latency_ms"] > 0
     assert first["prediction"] == predicted["predictions"][0]["label"]
     assert set(first["probabilities"]) == {"no", "yes"}
     assert (learnt["request_id"], 0) in by_id  # a learn with features: its prediction too

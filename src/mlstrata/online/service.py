@@ -264,13 +264,14 @@ def _route(path: str, params: dict[str, str]) -> tuple[str, dict[str, Handler] |
 
 def _predict(app: _App, request: Request) -> Response:
     """``POST /v1/predict``: one record (an object) or a list of records."""
+    began = time.perf_counter()
     require_json(request)
     records = _records(parse_json(request.body))
     service = app.service
     request_id = _request_id(request, service)
     answers = _answer(service, records)
     service.recent.remember(request_id, records, answers)
-    _log_predictions(service, request_id, "rest", records, answers)
+    _log_predictions(service, request_id, "rest", records, answers, began)
     return json_response({"model": service.spec.name, "version": service.logged.version,
                           "request_id": request_id,
                           "predictions": [a.to_dict() for a in answers]},
@@ -313,11 +314,13 @@ def _request_id(request: Request, service: OnlineService) -> str:
 
 
 def _log_predictions(service: OnlineService, request_id: str, source: str,
-                     records: Sequence[Mapping[str, Any]], answers: list[Prediction]) -> None:
+                     records: Sequence[Mapping[str, Any]], answers: list[Prediction],
+                     began: float) -> None:
     if service.log is not None:
         service.log.log_predictions(service.logged, request_id=request_id, source=source,
                                     columns={}, predictions=as_predictions(service.spec, answers),
-                                    latency_ms=0.0, records=records)
+                                    latency_ms=(time.perf_counter() - began) * 1000,
+                                    records=records)
 
 
 # -- learn -----------------------------------------------------------------------------------
@@ -453,6 +456,7 @@ def _model_ready(app: _App, request: Request) -> Response:
 
 def _infer(app: _App, request: Request) -> Response:
     """``POST /v2/models/{name}/infer``: JSON tensors, one per input field."""
+    began = time.perf_counter()
     service = _served(app, request)
     payload = parse_json(request.body)
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) \
@@ -478,7 +482,7 @@ def _infer(app: _App, request: Request) -> Response:
     request_id = sent_id if isinstance(sent_id, str) and _REQUEST_ID.fullmatch(sent_id) \
         and sent_id not in service.recent else service.new_id()
     service.recent.remember(request_id, records, answers)
-    _log_predictions(service, request_id, "oip-rest", records, answers)
+    _log_predictions(service, request_id, "oip-rest", records, answers, began)
     if service.spec.task == "regression":
         outputs = [{"name": "value", "datatype": "FP64", "shape": [count],
                     "data": [a.value for a in answers]}]
