@@ -23,8 +23,11 @@ between its ``fsync`` and its ``XACK`` — so it is only acknowledged. A small h
 the log (``consumers/``) remembers where the mark was, so a restart reads only the log's tail.
 A consumer group therefore belongs to one model (the default group is ``mlstrata.NAME``).
 
-Stopping (:attr:`StreamConsumer.stop`, set by SIGTERM/SIGINT in the CLI) ends the loop between
-two batches: the batch in hand is learnt and acknowledged first.
+Batches are pipelined: while one worker thread learns batch *k* (mostly waiting for its
+``fsync``) and acknowledges it, the main thread reads and checks batch *k + 1*; batches are still
+learnt and acknowledged one after the other, in order. Stopping (:attr:`StreamConsumer.stop`,
+set by SIGTERM/SIGINT in the CLI) ends the loop between two batches: the batch in hand is learnt
+and acknowledged first (a batch read but not yet learnt stays pending, for the next run).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,7 @@ __all__ = ["ConsumeReport", "ConsumerSettings", "StreamConsumer", "StreamSourceE
 EntryId = tuple[int, int]
 Entry = tuple[str, Mapping[str, str] | None]
 _PROGRESS_SECONDS = 5.0
+_HINT_SECONDS = 5.0
 
 
 class StreamSourceError(MlstrataError):
@@ -202,6 +207,9 @@ class StreamConsumer:
         self._hint = state_dir / f"{_slug(settings.stream, settings.group)}.json"
         self._events = events
         self.mark = self._find_mark()
+        self._hinted: tuple[str, int] | None = None
+        self._taken = 0
+        self._hint_saved = time.monotonic()
         self.report = ConsumeReport(model.spec.name, settings.stream, settings.group,
                                     settings.dead_letter_stream)
 
@@ -224,29 +232,39 @@ class StreamConsumer:
             if claimed:
                 self.report.notes.append(f"{claimed} pending entries claimed from other "
                                          "consumers of the group")
-            for pending in (True, False):
-                while not self._done():
-                    entries = self._read(pending)
-                    if entries:
-                        self._handle(entries)
-                    elif pending:
-                        break
-                    now = time.monotonic()
-                    if progress is not None and now - last_progress >= _PROGRESS_SECONDS:
-                        self.report.seconds, last_progress = now - started, now
-                        progress(self.report)
+            with ThreadPoolExecutor(1, thread_name_prefix="mlstrata-consume") as applier:
+                in_flight: Future[None] | None = None
+                for pending in (True, False):
+                    after = "0"  # pending entries are re-read after the last one read
+                    while not self._done():
+                        entries = self._read(after if pending else ">")
+                        if not entries and pending:
+                            break
+                        if entries:
+                            after, self._taken = entries[-1][0], self._taken + len(entries)
+                            batch = self._sort(entries)
+                            if in_flight is not None:
+                                in_flight.result()
+                            in_flight = applier.submit(self._apply, batch, len(entries))
+                        now = time.monotonic()
+                        if progress is not None and now - last_progress >= _PROGRESS_SECONDS:
+                            self.report.seconds, last_progress = now - started, now
+                            progress(self.report)
+                if in_flight is not None:
+                    in_flight.result()
         except redis.RedisError as exc:
             raise StreamSourceError(f"Redis at {self.settings.url} failed: {exc}; entries "
                                     "learnt but not acknowledged are recognised on restart"
                                     ) from exc
         finally:
             self.report.seconds = time.monotonic() - started
+            self._save_hint()
         self.report.stopped_by = "signal" if self.stop.is_set() else "max-events"
         return self.report
 
     def _done(self) -> bool:
         limit = self.settings.max_events
-        return self.stop.is_set() or (limit is not None and self.report.read >= limit)
+        return self.stop.is_set() or (limit is not None and self._taken >= limit)
 
     def _ensure_group(self) -> None:
         import redis
@@ -271,19 +289,21 @@ class StreamConsumer:
             if start == "0-0":
                 return claimed
 
-    def _read(self, pending: bool) -> list[Entry]:
+    def _read(self, start: str) -> list[Entry]:
+        """Up to a batch of entries: new ones (``>``, waiting up to ``block_ms``) or this
+        consumer's pending ones after ``start``."""
         s = self.settings
-        count = s.batch if s.max_events is None else min(s.batch, s.max_events - self.report.read)
-        answer = self.client.xreadgroup(s.group, s.consumer, {s.stream: "0" if pending else ">"},
-                                        count=count, block=None if pending else s.block_ms)
+        count = s.batch if s.max_events is None else min(s.batch, s.max_events - self._taken)
+        answer = self.client.xreadgroup(s.group, s.consumer, {s.stream: start}, count=count,
+                                        block=s.block_ms if start == ">" else None)
         if not answer:
             return []
         entries: list[Entry] = answer[0][1]
         return entries
 
-    def _handle(self, entries: Sequence[Entry]) -> None:
-        """Learn, dead-letter and acknowledge one batch — acknowledged only once durable."""
-        batch = self._sort(entries)
+    def _apply(self, batch: _Outcome, read: int) -> None:
+        """Learn, dead-letter and acknowledge one sorted batch — acknowledged only once durable
+        (runs on one worker thread, batch after batch, while the next batch is read)."""
         if batch.learn:
             last = self.model.learn_events(batch.learn)
             self.mark = entry_key(batch.learn_ids[-1])
@@ -296,9 +316,11 @@ class StreamConsumer:
                 pipe.xadd(self.settings.dead_letter_stream, dead)
             pipe.xack(self.settings.stream, self.settings.group, *batch.ack)
             pipe.execute()
-        self.report.read += len(entries)
+        self.report.read += read
         if batch.learn:
-            self._save_hint(batch.learn_ids[-1])
+            self._hinted = batch.learn_ids[-1], last
+            if time.monotonic() - self._hint_saved >= _HINT_SECONDS:
+                self._save_hint()
 
     def _sort(self, entries: Iterable[Entry]) -> _Outcome:
         batch = _Outcome()
@@ -370,15 +392,21 @@ class StreamConsumer:
                 mark = key if mark is None or key > mark else mark
         return mark
 
-    def _save_hint(self, entry_id: str) -> None:
-        """Remember the mark and the event it was reached at (atomic, not fsynced: a lost hint
-        only makes the next start read more of the log)."""
+    def _save_hint(self) -> None:
+        """Remember the mark and the event it was reached at, every few seconds and at the end
+        of a run (atomic, not fsynced: a stale or lost hint only makes the next start read more
+        of the log's tail)."""
+        self._hint_saved = time.monotonic()
+        if self._hinted is None:
+            return
+        entry_id, seq = self._hinted
         self._hint.parent.mkdir(parents=True, exist_ok=True)
         temporary = self._hint.with_suffix(".tmp")
         temporary.write_bytes(orjson.dumps({"stream": self.settings.stream,
                                             "group": self.settings.group,
-                                            "seq": self.model.seq, "id": entry_id}))
+                                            "seq": seq, "id": entry_id}))
         os.replace(temporary, self._hint)
+        self._hinted = None
 
 
 class _MalformedError(ValueError):
