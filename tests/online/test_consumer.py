@@ -124,7 +124,7 @@ def test_a_crash_between_fsync_and_ack_does_not_learn_twice(
     _push(redis_url, stream, rows)
     settings = ConsumerSettings(url=redis_url, stream=stream, group="mlstrata.loans", batch=50,
                                 max_events=250)
-    model, _ = open_model(online_ws, "loans")
+    model, _, _ = open_model(online_ws, "loans")
     consumer = StreamConsumer.for_workspace(online_ws, model, _client(redis_url), settings)
     real = model.learn_events
     calls = 0
@@ -146,7 +146,7 @@ def test_a_crash_between_fsync_and_ack_does_not_learn_twice(
     # batch 3 learnt, not acknowledged; batch 4, read while batch 3 was learnt, neither
     assert _pending(redis_url, stream) == 100
 
-    model, _ = open_model(online_ws, "loans")
+    model, _, _ = open_model(online_ws, "loans")
     with contextlib.closing(model):
         report = StreamConsumer.for_workspace(online_ws, model, _client(redis_url),
                                               replace(settings, max_events=150)).run()
@@ -205,6 +205,18 @@ def test_kill_9_mid_stream_then_a_restart_learns_every_event_exactly_once(
     from mlstrata.online.checkpoints import checkpoints
 
     assert checkpoints(online_ws, spec)[0].meta["last_event"] == 4000  # closed on SIGTERM
+    recovered, _ = open_online(online_ws, "loans", writable=False)
+    assert _same_predictions(recovered, _uninterrupted(online_ws, rows))
+
+
+def test_the_guard_watches_a_consumed_stream(cli: Any, online_ws: Workspace, redis_url: str,
+                                             stream: str) -> None:
+    rows = _stream.rows(400)
+    ids = _push(redis_url, stream, rows)
+    report = _json(cli("online", "consume", "loans", "--redis", redis_url, "--stream", stream,
+                       "--guard", "--max-events", "400", "-w", online_ws.root, "--json"))
+    assert report["learnt"] == 400 and report["notes"][-1].startswith("guard: 0 rollback(s)")
+    assert [e["source"]["id"] for e in _logged(online_ws)] == ids
     recovered, _ = open_online(online_ws, "loans", writable=False)
     assert _same_predictions(recovered, _uninterrupted(online_ws, rows))
 

@@ -206,6 +206,9 @@ def consume(
     max_events: Annotated[int | None, typer.Option(
         "--max-events", min=1, help="Stop after this many entries (default: until SIGTERM or "
                                     "SIGINT).")] = None,
+    guard: Annotated[bool | None, typer.Option(
+        "--guard/--no-guard", help="Run the guard against poisoned streams (rollback + "
+                                   "quarantine; default: online.guard.enabled).")] = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
@@ -221,7 +224,7 @@ def consume(
                                 field=event_field, batch=batch, block_ms=block,
                                 max_events=max_events)
     client = connect(redis_url)
-    model, notes = open_model(ws, name, _policy(ws))
+    model, notes, guarded = open_model(ws, name, _policy(ws), guard)
     with contextlib.closing(model), _stop_signals() as stopped:
         worker = StreamConsumer.for_workspace(ws, model, client, settings)
         worker.stop = stopped
@@ -231,6 +234,8 @@ def consume(
                               "SIGTERM or Ctrl-C stops after the batch in hand", highlight=False)
         report = worker.run(None if as_json else
                             lambda r: err_console.print(r.summary(), highlight=False))
+    if guarded is not None:
+        report.notes.append(_guard_note(guarded))
     emit(report, as_json)
 
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from rich.console import Console
@@ -52,6 +52,9 @@ from .durability import CheckpointPolicy, events_dir
 from .eventlog import read_events
 from .events import Event, EventRefusedError
 from .learner import OnlineModel
+
+if TYPE_CHECKING:
+    from .guard import GuardedModel
 
 __all__ = ["ConsumeReport", "ConsumerSettings", "StreamConsumer", "StreamSourceError",
            "connect", "entry_key", "open_model"]
@@ -175,14 +178,21 @@ def connect(url: str) -> Any:
     return client
 
 
-def open_model(ws: Workspace, name: str,
-               policy: CheckpointPolicy | None = None) -> tuple[OnlineModel, list[str]]:
-    """The model a consumer feeds, writable, and what its recovery noted (the one place a
-    consumer opens a model, so a guard wraps it here)."""
+def open_model(ws: Workspace, name: str, policy: CheckpointPolicy | None = None,
+               guard: bool | None = None) -> tuple[OnlineModel, list[str], GuardedModel | None]:
+    """The model a consumer feeds, writable — guarded when ``guard`` (default:
+    ``online.guard.enabled``) —, what its recovery noted, and the guard (the one place a
+    consumer opens a model)."""
     from .recovery import open_online
 
+    if guard if guard is not None else ws.config.online.guard.enabled:
+        from .guard import open_guarded
+
+        guarded, recovery = open_guarded(ws, name, policy=policy)
+        # the guard has the model's calls (duck-typed)
+        return cast("OnlineModel", guarded), list(recovery.notes), guarded
     model, recovery = open_online(ws, name, policy=policy)
-    return model, list(recovery.notes)
+    return model, list(recovery.notes), None
 
 
 @dataclass
