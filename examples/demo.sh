@@ -144,7 +144,7 @@ stop_server  # SIGTERM writes the prediction log's queue
 if mlstrata monitor credit@champion --window 1000rows --since "$SINCE"; then
   echo "→ healthy (exit 0)"
 else
-  echo "→ exit $?: drift and decay in the second half; the HTML report is in reports/"
+  echo "→ exit $?: drift and decay found (the table says which windows and why; the HTML report is in reports/)"
 fi
 
 step "16. Deploy the champion: a Docker build context, Kubernetes/KServe manifests, an AWS Lambda bundle"
