@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -74,6 +75,42 @@ def test_a_restart_after_sigterm_holds_every_acknowledged_event(online_ws: Works
     assert 'mlstrata_online_last_event{model="loans"} 120' in metrics
     assert after == before
     assert "0 logged events replayed" in served.output  # SIGTERM checkpointed event 120
+
+
+@pytest.mark.slow
+def test_sigterm_during_concurrent_learns_keeps_every_acknowledged_event(
+        online_ws: Workspace) -> None:
+    rows = _stream.rows(4000, seed=19)
+    acknowledged: list[int] = []
+    args = ("--online", "loans", "-w", str(online_ws.root))
+    with serve_process(*args) as served:
+        def worker(part: list[dict[str, Any]]) -> None:
+            with httpx.Client(base_url=served.url, timeout=30) as client:
+                for row in part:
+                    try:
+                        answer = client.post("/v1/learn", json=row)
+                    except httpx.TransportError:
+                        return
+                    if answer.status_code != 200:
+                        return
+                    acknowledged.append(answer.json()["last_event"])
+
+        threads = [threading.Thread(target=worker, args=(rows[i::4],)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        while len(acknowledged) < 200:
+            threading.Event().wait(0.01)
+        served.process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join()
+        served.process.wait(30)
+    assert 200 <= len(acknowledged) < 4000
+    logged = [seq for seq, _ in read_events(events_dir(online_ws, "loans"), 0)]
+    assert set(acknowledged) <= set(logged)
+    with serve_process(*args) as served, httpx.Client(base_url=served.url) as client:
+        metrics = client.get("/metrics").text
+    assert f'mlstrata_online_last_event{{model="loans"}} {len(logged)}' in metrics
+    assert "0 logged events replayed" in served.output
 
 
 def test_an_unknown_model_name_is_one_line_and_a_failed_exit(workspace: Workspace) -> None:
