@@ -26,8 +26,8 @@ from . import _stream
 
 
 @contextlib.contextmanager
-def online_server(ws: Workspace, log: Path | None = None,
-                  guard: GuardConfig | None = None) -> Iterator[tuple[str, OnlineService]]:
+def online_server(ws: Workspace, log: Path | None = None, guard: GuardConfig | None = None,
+                  api_key: str | None = None) -> Iterator[tuple[str, OnlineService]]:
     """The service of ``loans`` served in this process (guarded with ``guard``); closed
     (checkpoint, log) after."""
     policy = CheckpointPolicy(events=100)
@@ -40,7 +40,7 @@ def online_server(ws: Workspace, log: Path | None = None,
     service = OnlineService(model, logged_model(model.spec, artifact),
                             open_log(log) if log is not None else None)
     try:
-        with running(create_online_app(service)) as url:
+        with running(create_online_app(service, api_key=api_key)) as url:
             yield url, service
     finally:
         service.close()
@@ -173,3 +173,17 @@ def test_one_record_gets_the_same_features_as_in_a_batch(online_ws: Workspace) -
     batch = featurize(spec, rows)
     assert [featurize(spec, [row])[0] for row in rows] == batch
     assert [featurize(spec, [row])[0] for row in rows] == batch  # from the cache
+
+
+def test_an_api_key_guards_everything_but_health_and_metrics(online_ws: Workspace) -> None:
+    row = _stream.rows(1)[0]
+    with online_server(online_ws, api_key="s3cret") as (url, _), \
+            httpx.Client(base_url=url) as client:
+        assert client.post("/v1/predict", json=_features(row)).status_code == 401
+        assert client.post("/v1/learn", json=row).status_code == 401
+        assert client.post("/v1/learn", json=row,
+                           headers={"x-api-key": "wrong"}).status_code == 401
+        assert client.post("/v1/learn", json=row,
+                           headers={"authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/v2/health/ready").status_code == 200
+        assert client.get("/metrics").status_code == 200
