@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,8 +118,9 @@ def test_refused_and_malformed_entries_are_dead_lettered_and_acknowledged(
     assert len(_logged(online_ws)) == 16
 
 
+@pytest.mark.parametrize("restart", ["same consumer", "another consumer, hint file lost"])
 def test_a_crash_between_fsync_and_ack_does_not_learn_twice(
-        online_ws: Workspace, redis_url: str, stream: str,
+        online_ws: Workspace, redis_url: str, stream: str, restart: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     rows = _stream.rows(250)
     _push(redis_url, stream, rows)
@@ -146,11 +148,19 @@ def test_a_crash_between_fsync_and_ack_does_not_learn_twice(
     # batch 3 learnt, not acknowledged; batch 4, read while batch 3 was learnt, neither
     assert _pending(redis_url, stream) == 100
 
+    hints = events_dir(online_ws, "loans").parent / "consumers"
+    assert len(list(hints.glob("*.json"))) == 1
+    again = replace(settings, max_events=150)
+    if restart != "same consumer":  # the mark is found by reading the whole log; the entries
+        shutil.rmtree(hints)  # pending under the old consumer's name are claimed
+        again = replace(again, consumer="other")
     model, _, _ = open_model(online_ws, "loans")
     with contextlib.closing(model):
         report = StreamConsumer.for_workspace(online_ws, model, _client(redis_url),
-                                              replace(settings, max_events=150)).run()
+                                              again).run()
     assert (report.already_learnt, report.learnt) == (50, 100)
+    assert report.notes == ([] if restart == "same consumer" else
+                            ["100 pending entries claimed from other consumers of the group"])
     logged = _logged(online_ws)
     assert len(logged) == 250 == len({e["source"]["id"] for e in logged})
     assert _pending(redis_url, stream) == 0

@@ -290,14 +290,17 @@ class StreamConsumer:
         """Take over every entry pending in the group (a group belongs to one model, so they
         were left by an earlier run, perhaps under another consumer name)."""
         s = self.settings
-        start, claimed = "0-0", 0
-        while True:
+        summary = self.client.xpending(s.stream, s.group)
+        others = sum(int(c["pending"]) for c in summary.get("consumers") or []
+                     if c["name"] != s.consumer)
+        start = "0-0"
+        while others:
             answer = self.client.xautoclaim(s.stream, s.group, s.consumer, min_idle_time=0,
                                             start_id=start, count=max(s.batch, 100))
             start = answer[0]
-            claimed += len(answer[1])
             if start == "0-0":
-                return claimed
+                break
+        return others
 
     def _read(self, start: str) -> list[Entry]:
         """Up to a batch of entries: new ones (``>``, waiting up to ``block_ms``) or this
