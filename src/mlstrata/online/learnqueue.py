@@ -15,6 +15,7 @@ label can be sent later by request id (``POST /v1/learn``); each record can be l
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,8 @@ from .learner import Observer, Prediction
 
 __all__ = ["Burst", "LearnQueue", "Learner", "LearnTicket", "Progress", "RecentPredictions",
            "UnknownRequestError"]
+
+_log = logging.getLogger("mlstrata.online")
 
 
 class Learner(Protocol):
@@ -131,7 +134,10 @@ class LearnQueue:
                 end += len(ticket.events)
                 ticket.future.set_result(end)
             if self._on_burst is not None:
-                self._on_burst(Burst(tickets, last, observed))
+                try:
+                    self._on_burst(Burst(tickets, last, observed))
+                except Exception:  # noqa: BLE001 — counting or logging must never stop learning
+                    _log.exception("online model: could not count or log a learnt burst")
 
 
 class UnknownRequestError(MlstrataError):
