@@ -72,9 +72,10 @@ class GuardedModel:
         self._live: deque[float] = deque(maxlen=settings.window)
         self._shadow_scores: deque[float] = deque(maxlen=settings.window)
         self._episode: _Episode | None = None
-        keep = settings.shadow_delay + 4 * settings.window
-        self._history: deque[tuple[int, bytes]] = deque(maxlen=keep + settings.window)
-        self._snapshots: deque[tuple[int, bytes]] = deque(maxlen=keep // settings.window + 2)
+        self._every = max(settings.window, settings.shadow_delay // 4)  # between snapshots
+        keep = settings.shadow_delay + 4 * settings.window + 2 * self._every
+        self._history: deque[tuple[int, bytes]] = deque(maxlen=keep)
+        self._snapshots: deque[tuple[int, bytes]] = deque(maxlen=keep // self._every + 2)
         self._take_snapshot()
         self._reset_shadow()
         self.rollbacks = 0
@@ -118,11 +119,10 @@ class GuardedModel:
             payloads = [encode_event(event) for event in events]
             first = last - len(payloads) + 1
             self._history.extend(zip(range(first, last + 1), payloads, strict=True))
-            decoded = [decode_event(p) for p in payloads]
-            rows = featurize(self.spec, [e["record"] for e in decoded])
+            rows = featurize(self.spec, [decode_event(p)["record"] for p in payloads])
             for offset, ((label, live), features) in enumerate(zip(seen, rows, strict=True)):
-                self._observe(first + offset, label, live, features, decoded[offset])
-            if self._snapshots[-1][0] + self.settings.window <= self.model.seq \
+                self._observe(first + offset, label, live, features)
+            if self._snapshots[-1][0] + self._every <= self.model.seq \
                     and self._episode is None:
                 self._take_snapshot()
             return last
@@ -142,8 +142,8 @@ class GuardedModel:
 
     # -- the checks ----------------------------------------------------------------------------
 
-    def _observe(self, seq: int, label: Any, live: Prediction, features: dict[str, Any],
-                 event: Event) -> None:
+    def _observe(self, seq: int, label: Any, live: Prediction,
+                 features: dict[str, Any]) -> None:
         shadow = self._shadow._predict(features)
         live_score, shadow_score = self._score(label, live), self._score(label, shadow)
         self._live.append(live_score)
@@ -155,11 +155,9 @@ class GuardedModel:
             if self._episode is None:
                 start = max(seq - int(self._adwin.width), self._floor())
                 self._episode = _Episode(start, seq)
-        self._pending.append(event)
+        self._pending.append((features, self._shadow._encode(label)))
         if len(self._pending) > self.settings.shadow_delay:
-            old = self._pending.popleft()
-            self._shadow.pipeline.learn_one(
-                featurize(self.spec, [old["record"]])[0], self._shadow._encode(old["label"]))
+            self._shadow.pipeline.learn_one(*self._pending.popleft())
         episode = self._episode
         if episode is None:
             return
@@ -226,7 +224,7 @@ class GuardedModel:
         with self.model._lock:
             self._shadow = OnlineModel(self.spec, copy.deepcopy(self.model.pipeline),
                                        self.model.seq)
-        self._pending: deque[Event] = deque()
+        self._pending: deque[tuple[dict[str, Any], Any]] = deque()
 
     def _score(self, label: Any, prediction: Prediction) -> float:
         """1 for a right class (0 wrong); a regressor: 1 / (1 + absolute error)."""
