@@ -152,7 +152,20 @@ class _Remembered:
 
 
 class RecentPredictions:
-    """The last ``capacity`` answered prediction requests, by request id (thread-safe)."""
+    """The last ``capacity`` answered prediction requests, by request id (thread-safe).
+
+    >>> recent = RecentPredictions(capacity=1)
+    >>> recent.remember("a", [{"x": 1}], [Prediction(label="yes")])
+    >>> recent.claim("a", None)[0]
+    {'x': 1}
+    >>> recent.claim("a", None)
+    Traceback (most recent call last):
+    mlstrata.online.learnqueue.AlreadyLabelledError: record 0 of request 'a' is labelled already; \
+a prediction learns one label
+    >>> recent.remember("b", [{"x": 2}], [Prediction(label="no")])
+    >>> "a" in recent  # forgotten: only the last request is kept
+    False
+    """
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
