@@ -2,15 +2,19 @@
 recovery after a rollback equals the guarded run, and release/drop persist.
 
 The poisoned stream is the issue's example at full scale: 1,000 events with 100 % flipped labels
-inside 20,000 events of the project's test stream (``_stream.rows``)."""
+inside 20,000 events of the project's test stream (``_stream.rows``). The drifts: a new rule
+in the same stream, and River's SEA generator switching concept."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mlstrata.config import GuardConfig
+from mlstrata.online.creation import CreateRequest, create_online
 from mlstrata.online.durability import CheckpointPolicy
 from mlstrata.online.estimators import build_pipeline
 from mlstrata.online.guard import GuardedModel, decide, open_guarded
@@ -131,3 +135,32 @@ def test_release_relearns_and_drop_keeps_skipping_both_persisted(
     _run(unguarded, _flip(_stream.rows(6_000, seed=3), 3_000, 300))
     assert _same_predictions(released, unguarded)
     assert not _same_predictions(released, live)
+
+
+_SEA = {"columns": {**{f"x{i}": {"type": "float"} for i in range(3)},
+                    "y": {"type": "text", "allowed": ["no", "yes"]}}}
+
+
+def _sea(count: int, drift_at: int) -> list[dict[str, Any]]:
+    """River's SEA generator, its concept switching from variant 0 to 3 at ``drift_at``."""
+    from river.datasets import synth
+
+    stream = synth.ConceptDriftStream(synth.SEA(variant=0, seed=1), synth.SEA(variant=3, seed=2),
+                                      position=drift_at, width=100, seed=3)
+    return [{**{f"x{i}": float(x[i]) for i in range(3)}, "y": "yes" if y else "no"}
+            for x, y in stream.take(count)]
+
+
+@pytest.mark.slow
+def test_a_sea_concept_drift_is_not_rolled_back(workspace: Workspace, tmp_path: Path) -> None:
+    contract = tmp_path / "sea.yaml"
+    contract.write_text(yaml.safe_dump(_SEA))
+    create_online(workspace, CreateRequest(name="sea", target="y", contract=contract),
+                  CheckpointPolicy(events=100_000))
+    rows = _sea(12_000, 6_000)
+    unguarded = _accuracy(_run(open_online(workspace, "sea", writable=False)[0], rows)[6_000:])
+    guarded_model, _ = open_guarded(workspace, "sea", writable=False, settings=_GUARD)
+    guarded = _accuracy(_run(guarded_model, rows)[6_000:])
+    assert guarded_model.changes >= 1  # ADWIN saw the change (accuracy fell from 98 % to 90 %)
+    assert guarded_model.rollbacks == 0
+    assert guarded == unguarded
