@@ -90,12 +90,12 @@ def _same_predictions(a: Any, b: Any) -> bool:
     return all(a.predict(row) == b.predict(row) for row in _stream.rows(200, seed=42))
 
 
-def _guarded_run(ws: Workspace) -> GuardedModel:
-    """6,000 events with a burst of 300 flipped labels (the issue's 5 %), checkpoints every
-    500 events, not closed (as after kill -9: the log is released, no last checkpoint)."""
-    model, _ = open_guarded(ws, "loans", policy=CheckpointPolicy(events=500),
+def _guarded_run(ws: Workspace, events: int = 6_000, every: int = 500) -> GuardedModel:
+    """``events`` events with a burst of 300 flipped labels at 3,000 (the issue's 5 % of 6,000),
+    a checkpoint every ``every`` events, not closed."""
+    model, _ = open_guarded(ws, "loans", policy=CheckpointPolicy(events=every),
                             settings=GuardConfig(enabled=True, shadow_delay=600))
-    _run(model, _flip(_stream.rows(6_000, seed=3), 3_000, 300))
+    _run(model, _flip(_stream.rows(6_000, seed=3), 3_000, 300)[:events])
     assert model.rollbacks == 1
     return model
 
@@ -110,6 +110,21 @@ def test_recovery_after_a_rollback_equals_the_guarded_run(online_ws: Workspace) 
     assert _same_predictions(recovered, live)
     stored = Quarantine.load(quarantine_path(online_ws, "loans"))
     assert stored.skipped() == live.quarantine.skipped()
+
+
+def test_a_checkpoint_holding_poison_is_passed_over_by_recovery(online_ws: Workspace) -> None:
+    """The checkpoint after event 3,200 holds part of the burst (taken before the rollback, it
+    skipped nothing); a crash before the next one: recovery must start from an older one."""
+    live = _guarded_run(online_ws, events=4_000, every=3_200)
+    assert live.durability is not None and live.durability.last is not None
+    assert live.durability.last.meta["last_event"] == 3_200
+    assert live.durability.last.meta["quarantine"] == []
+    live.durability.log.close()  # a crash: no last checkpoint
+    recovered, recovery = open_online(online_ws, "loans", writable=False)
+    assert recovery.checkpoint is not None and recovery.checkpoint.meta["last_event"] == 0
+    assert any("do not reflect the current quarantine" in note for note in recovery.notes)
+    assert recovery.skipped == live.quarantined_events
+    assert recovered.seq == 4_000 and _same_predictions(recovered, live)
 
 
 def test_release_relearns_and_drop_keeps_skipping_both_persisted(
