@@ -219,6 +219,19 @@ def test_kill_9_mid_stream_then_a_restart_learns_every_event_exactly_once(
     assert _same_predictions(recovered, _uninterrupted(online_ws, rows))
 
 
+def test_people_get_a_summary_line(cli: Any, online_ws: Workspace, redis_url: str,
+                                   stream: str) -> None:
+    _push(redis_url, stream, [*_stream.rows(9), "{bad"])
+    result = cli("online", "consume", "loans", "--redis", redis_url, "--stream", stream,
+                 "--max-events", "10", "-w", online_ws.root)
+    assert result.code == 0, result.err
+    out = " ".join(result.out.split())
+    assert "10 entries: 9 learnt, 0 already learnt, 1 dead-lettered (0 refused, 1 malformed)" \
+        in out and "events/s; stopped by max-events" in out
+    assert "learnt as events 1..9" in out and f"{stream}.dead-letter" in out
+    assert f"consuming {stream} (group mlstrata.loans) into loans" in result.err
+
+
 def test_the_guard_watches_a_consumed_stream(cli: Any, online_ws: Workspace, redis_url: str,
                                              stream: str) -> None:
     rows = _stream.rows(400)
