@@ -25,6 +25,7 @@ from mlstrata.online.estimators import build_pipeline
 from mlstrata.online.eventlog import last_event, read_events
 from mlstrata.online.learner import OnlineModel
 from mlstrata.online.recovery import open_online, read_spec
+from mlstrata.predlog.reading import read_lines
 from mlstrata.workspace import Workspace
 
 from . import _stream
@@ -89,6 +90,15 @@ def test_pushed_events_are_learnt_and_acknowledged(cli: Any, online_ws: Workspac
     after, _ = open_online(online_ws, "loans", writable=False)
     assert not _same_predictions(before, after)  # the model learnt
     assert _same_predictions(after, _uninterrupted(online_ws, rows))
+    # the prediction log: each event's prediction made just before learning it, then its label
+    log = online_ws.store / "predictions"
+    lines = list(read_lines(log, model="loans"))
+    assert sorted(line["request_id"] for line in lines) == sorted(ids)
+    first = next(line for line in lines if line["request_id"] == ids[0])
+    assert first["source"] == "redis" and first["inputs"]["amount"] == rows[0]["amount"]
+    labels = {line["request_id"]: line["label"] for line in read_lines(log, model="loans",
+                                                                        feedback=True)}
+    assert labels == {entry_id: row["paid"] for entry_id, row in zip(ids, rows, strict=True)}
 
 
 def test_refused_and_malformed_entries_are_dead_lettered_and_acknowledged(

@@ -15,6 +15,7 @@ import typer
 
 from ._common import JsonOption, WorkspaceOption, emit, emit_saved, open_workspace, progress_bar
 from ._options import console, err_console
+from ._predlog import LogOption, batch_log
 
 if TYPE_CHECKING:
     from ..online.durability import CheckpointPolicy
@@ -209,6 +210,7 @@ def consume(
     guard: Annotated[bool | None, typer.Option(
         "--guard/--no-guard", help="Run the guard against poisoned streams (rollback + "
                                    "quarantine; default: online.guard.enabled).")] = None,
+    log: LogOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
@@ -225,8 +227,9 @@ def consume(
                                 max_events=max_events)
     client = connect(redis_url)
     model, notes, guarded = open_model(ws, name, _policy(ws), guard)
-    with contextlib.closing(model), _stop_signals() as stopped:
-        worker = StreamConsumer.for_workspace(ws, model, client, settings)
+    with contextlib.closing(model), batch_log(name, ws.root, log) as predictions, \
+            _stop_signals() as stopped:
+        worker = StreamConsumer.for_workspace(ws, model, client, settings, predictions)
         worker.stop = stopped
         worker.report.notes.extend(notes)
         if not as_json:

@@ -51,10 +51,12 @@ from ..workspace import Workspace
 from .durability import CheckpointPolicy, events_dir
 from .eventlog import read_events
 from .events import Event, EventRefusedError
-from .learner import OnlineModel
+from .learner import OnlineModel, Prediction
 
 if TYPE_CHECKING:
+    from ..predlog import PredictionLog
     from .guard import GuardedModel
+    from .logged import LoggedModel
 
 __all__ = ["ConsumeReport", "ConsumerSettings", "StreamConsumer", "StreamSourceError",
            "connect", "entry_key", "open_model"]
@@ -209,9 +211,11 @@ class StreamConsumer:
     """Feed one online model from one Redis stream (see the module docstring)."""
 
     def __init__(self, model: OnlineModel, client: Any, settings: ConsumerSettings,
-                 state_dir: Path, events: Path) -> None:
+                 state_dir: Path, events: Path,
+                 log: tuple[PredictionLog, LoggedModel] | None = None) -> None:
         self.model = model
         self.client = client
+        self.log = log
         self.settings = settings
         self.stop = threading.Event()
         self._hint = state_dir / f"{_slug(settings.stream, settings.group)}.json"
@@ -225,10 +229,18 @@ class StreamConsumer:
 
     @classmethod
     def for_workspace(cls, ws: Workspace, model: OnlineModel, client: Any,
-                      settings: ConsumerSettings) -> StreamConsumer:
-        """A consumer whose hint file lives beside the model's event log."""
+                      settings: ConsumerSettings,
+                      log: PredictionLog | None = None) -> StreamConsumer:
+        """A consumer whose hint file lives beside the model's event log; with ``log``, each
+        learnt event goes to that prediction log (the prediction made just before learning it,
+        then its label as feedback; the request id is the entry's id)."""
+        from .logged import logged_model
+        from .recovery import read_spec
+
         events = events_dir(ws, model.spec.name)
-        return cls(model, client, settings, events.parent / "consumers", events)
+        logging = (log, logged_model(model.spec, read_spec(ws, model.spec.name)[0])) \
+            if log is not None else None
+        return cls(model, client, settings, events.parent / "consumers", events, logging)
 
     def run(self, progress: Callable[[ConsumeReport], None] | None = None) -> ConsumeReport:
         """Create the group if missing, handle what an earlier run left pending, then new
@@ -318,7 +330,10 @@ class StreamConsumer:
         """Learn, dead-letter and acknowledge one sorted batch — acknowledged only once durable
         (runs on one worker thread, batch after batch, while the next batch is read)."""
         if batch.learn:
-            last = self.model.learn_events(batch.learn)
+            observed: list[tuple[Any, Prediction]] = []
+            last = self.model.learn_events(
+                batch.learn, observe=None if self.log is None else
+                lambda label, prediction: observed.append((label, prediction)))
             self.mark = entry_key(batch.learn_ids[-1])
             report = self.report
             report.first_event = report.first_event or last - len(batch.learn) + 1
@@ -330,10 +345,31 @@ class StreamConsumer:
             pipe.xack(self.settings.stream, self.settings.group, *batch.ack)
             pipe.execute()
         self.report.read += read
+        if batch.learn and self.log is not None:
+            self._log(batch, observed)
         if batch.learn:
             self._hinted = batch.learn_ids[-1], last
             if time.monotonic() - self._hint_saved >= _HINT_SECONDS:
                 self._save_hint()
+
+    def _log(self, batch: _Outcome, observed: list[tuple[Any, Prediction]]) -> None:
+        """Each learnt event as a prediction line (made just before learning it) and its label
+        as a feedback line, the entry id as the request id (a full log drops lines, as for
+        ``mlstrata serve``: the events are learnt already)."""
+        from ..predlog import FeedbackItem
+        from .logged import as_predictions, plain
+
+        assert self.log is not None
+        log, logged = self.log
+        spec, now = self.model.spec, time.time()
+        for entry_id, event, (_, prediction) in zip(batch.learn_ids, batch.learn, observed,
+                                                    strict=True):
+            log.log_predictions(logged, request_id=entry_id, source="redis", columns={},
+                                predictions=as_predictions(spec, [prediction]),
+                                latency_ms=0.0, records=[event["record"]], when=now)
+        log.log_feedback([FeedbackItem(spec.name, plain(label), entry_id, 0, time=now)
+                          for entry_id, (label, _) in zip(batch.learn_ids, observed,
+                                                          strict=True)])
 
     def _sort(self, entries: Iterable[Entry]) -> _Outcome:
         batch = _Outcome()
