@@ -354,8 +354,8 @@ class StreamConsumer:
 
     def _log(self, batch: _Outcome, observed: list[tuple[Any, Prediction]]) -> None:
         """Each learnt event as a prediction line (made just before learning it) and its label
-        as a feedback line, the entry id as the request id (a full log drops lines, as for
-        ``mlstrata serve``: the events are learnt already)."""
+        as a feedback line, the entry id as the request id. A full log queue makes the worker
+        wait (no line is dropped, unlike a server's log: a consumer has no caller waiting)."""
         from ..predlog import FeedbackItem
         from .logged import as_predictions, plain
 
@@ -366,10 +366,11 @@ class StreamConsumer:
                                                     strict=True):
             log.log_predictions(logged, request_id=entry_id, source="redis", columns={},
                                 predictions=as_predictions(spec, [prediction]),
-                                latency_ms=0.0, records=[event["record"]], when=now)
+                                latency_ms=0.0, records=[event["record"]], when=now,
+                                block=True)
         log.log_feedback([FeedbackItem(spec.name, plain(label), entry_id, 0, time=now)
                           for entry_id, (label, _) in zip(batch.learn_ids, observed,
-                                                          strict=True)])
+                                                          strict=True)], block=True)
 
     def _sort(self, entries: Iterable[Entry]) -> _Outcome:
         batch = _Outcome()
