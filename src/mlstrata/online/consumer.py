@@ -346,21 +346,20 @@ class StreamConsumer:
             pipe.execute()
         self.report.read += read
         if batch.learn and self.log is not None:
-            self._log(batch, observed)
+            self._log(*self.log, batch, observed)
         if batch.learn:
             self._hinted = batch.learn_ids[-1], last
             if time.monotonic() - self._hint_saved >= _HINT_SECONDS:
                 self._save_hint()
 
-    def _log(self, batch: _Outcome, observed: list[tuple[Any, Prediction]]) -> None:
+    def _log(self, log: PredictionLog, logged: LoggedModel, batch: _Outcome,
+             observed: list[tuple[Any, Prediction]]) -> None:
         """Each learnt event as a prediction line (made just before learning it) and its label
         as a feedback line, the entry id as the request id. A full log queue makes the worker
         wait (no line is dropped, unlike a server's log: a consumer has no caller waiting)."""
         from ..predlog import FeedbackItem
         from .logged import as_predictions, plain
 
-        assert self.log is not None
-        log, logged = self.log
         spec, now = self.model.spec, time.time()
         for entry_id, event, (_, prediction) in zip(batch.learn_ids, batch.learn, observed,
                                                     strict=True):
