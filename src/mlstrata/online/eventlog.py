@@ -36,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
+from .._atomic import fsync_dir
 from ..errors import WorkspaceError
 
 __all__ = ["SEGMENT_EVENTS", "EventLog", "EventLogError", "is_open", "last_event", "read_events"]
@@ -291,16 +292,8 @@ def _open_segment(directory: Path, first: int) -> int:
     created = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     if created:
-        _fsync_dir(directory)
+        fsync_dir(directory)
     return fd
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _exclusive_lock(directory: Path) -> TextIO:
