@@ -296,11 +296,14 @@ class PredictionLog:
         away for real: ``sleep(0)`` only releases the lock, and on a busy core the writer
         takes it straight back before a request thread is scheduled, which then waits for
         the writer's whole drain (measured: logging cost 40% of the throughput). A batch run
-        has no requests to wait for and keeps the default 0. When more than ``_BEHIND`` records
-        wait, the writer stops sleeping until it has caught up: the log must keep pace with a
-        saturated server, or its queue would fill and drop.
+        has no requests to wait for and does not pause. When more than ``_BEHIND`` records
+        wait, the writer does not pause at all until it has caught up: even ``sleep(0)`` costs
+        it up to a switch interval (5 ms) to win the lock back from a busy event loop, and a
+        writer that paused every few records fell behind a saturated server without bound
+        (measured: 3,000 requests/s answered, 2,700 written, the queue and RSS growing).
         """
-        time.sleep(self._hand_over if self._pending < _BEHIND else 0)
+        if self._hand_over and self._pending < _BEHIND:
+            time.sleep(self._hand_over)
 
     def _info(self, model: Any) -> ModelInfo:
         try:
