@@ -15,6 +15,7 @@ from hypothesis import settings
 from mlstrata.cli.main import main
 from mlstrata.workspace import Workspace
 
+from ._mariadb import MariaDBServer, binaries_present, start_mariadb
 from ._packaged import build_credit_package, build_uncontracted_packages
 from ._postgres import PostgresServer, start_postgres
 
@@ -62,6 +63,21 @@ def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server on 127.0.0.1, started from the system's binaries, per session."""
     base = Path(tempfile.mkdtemp(prefix="mlstrata-pg-"))
     server = start_postgres(base)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    """A real MariaDB server on 127.0.0.1 (Debian's mariadb-server binaries), per session;
+    the tests that use it are skipped when the binaries are not installed."""
+    if not binaries_present():
+        pytest.skip("mariadb-server is not installed (.ci/run installs it)")
+    base = Path(tempfile.mkdtemp(prefix="mlstrata-mariadb-"))
+    server = start_mariadb(base)
     try:
         yield server
     finally:
