@@ -34,6 +34,7 @@ __all__ = [
     "PiiAction",
     "PipelineConfig",
     "ProjectConfig",
+    "RetrainConfig",
     "SplitSettings",
     "TuneConfig",
     "load_config",
@@ -243,6 +244,32 @@ class OnlineConfig(_Strict):
     guard: GuardConfig = Field(default_factory=GuardConfig)
 
 
+class RetrainConfig(_Strict):
+    """``mlstrata retrain``: when a retrain is due and when its challenger replaces the champion.
+
+    Due (any of): the new batch has at least ``min_new_rows`` rows; the champion is older than
+    ``max_model_age_days``; the command says ``--trigger drift`` (``mlstrata monitor ... ||
+    mlstrata retrain ... --trigger drift``) and ``on_drift`` is set. The challenger trains on
+    the newest ``history_batches`` batches (all when unset) and is promoted when it passes the
+    gates and the acceptance test and its ``metric`` (default: the model's) beats the champion's
+    by more than ``margin`` with ``confidence``, in a paired bootstrap (``bootstrap`` resamples,
+    ``seed``) over the sealed rows of ``decide_on``: the newest batch's slice or the whole sealed
+    history. ``schedule`` is the cron line ``--print-cron`` and ``--cronjob`` use.
+    """
+
+    min_new_rows: int = Field(1, ge=1)
+    max_model_age_days: float | None = Field(None, gt=0)
+    on_drift: bool = True
+    history_batches: int | None = Field(None, ge=1)
+    metric: str | None = None
+    margin: float = Field(0.0, ge=0)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    bootstrap: int = Field(1000, ge=100)
+    seed: int = 0
+    decide_on: Literal["newest", "history"] = "newest"
+    schedule: str = "0 3 * * *"
+
+
 class ProjectConfig(_Strict):
     """The whole of ``mlstrata.yaml``."""
 
@@ -253,6 +280,7 @@ class ProjectConfig(_Strict):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     online: OnlineConfig = Field(default_factory=OnlineConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
 
 
 def load_config(path: Path) -> ProjectConfig:
