@@ -29,7 +29,6 @@ queue is drained, the model closed (its last checkpoint) and the log written.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import itertools
 import logging
 import re
@@ -52,7 +51,16 @@ from ..serve._http import (
     parse_json,
     require_json,
 )
-from ..serve.app import ASGIApp, Receive, Scope, Send
+from ..serve.app import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    authorize,
+    lifespan,
+    read_body,
+    send_response,
+)
 from ..serve.errors import RequestError
 from ..serve.metrics import CONTENT_TYPE, ServeMetrics
 from ..workspace import Workspace
@@ -187,16 +195,12 @@ class _App:
             metrics.watch_log(service.log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from ..serve.app import _lifespan
-
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send, self._on_shutdown)
+            await lifespan(receive, send, self._on_shutdown)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from ..serve.app import _send
-
         started = time.perf_counter()
         request = Request(scope["method"], scope["path"], dict(scope["headers"]))
         label, route = _route(request.path, request.params)
@@ -217,13 +221,11 @@ class _App:
             _log.exception("bug while answering %s %s", request.method, request.path)
             response = _error(500, "internal server error (a bug; the server log has the "
                                    "traceback)")
-        await _send(send, response)
+        await send_response(send, response)
         self.metrics.request(label, response.status, time.perf_counter() - started)
 
     async def _respond(self, request: Request, receive: Receive, label: str,
                        route: dict[str, Handler] | None) -> Response:
-        from ..serve.app import _read_body
-
         path = request.path
         if route is None:
             raise RequestError(404, f"no route {path!r}; this online service answers "
@@ -233,9 +235,9 @@ class _App:
             allowed = " or ".join(sorted(route))
             raise RequestError(405, f"{request.method} is not allowed on {path}; use {allowed}")
         if self._key is not None and label not in _OPEN:
-            _authorize(request, self._key)
+            authorize(request, self._key)
         if request.method == "POST":
-            request.body = await _read_body(request, receive, self._max_body)
+            request.body = await read_body(request, receive, self._max_body)
         result = handler(self, request)
         if asyncio.iscoroutine(result):
             result = await result
@@ -559,18 +561,6 @@ def _online_metrics(service: OnlineService) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _authorize(request: Request, key: bytes) -> None:
-    sent = request.header(b"x-api-key")
-    if sent is None:
-        scheme, _, token = (request.header(b"authorization") or b"").partition(b" ")
-        sent = token.strip() if scheme.lower() == b"bearer" else None
-    if sent is None:
-        raise RequestError(401, "this server needs an API key: send 'Authorization: Bearer "
-                                "KEY' or 'X-API-Key: KEY'")
-    if not hmac.compare_digest(sent, key):
-        raise RequestError(401, "the API key is wrong")
-
-
 def _error(status: int, message: str) -> Response:
     return json_response({"error": message}, status)
 
@@ -606,9 +596,9 @@ def serve_online(config: OnlineServeConfig, policy: CheckpointPolicy | None = No
 
     import uvicorn
 
-    from ..serve.server import _configure_logging
+    from ..serve.server import configure_logging
 
-    _configure_logging()
+    configure_logging()
     # The applier thread must get the interpreter back quickly when its fsync returns: at the
     # default 5 ms switch interval every burst waited for the event loop (measured: 545 vs
     # 756 predict+learn pairs/s at 8 connections).

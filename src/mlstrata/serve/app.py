@@ -64,7 +64,8 @@ from .mlflow_protocol import invocations
 from .oip_rest import infer, model_metadata, model_ready, parse_model_path, server_metadata
 from .openapi import docs_asset, docs_page, openapi_json
 
-__all__ = ["ASGIApp", "PrecomputedLookup", "create_app"]
+__all__ = ["ASGIApp", "PrecomputedLookup", "authorize", "create_app", "lifespan", "read_body",
+           "send_response"]
 
 _log = logging.getLogger("mlstrata.serve")
 # Bodies larger than this are scored in a worker thread so a big batch does not stall the loop.
@@ -159,7 +160,7 @@ class _App:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send, self._on_shutdown)
+            await lifespan(receive, send, self._on_shutdown)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -179,7 +180,7 @@ class _App:
             _log.exception("bug while answering %s %s", request.method, request.path)
             response = _error(500, "internal server error (a bug; the server log has the "
                               "traceback)", route)
-        await _send(send, response)
+        await send_response(send, response)
         if self._metrics is not None:
             self._metrics.request(self._labels.get(id(route), "other"), response.status,
                                   time.perf_counter() - started)
@@ -195,9 +196,9 @@ class _App:
                                            f"use {' or '.join(allowed)}"}, 405,
                                  ((b"allow", ", ".join(allowed).encode()),))
         if self._key is not None and not route.open:
-            _authorize(request, self._key)
+            authorize(request, self._key)
         if request.method == "POST":
-            request.body = await _read_body(request, receive, self._max_body)
+            request.body = await read_body(request, receive, self._max_body)
         if route.threaded or len(request.body) > _INLINE_BODY_BYTES:
             result = await asyncio.to_thread(handler, self._holder, request)
         else:
@@ -249,7 +250,7 @@ def _logged(log: PredictionLog, route: _Route, request: Request, scoring: Scorin
                                headers=(*response.headers, (b"x-request-id", request_id)))
 
 
-def _authorize(request: Request, key: bytes) -> None:
+def authorize(request: Request, key: bytes) -> None:
     """401 unless the request carries ``key`` as a bearer token or an ``X-API-Key``."""
     sent = request.header(b"x-api-key")
     if sent is None:
@@ -262,7 +263,7 @@ def _authorize(request: Request, key: bytes) -> None:
         raise RequestError(401, "the API key is wrong")
 
 
-async def _read_body(request: Request, receive: Receive, limit: int) -> bytes:
+async def read_body(request: Request, receive: Receive, limit: int) -> bytes:
     """The whole body, refusing (413) one larger than ``limit`` by its header or its bytes."""
     declared = request.header(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -292,7 +293,8 @@ def _too_large(limit: int) -> RequestError:
                         "takes (--max-body-bytes)")
 
 
-async def _send(send: Send, response: Response) -> None:
+async def send_response(send: Send, response: Response) -> None:
+    """Send ``response`` as one ASGI start + body (a 401 also asks for a bearer token)."""
     headers = [(b"content-type", response.content_type),
                (b"content-length", str(len(response.body)).encode()), *response.headers]
     if response.status == 401:
@@ -301,8 +303,9 @@ async def _send(send: Send, response: Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def _lifespan(receive: Receive, send: Send,
+async def lifespan(receive: Receive, send: Send,
                     on_shutdown: tuple[Callable[[], None], ...] = ()) -> None:
+    """Answer the ASGI lifespan protocol; at shutdown run ``on_shutdown`` (in a thread)."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":

@@ -48,8 +48,9 @@ from .metrics import MULTIPROC_ENV, ServeMetrics, multiprocess_directory
 if TYPE_CHECKING:
     from .grpc_server import GrpcServer
 
-__all__ = ["CONFIG_ENV", "ModelSource", "Reloader", "ServeConfig", "build_app", "fixed_path",
-           "load_holder", "open_prediction_log", "serve", "worker_app"]
+__all__ = ["CONFIG_ENV", "ModelSource", "Reloader", "ServeConfig", "build_app",
+           "configure_logging", "fixed_path", "load_holder", "open_prediction_log", "serve",
+           "worker_app"]
 
 CONFIG_ENV = "MLSTRATA_SERVE_CONFIG"
 LOG_HAND_OVER = 50e-6
@@ -241,7 +242,7 @@ def serve(config: ServeConfig) -> None:
 def _serve(config: ServeConfig) -> None:
     import uvicorn
 
-    _configure_logging()
+    configure_logging()
     options: dict[str, Any] = dict(
         host=config.host, port=config.port, loop="uvloop", http="httptools", lifespan="on",
         access_log=config.log_requests, server_header=False, proxy_headers=False,
@@ -311,7 +312,8 @@ def _shown(target: str) -> str:
     return f"{scheme}://{credentials.split(':')[0]}@{host}" if found and at else target
 
 
-def _configure_logging() -> None:
+def configure_logging() -> None:
+    """Send the ``mlstrata.serve`` log to stderr at INFO, as uvicorn's own lines (once)."""
     if not _log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
