@@ -35,6 +35,7 @@ __all__ = [
     "PipelineConfig",
     "ProjectConfig",
     "RetrainConfig",
+    "SearchConfig",
     "SplitSettings",
     "TuneConfig",
     "load_config",
@@ -109,6 +110,20 @@ class TuneConfig(_Strict):
     storage: str | None = None
 
 
+class SearchConfig(_Strict):
+    """The budgeted AutoML search (``mlstrata automl``; ``train``'s default, see ModelConfig).
+
+    ``time_budget_seconds`` is the wall time of the whole command (search, refit, store, report);
+    unset, ``model.time_budget_seconds``, else 60. ``trials`` instead runs exactly that many
+    trials and reads no clock, so the same data and seed give the same model (set, it wins over
+    the time budget). ``ensemble: false`` keeps the best single model.
+    """
+
+    time_budget_seconds: float | None = Field(None, gt=0)
+    trials: int | None = Field(None, ge=1)
+    ensemble: bool = True
+
+
 class GateConfig(_Strict):
     """Business gates checked by ``mlstrata evaluate`` on validation data."""
 
@@ -133,12 +148,17 @@ class BehaviouralTest(_Strict):
 class ModelConfig(_Strict):
     """Settings of the model stratum.
 
-    ``time_budget_seconds`` is the wall time ``train`` aims to finish in. The candidate
-    leaderboard always runs in full; tuning (also capped by ``tune.timeout_seconds``) and the
-    ensembles are fitted into what is left, and an ensemble whose estimated cost does not fit is
-    skipped (with a warning). Unset, the budget is automatic: after the leaderboard, tuning and
-    ensembles may take 1.5 times as long as the leaderboard did — a measure of how costly the data
-    is on this machine, so the defaults scale from small to large data.
+    ``strategy``: ``search`` runs the budgeted AutoML search (``search``, one absolute time
+    budget); ``classic`` the leaderboard → tuning → ensembles stages below; ``auto`` (default)
+    runs the search unless ``tune`` or ``ensembles`` is set in mlstrata.yaml (configuring the
+    classic stages selects them) or the task is clustering.
+
+    In the classic stages ``time_budget_seconds`` is the wall time ``train`` aims to finish in.
+    The candidate leaderboard always runs in full; tuning (also capped by
+    ``tune.timeout_seconds``) and the ensembles are fitted into what is left, and an ensemble
+    whose estimated cost does not fit is skipped (with a warning). Unset, the budget is
+    automatic: after the leaderboard, tuning and ensembles may take 1.5 times as long as the
+    leaderboard did — a measure of how costly the data is on this machine.
     """
 
     task: TaskSetting = "auto"
@@ -147,6 +167,8 @@ class ModelConfig(_Strict):
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     cv: CVConfig = Field(default_factory=CVConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    strategy: Literal["auto", "search", "classic"] = "auto"
     ensembles: list[EnsembleKind] = Field(default_factory=lambda: list(_DEFAULT_ENSEMBLES))
     time_budget_seconds: float | None = Field(None, gt=0)
     require_onnx: bool = True
