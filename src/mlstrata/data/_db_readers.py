@@ -30,8 +30,8 @@ from ._extract import (
 )
 from .engine import quote_identifier, quote_literal
 
-__all__ = ["PG_ARROW_TYPES", "pg_converter", "read_duckdb", "read_postgres", "read_sqlite",
-           "redact_url", "source_statement"]
+__all__ = ["PG_ARROW_TYPES", "database_extract", "first_line", "pg_converter", "read_duckdb",
+           "read_postgres", "read_sqlite", "redact_url", "source_statement"]
 
 PG_ARROW_TYPES: dict[int, pa.DataType] = {
     16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(),
@@ -49,6 +49,8 @@ def redact_url(url: str) -> str:
     'postgresql://ann@db.example:5432/sales?sslmode=require'
     """
     parts = urlsplit(url)
+    if parts.password is None and "password=" not in parts.query.lower():
+        return url
     userinfo, at, hostport = parts.netloc.rpartition("@")
     netloc = f"{userinfo.split(':', 1)[0]}@{hostport}" if at else hostport
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "password"])
@@ -78,7 +80,7 @@ def read_sqlite(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
                           "SQLite database and the table or query is right") from exc
     finally:
         db.close()
-    return _extract(f"{what} of {path}", True, con, staging, raw, table, query)
+    return database_extract(f"{what} of {path}", True, con, staging, raw, table, query)
 
 
 def read_duckdb(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
@@ -88,7 +90,7 @@ def read_duckdb(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
     try:
         con.execute(f"ATTACH {quote_literal(str(path))} AS {quote_identifier(alias)} (READ_ONLY)")
     except duckdb.Error as exc:
-        raise SourceError(f"{path} cannot be opened as a DuckDB database ({_first_line(exc)}); "
+        raise SourceError(f"{path} cannot be opened as a DuckDB database ({first_line(exc)}); "
                           "check the file, or close the program that holds it open") from exc
     what = "the database"
     try:
@@ -102,11 +104,11 @@ def read_duckdb(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
         sql, what, table = source_statement(str(path), tables, table, query)
         _create_from_query(con, alias, raw, sql, f"{path}: {what}")
     except duckdb.Error as exc:
-        raise SourceError(f"{path}: reading {what} failed ({_first_line(exc)}); check the table "
+        raise SourceError(f"{path}: reading {what} failed ({first_line(exc)}); check the table "
                           "or query") from exc
     finally:
         con.execute(f"DETACH {quote_identifier(alias)}")
-    return _extract(f"{what} of {path}", False, con, staging, raw, table, query)
+    return database_extract(f"{what} of {path}", False, con, staging, raw, table, query)
 
 
 def _create_from_query(con: duckdb.DuckDBPyConnection, alias: str, raw: str, sql: str,
@@ -132,7 +134,7 @@ def read_postgres(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
     try:
         pg = psycopg.connect(url, connect_timeout=10)
     except psycopg.Error as exc:
-        reason = _first_line(exc).replace(urlsplit(url).password or "\0", "***")
+        reason = first_line(exc).replace(urlsplit(url).password or "\0", "***")
         raise SourceError(f"cannot connect to {shown} ({reason}); check the host, port, database "
                           "and user, and that the server is running") from exc
     what = "the database"
@@ -153,9 +155,9 @@ def read_postgres(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: 
                 create_table(con, raw, schema)
                 append_rows(con, raw, schema, cursor, [pg_converter(t) for t in types])
     except psycopg.Error as exc:
-        raise SourceError(f"{shown}: reading {what} failed ({_first_line(exc)}); check the "
+        raise SourceError(f"{shown}: reading {what} failed ({first_line(exc)}); check the "
                           "table or query") from exc
-    return _extract(f"{what} of {shown}", False, con, staging, raw, table, query,
+    return database_extract(f"{what} of {shown}", False, con, staging, raw, table, query,
                     {"target": shown})
 
 
@@ -193,8 +195,9 @@ def source_statement(source: str, tables: Mapping[str, str], table: str | None,
     return f"SELECT * FROM {tables[table]}", f"table {table!r}", table
 
 
-def _extract(source: str, infer: bool, con: duckdb.DuckDBPyConnection, staging: Path, raw: str,
-             table: str | None, query: str | None, extra: dict[str, Any] | None = None) -> Extract:
+def database_extract(source: str, infer: bool, con: duckdb.DuckDBPyConnection, staging: Path,
+                     raw: str, table: str | None, query: str | None,
+                     extra: dict[str, Any] | None = None) -> Extract:
     """The Extract of a database source, its result backed up as Parquet under ``staging``."""
     backup = write_parquet(con, raw, staging / f"{raw}.parquet")
     details = {"table": table, "query": query, **(extra or {})}
@@ -202,6 +205,6 @@ def _extract(source: str, infer: bool, con: duckdb.DuckDBPyConnection, staging: 
                    {k: v for k, v in details.items() if v is not None})
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -1,7 +1,9 @@
 """Data sources: describe one with :class:`SourceSpec`, read it into DuckDB: :func:`load_source`.
 
 Formats: CSV/TSV, Parquet, JSON (array of objects) and JSON Lines, Excel ``.xlsx``, SQLite and
-DuckDB files, and PostgreSQL (``postgresql://`` URL) — by table or query for the databases. Every
+DuckDB files, PostgreSQL (``postgresql://`` URL), MySQL/MariaDB (``mysql://``, ``mariadb://``) and
+any database SQLAlchemy reaches (``dialect+driver://`` URL, or ``--format sqlalchemy``) — by table
+or query for the databases. Every
 reader streams, so memory does not grow with the source. Text sources are typed by whole-column
 inference (:mod:`.inference`); typed sources keep their types. Problems raise
 :class:`~mlstrata.errors.SourceError` with one line naming the file, line and column, and the fix.
@@ -32,6 +34,8 @@ from ..errors import SourceError
 from ._db_readers import read_duckdb, read_postgres, read_sqlite, redact_url
 from ._extract import Extract
 from ._file_readers import read_parquet, read_xlsx
+from ._mysql import MYSQL_SCHEMES, read_mysql
+from ._sqlalchemy_reader import is_sqlalchemy_url, read_sqlalchemy
 from ._text_readers import read_csv, read_json
 from .engine import quote_identifier
 from .inference import build_typed_table
@@ -41,19 +45,21 @@ __all__ = ["SUPPORTED_FORMATS", "LoadedSource", "SourceSpec", "detect_format", "
            "source_size"]
 
 SUPPORTED_FORMATS = ("csv", "tsv", "parquet", "json", "jsonl", "xlsx", "sqlite", "duckdb",
-                     "postgres")
+                     "postgres", "mysql", "sqlalchemy")
+_SERVERS = ("postgres", "mysql", "sqlalchemy")  # formats read from a URL, not a file
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                ".pq": "parquet", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
                ".xlsx": "xlsx", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".duckdb": "duckdb",
                ".ddb": "duckdb"}
-_URL_SCHEMES = {"postgresql": "postgres", "postgres": "postgres"}
+_URL_SCHEMES = {"postgresql": "postgres", "postgres": "postgres",
+                **dict.fromkeys(MYSQL_SCHEMES, "mysql")}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _OPTIONS = {  # which formats each option applies to
     "delimiter": ("csv", "tsv"),
     "encoding": ("csv", "tsv", "json", "jsonl"),
     "sheet": ("xlsx",),
-    "table": ("sqlite", "duckdb", "postgres"),
-    "query": ("sqlite", "duckdb", "postgres"),
+    "table": ("sqlite", "duckdb", *_SERVERS),
+    "query": ("sqlite", "duckdb", *_SERVERS),
 }
 
 
@@ -98,6 +104,8 @@ def detect_format(spec: SourceSpec) -> str:
     scheme = urlsplit(spec.location).scheme.lower()
     if scheme in _URL_SCHEMES:
         return _URL_SCHEMES[scheme]
+    if is_sqlalchemy_url(spec.location):
+        return "sqlalchemy"
     suffix = Path(spec.location).suffix.lower()
     if suffix == ".db":
         return "sqlite" if _head(_existing_file(spec.location), 16) == _SQLITE_MAGIC else "duckdb"
@@ -110,7 +118,7 @@ def detect_format(spec: SourceSpec) -> str:
 
 def source_size(spec: SourceSpec) -> int:
     """Bytes on disk of a file source (0 for a database server), to estimate the space needed."""
-    if detect_format(spec) == "postgres":
+    if detect_format(spec) in _SERVERS:
         return 0
     return _existing_file(spec.location).stat().st_size
 
@@ -137,14 +145,16 @@ def load_source(spec: SourceSpec, con: duckdb.DuckDBPyConnection, staging: Path)
         raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote_identifier(raw)}")
-    location = redact_url(spec.location) if fmt == "postgres" else str(Path(spec.location))
+    location = redact_url(spec.location) if fmt in _SERVERS else str(Path(spec.location))
     return LoadedSource(target, columns, rows, fmt, location, extract.raw_path, extract.details)
 
 
 def _read(fmt: str, spec: SourceSpec, con: duckdb.DuckDBPyConnection, staging: Path,
           raw: str) -> Extract:
-    if fmt == "postgres":
-        return read_postgres(spec.location, con, staging, raw, table=spec.table, query=spec.query)
+    if fmt in _SERVERS:
+        server_reader = {"postgres": read_postgres, "mysql": read_mysql,
+                         "sqlalchemy": read_sqlalchemy}[fmt]
+        return server_reader(spec.location, con, staging, raw, table=spec.table, query=spec.query)
     path = _existing_file(spec.location)
     if path.stat().st_size == 0:
         raise SourceError(f"{path} is empty (0 bytes); pass a file with a header row and data")
@@ -164,7 +174,7 @@ def _read(fmt: str, spec: SourceSpec, con: duckdb.DuckDBPyConnection, staging: P
 def _check_options(spec: SourceSpec, fmt: str) -> None:
     for option, formats in _OPTIONS.items():
         if getattr(spec, option) is not None and fmt not in formats:
-            raise SourceError(f"{spec.location if fmt != 'postgres' else 'the database URL'}: "
+            raise SourceError(f"{spec.location if fmt not in _SERVERS else 'the database URL'}: "
                               f"--{option} applies to {', '.join(formats)} sources, not {fmt}; "
                               f"remove it")
 

@@ -1,0 +1,140 @@
+"""MySQL/MariaDB sources against a real MariaDB server: types, streaming, the full ingest
+guarantees, and one-line errors that leave nothing behind and never print the password."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from mlstrata.data.sources import SourceSpec, load_source
+from mlstrata.errors import SourceError
+from mlstrata.workspace import Workspace
+
+from .._mariadb import PASSWORD, MariaDBServer
+
+TYPED = """CREATE TABLE IF NOT EXISTS typed (
+  id BIGINT UNSIGNED PRIMARY KEY, amount DECIMAL(10,2), rate DOUBLE, paid TINYINT(1),
+  active BOOL, level TINYINT, grade ENUM('A','B','C'), note TEXT, email VARCHAR(80),
+  opened DATE, seen DATETIME(6), at_time TIME, tags SET('x','y'))"""
+TYPED_ROWS = """INSERT IGNORE INTO typed VALUES
+  (1, 1234.50, 0.5, 1, 0, -3, 'A', 'héllo, wörld', 'ann@example.com', '2024-01-31',
+   '2024-01-31 10:11:12.123456', '12:00:01', 'x,y'),
+  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+  (18446744073709551615, -0.01, 1e300, 0, 1, 127, 'C', '', 'bob@example.org', '1999-12-31',
+   '2000-01-01 00:00:00', '00:00:00', '')"""
+
+
+@pytest.fixture(scope="module")
+def server(mariadb: MariaDBServer) -> MariaDBServer:
+    """The session server with the tables these tests read."""
+    mariadb.execute(TYPED, TYPED_ROWS,
+                    "CREATE TABLE IF NOT EXISTS loans (id INT PRIMARY KEY, amount DECIMAL(12,2),"
+                    " grade ENUM('A','B','C'), defaulted BOOL, email VARCHAR(80))",
+                    "INSERT IGNORE INTO loans SELECT seq, seq * 10.25, ELT(1 + seq % 3, 'A', "
+                    "'B', 'C'), seq % 4 = 0, CONCAT('user', seq, '@example.com') "
+                    "FROM seq_1_to_25000")
+    return mariadb
+
+
+def _load(url: str, tmp_path: Path, **options: Any) -> tuple[duckdb.DuckDBPyConnection, Any]:
+    con = duckdb.connect()
+    return con, load_source(SourceSpec(url, **options), con, tmp_path / "stage")
+
+
+def test_types_are_kept(server: MariaDBServer, tmp_path: Path) -> None:
+    con, loaded = _load(server.url(), tmp_path, table="typed")
+    types = {c.name: (c.type, c.engine_type) for c in loaded.columns}
+    assert types == {
+        "id": ("integer", "UBIGINT"), "amount": ("float", "DECIMAL(10,2)"),
+        "rate": ("float", "DOUBLE"), "paid": ("boolean", "BOOLEAN"),
+        "active": ("boolean", "BOOLEAN"), "level": ("integer", "BIGINT"),
+        "grade": ("text", "VARCHAR"), "note": ("text", "VARCHAR"), "email": ("text", "VARCHAR"),
+        "opened": ("date", "DATE"), "seen": ("timestamp", "TIMESTAMP"),
+        "at_time": ("text", "VARCHAR"), "tags": ("text", "VARCHAR")}
+    rows = con.execute(f"SELECT * FROM {loaded.table} ORDER BY id").fetchall()
+    assert rows[0] == (1, Decimal("1234.50"), 0.5, True, False, -3, "A", "héllo, wörld",
+                       "ann@example.com", dt.date(2024, 1, 31),
+                       dt.datetime(2024, 1, 31, 10, 11, 12, 123456), "12:00:01", "x,y")
+    assert rows[1] == (2, *([None] * 12))
+    assert rows[2][:3] == (18446744073709551615, Decimal("-0.01"), 1e300)
+    assert loaded.format == "mysql" and PASSWORD not in json.dumps(loaded.details)
+    assert pq.read_table(loaded.raw_path).num_rows == 3  # the query-plus-result backup
+
+
+def test_a_query_streams_in_chunks(server: MariaDBServer, tmp_path: Path) -> None:
+    con, loaded = _load(server.url(scheme="mariadb"), tmp_path,
+                        query="SELECT id, amount FROM loans WHERE id > 100 ORDER BY id;")
+    assert loaded.rows == 24_900  # more than two 10,000-row chunks
+    assert con.execute(f"SELECT min(id), max(amount) FROM {loaded.table}").fetchone() == (
+        101, Decimal("256250.00"))
+    assert loaded.details["query"].startswith("SELECT id, amount")
+
+
+def test_password_from_mysql_pwd(server: MariaDBServer, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MYSQL_PWD", PASSWORD)
+    _, loaded = _load(server.url(password=None), tmp_path, query="SELECT 1 AS one")
+    assert loaded.rows == 1 and loaded.location == server.url(password=None)
+
+
+def test_ingest_keeps_every_guarantee(server: MariaDBServer, workspace: Workspace) -> None:
+    from mlstrata.data.ingest import IngestOptions, ingest
+
+    spec = SourceSpec(server.url(), table="loans")
+    result = ingest(workspace, spec, IngestOptions(name="loans", target="defaulted", key="id"))
+    meta = result.dataset.meta
+    assert meta["format"] == "mysql" and meta["rows"] + result.testset.meta["rows"] == 25_000
+    assert {f["column"]: f["action"] for f in meta["pii"]} == {"email": "mask"}
+    assert result.raw.meta["table"] == "loans"
+    catalog = (workspace.root / ".mlstrata").rglob("*")
+    assert not any(PASSWORD in p.read_text(errors="ignore") for p in catalog if p.is_file())
+    again = ingest(workspace, spec, IngestOptions(name="loans", target="defaulted", key="id"))
+    assert again.reused_existing and again.dataset.id == result.dataset.id
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("unreachable", "cannot connect to mysql://mlstrata@127.0.0.1:"),
+    ("password", "Access denied for user 'mlstrata'"),
+    ("database", "Unknown database 'no_such_db'"),
+    ("table", "has no table 'loan'; did you mean 'loans'?"),
+    ("query", "reading the query failed"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(
+        case: str, expected: str, server: MariaDBServer, workspace: Workspace, cli: Any) -> None:
+    url, options = server.url(), ["--table", "loans"]
+    if case == "unreachable":
+        url = f"mysql://mlstrata:{PASSWORD}@127.0.0.1:{_free_port()}/mlstrata"
+    elif case == "password":
+        url = server.url(password="wrong-" + PASSWORD)
+    elif case == "database":
+        url = server.url(database="no_such_db")
+    elif case == "table":
+        options = ["--table", "loan"]
+    else:
+        options = ["--query", "SELEC id FROM loans"]
+    before = sorted(p.name for p in workspace.root.rglob("*"))
+    result = cli("ingest", url, "--name", "x", *options, cwd=workspace.root)
+    assert result.code != 0 and expected in result.err
+    assert PASSWORD not in result.err + result.out
+    assert len(result.err.strip().splitlines()) == 1, result.err
+    assert sorted(p.name for p in workspace.root.rglob("*")) == before
+
+
+def test_load_source_error_names_the_redacted_url(server: MariaDBServer, tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"^mysql://mlstrata@127\.0\.0\.1:\d+/mlstrata: "
+                                          r"reading the query failed"):
+        _load(server.url(), tmp_path, query="SELECT * FROM missing_table")
