@@ -23,7 +23,17 @@ from ..reports import Report, html_page, table
 from ..workspace import Artifact, Workspace
 from .datasets import DatasetVersion, open_dataset, workspace_connection
 from .engine import quote_literal
-from .recipe import FittedRecipe, Recipe, Rename, load_recipe, parse_recipe, without_positions
+from .join import joined_inputs, resolve_joins
+from .recipe import (
+    FittedRecipe,
+    Join,
+    Recipe,
+    Rename,
+    load_recipe,
+    parse_recipe,
+    with_positions,
+    without_positions,
+)
 from .split import find_split, subset_sql
 from .types import columns_of
 
@@ -43,11 +53,12 @@ class StepRows:
     step: str
     rows_in: int
     rows_out: int
+    unmatched: int | None = None  # join steps: input rows that found no match
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready row of the report's step table."""
         return {"number": self.number, "step": self.step, "rows_in": self.rows_in,
-                "rows_out": self.rows_out}
+                "rows_out": self.rows_out, "unmatched": self.unmatched}
 
 
 @dataclass(frozen=True)
@@ -75,9 +86,11 @@ class CleanReport(Report):
 
     def render_terminal(self, console: Console) -> None:
         """A table of rows in/out per step, then the new version's ref."""
-        grid = Table("#", "step", "rows in", "rows out", title=f"clean {self.input.ref}")
+        grid = Table("#", "step", "rows in", "rows out", "unmatched",
+                     title=f"clean {self.input.ref}")
         for step in self.steps:
-            grid.add_row(str(step.number), step.step, str(step.rows_in), str(step.rows_out))
+            grid.add_row(str(step.number), step.step, str(step.rows_in), str(step.rows_out),
+                         "" if step.unmatched is None else str(step.unmatched))
         console.print(grid)
         how = (f"fitted on {self.fitted_rows} training rows" if self.refitted
                else "applied as stored, not refitted")
@@ -95,11 +108,12 @@ class CleanReport(Report):
 def clean_dataset(
     ws: Workspace,
     ref: str,
-    recipe: Path | str,
+    recipe: Path | str | Recipe,
     *,
     on_stage: Callable[[str], None] | None = None,
 ) -> tuple[Artifact, Artifact, CleanReport]:
-    """Clean dataset ``ref`` with ``recipe`` (a file, or the ref of a stored recipe).
+    """Clean dataset ``ref`` with ``recipe`` (a file, the ref of a stored recipe, or a
+    :class:`Recipe` built in code such as ``ingest --join``'s).
 
     Returns the new dataset version, the stored (fitted) recipe and the report. Nothing is stored
     when the recipe does not fit the data.
@@ -114,7 +128,8 @@ def clean_dataset(
         fitted, fitted_rows = _fitted(ws, con, dataset, loaded, data_sql)
         stage("applying recipe")
         stages = fitted.stages(con, data_sql)
-        steps = _step_rows(con, fitted, stages, int(dataset.meta.get("rows", 0)))
+        steps = _step_rows(con, fitted, [with_positions(data_sql), *stages],
+                           int(dataset.meta.get("rows", 0)))
         output_sql = without_positions(stages[-1])
         meta = _output_meta(con, dataset, fitted, output_sql)
         ws.ensure_space(2 * dataset.artifact.size, f"cleaning {dataset.artifact.ref}")
@@ -128,7 +143,8 @@ def clean_dataset(
             output = ws.put_file(
                 path, kind="dataset", name=dataset.artifact.name,
                 meta={**meta, "recipe": recipe_artifact.id},
-                inputs={"input": dataset.artifact.id, "recipe": recipe_artifact.id},
+                inputs={"input": dataset.artifact.id, "recipe": recipe_artifact.id,
+                        **joined_inputs(fitted)},
                 access=dataset.artifact.access,
                 description=f"{dataset.artifact.ref} cleaned by {recipe_artifact.ref}",
             )
@@ -139,8 +155,11 @@ def clean_dataset(
     return output, recipe_artifact, report
 
 
-def _load(ws: Workspace, recipe: Path | str) -> tuple[Recipe | FittedRecipe, str, Artifact | None]:
+def _load(ws: Workspace, recipe: Path | str | Recipe
+          ) -> tuple[Recipe | FittedRecipe, str, Artifact | None]:
     """The recipe, the name to store it under, and its artifact when it is already stored."""
+    if isinstance(recipe, Recipe):
+        return recipe, recipe.source.lstrip("-"), None
     path = Path(recipe)
     if isinstance(recipe, Path) or path.is_file():
         return load_recipe(path), path.stem, None
@@ -167,18 +186,22 @@ def _fitted(
     train_sql = (data_sql if split is None
                  else subset_sql(dataset.path, ws.path_for_read(split), "train"))
     ((rows,),) = con.execute(f"SELECT count(*) FROM ({train_sql})").fetchall()
-    return recipe.fit(con, train_sql), int(rows)
+    return resolve_joins(ws, recipe).fit(con, train_sql), int(rows)
 
 
 def _step_rows(
     con: duckdb.DuckDBPyConnection, fitted: FittedRecipe, stages: list[str], rows: int
 ) -> tuple[StepRows, ...]:
-    """Rows in and out of each step; counted only after steps that can remove rows."""
+    """Rows in and out of each step (``stages``: the input, then the SQL after each step);
+    counted only after steps that can remove rows; join steps count their unmatched rows."""
     counts = []
-    for number, (step, sql) in enumerate(zip(fitted.steps, stages, strict=True), start=1):
+    for number, (step, before, sql) in enumerate(
+            zip(fitted.steps, stages[:-1], stages[1:], strict=True), start=1):
         rows_out = (con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
                     if step.step.changes_rows() else rows)
-        counts.append(StepRows(number, step.step.describe(), rows, int(rows_out)))
+        unmatched = (step.step.unmatched(con, before, step.state)
+                     if isinstance(step.step, Join) else None)
+        counts.append(StepRows(number, step.step.describe(), rows, int(rows_out), unmatched))
         rows = int(rows_out)
     return tuple(counts)
 

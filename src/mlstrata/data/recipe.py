@@ -8,6 +8,7 @@ its kind::
       - impute: {columns: [income], strategy: median}
       - outliers: {columns: [income], method: iqr, action: clip}
       - filter: {sql: "age BETWEEN 18 AND 120"}
+      - join: {dataset: regions, on: zip, how: left}
 
 Steps follow the estimator API: a step only stores its parameters; :meth:`Step.fit` computes the
 statistics it needs (means, medians, modes, IQR fences...) on the training rows and returns a
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .._yaml import dump_yaml, parse_model, read_yaml
 from ..config import ColumnType
@@ -48,6 +49,7 @@ __all__ = [
     "FittedStep",
     "Filter",
     "Impute",
+    "Join",
     "Outliers",
     "Recipe",
     "Rename",
@@ -414,8 +416,116 @@ class Dedupe(Step):
                 f"(PARTITION BY {_names(state.columns)} ORDER BY {POSITION}) = 1")
 
 
+class _JoinState(_Model):
+    dataset: str  # the joined version's artifact id: the sha256 of its Parquet
+    ref: str
+    path: str  # where that Parquet lies in the workspace store (content-addressed)
+    columns: dict[str, str]  # joined column -> engine type, in output order
+    rows: int
+    unmatched: int  # rows the step was fitted on that found no match
+
+
+class Join(Step):
+    """Add columns of another dataset version, matched on the key columns ``on``.
+
+    ``how: left`` keeps every row (no match: the joined columns are missing), ``inner`` keeps
+    only rows with a match. The key must be unique on the joined side — one row per key — or
+    fitting refuses it, naming an example duplicate. The joined version is found through the
+    workspace (:func:`mlstrata.data.join.resolve_joins`) and frozen by id when fitted, so a replay
+    reads the very same rows.
+    """
+
+    kind = "join"
+    State = _JoinState
+    dataset: str = Field(min_length=1)
+    on: list[str] = Field(min_length=1)
+    how: Literal["left", "inner"] = "left"
+    columns: list[str] | None = Field(None, min_length=1)
+    _source: tuple[str, str, str] | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        """YAML 1.1 reads the key ``on`` as the boolean true; take it as ``on``."""
+        if isinstance(data, Mapping) and True in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _one_key(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def resolved(self, dataset_id: str, ref: str, path: Path) -> Join:
+        """This step bound to the joined version (its id, ref and Parquet path), ready to fit."""
+        bound = self.model_copy()
+        bound._source = (dataset_id, ref, str(path))
+        return bound
+
+    def changes_rows(self) -> bool:
+        """An inner join removes the rows without a match."""
+        return self.how == "inner"
+
+    def _referenced(self) -> list[str]:
+        return self.on
+
+    def _fit(self, con: duckdb.DuckDBPyConnection, sql: str, columns: Mapping[str, str]
+             ) -> BaseModel:
+        if self._source is None:
+            raise RecipeError(f"dataset {self.dataset!r} is not bound; join steps are fitted by "
+                              "'mlstrata clean' or 'mlstrata ingest --join' in a workspace")
+        dataset_id, ref, path = self._source
+        joined = _describe(con, f"SELECT * FROM {_parquet(path)}", f"dataset {ref}")
+        for key in self.on:
+            if key not in joined:
+                raise RecipeError(f"key column '{key}' is not in {ref}{_hint(key, list(joined))}")
+            if logical_type(joined[key]) != logical_type(columns[key]):
+                raise RecipeError(f"key '{key}' is {logical_type(columns[key])} here but "
+                                  f"{logical_type(joined[key])} in {ref}; cast one side first")
+        added = self.columns or [name for name in joined if name not in self.on]
+        if not added:
+            raise RecipeError(f"{ref} has no columns besides the key; nothing to join")
+        for name in added:
+            _require(name, {k: v for k, v in joined.items() if k not in self.on})
+            if name in columns:
+                raise RecipeError(f"column '{name}' is in both the data and {ref}; list the "
+                                  f"columns to bring with 'columns:', or rename one first")
+        self._require_unique_key(con, path, ref)
+        ((rows,),) = con.execute(f"SELECT count(*) FROM {_parquet(path)}").fetchall()
+        state = _JoinState(dataset=dataset_id, ref=ref, path=path,
+                           columns={name: joined[name] for name in added}, rows=int(rows),
+                           unmatched=0)
+        return state.model_copy(update={"unmatched": self.unmatched(con, sql, state)})
+
+    def _require_unique_key(self, con: duckdb.DuckDBPyConnection, path: str, ref: str) -> None:
+        keys = _names(self.on)
+        present = " AND ".join(f"{quote_identifier(k)} IS NOT NULL" for k in self.on)
+        duplicate = con.execute(f"SELECT {keys}, count(*) FROM {_parquet(path)} WHERE {present} "
+                                f"GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchall()
+        if duplicate:
+            *value, times = duplicate[0]
+            shown = value[0] if len(value) == 1 else tuple(value)
+            raise RecipeError(f"key {', '.join(map(repr, self.on))} is not unique in {ref}: "
+                              f"{shown!r} appears {times} times; a join needs one row per key "
+                              f"there, so dedupe {ref} or join on more columns")
+
+    def unmatched(self, con: duckdb.DuckDBPyConnection, sql: str, state: Any) -> int:
+        """How many rows of ``sql`` find no row with their key in the joined version."""
+        match = " AND ".join(f"j.{k} = i.{k}" for k in map(quote_identifier, self.on))
+        ((count,),) = con.execute(
+            f"SELECT count(*) FROM ({sql}) AS i WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {_parquet(state.path)} AS j WHERE {match})").fetchall()
+        return int(count)
+
+    def _sql(self, sql: str, state: Any) -> str:
+        match = " AND ".join(f"__i.{k} = __j.{k}" for k in map(quote_identifier, self.on))
+        added = ", ".join(f"__j.{quote_identifier(name)}" for name in state.columns)
+        return (f"SELECT __i.*, {added} FROM ({sql}) AS __i {self.how.upper()} JOIN "
+                f"{_parquet(state.path)} AS __j ON {match}")
+
+
 _STEPS: dict[str, type[Step]] = {
-    cls.kind: cls for cls in (Cast, Rename, Drop, Derive, Impute, Outliers, Dedupe, Filter)
+    cls.kind: cls for cls in (Cast, Rename, Drop, Derive, Impute, Outliers, Dedupe, Filter, Join)
 }
 
 
@@ -590,6 +700,10 @@ def _one_line(exc: duckdb.Error) -> str:
     """DuckDB's message without its SQL excerpt, on one line."""
     text = str(exc).split("\nLINE ")[0]
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _parquet(path: str) -> str:
+    return f"read_parquet({quote_literal(path)})"
 
 
 def _names(columns: Sequence[str]) -> str:

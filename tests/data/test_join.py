@@ -1,0 +1,103 @@
+"""The ``join`` recipe step: enrichment from another dataset version, its key check, its unmatched
+report, its lineage to both inputs and its replay without refitting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from mlstrata.data.clean import clean_dataset
+from mlstrata.data.join import join_recipe
+from mlstrata.data.recipe import FittedRecipe, apply_fitted, parse_recipe
+from mlstrata.errors import RecipeError
+from mlstrata.workspace import Artifact, Workspace
+from tests._factories import make_dataset
+
+LOANS = """SELECT range AS id, CAST(1000 + range % 5 AS VARCHAR) AS zip, range * 10.0 AS amount,
+    range % 2 AS y FROM range(10)"""  # zips 1000..1004; 1004 has no region
+REGIONS = """SELECT zip, region, income::DOUBLE AS income FROM (VALUES ('1000', 'north', 51.5),
+    ('1001', 'south', 38.0), ('1002', 'east', NULL), ('1003', 'west', 44.2),
+    ('9999', 'nowhere', 1.0)) AS t(zip, region, income)"""
+
+
+def _rows(ws: Workspace, artifact: Artifact) -> list[tuple[object, ...]]:
+    path = ws.store / artifact.relpath
+    return duckdb.connect().execute(f"SELECT * FROM read_parquet('{path}')").fetchall()
+
+
+@pytest.fixture
+def data(workspace: Workspace) -> tuple[Artifact, Artifact]:
+    return (make_dataset(workspace, LOANS, name="loans", target="y"),
+            make_dataset(workspace, REGIONS, name="regions"))
+
+
+def test_left_join_adds_columns_reports_unmatched_and_records_lineage(
+        workspace: Workspace, data: tuple[Artifact, Artifact]) -> None:
+    loans, regions = data
+    output, recipe, report = clean_dataset(workspace, "loans", join_recipe("regions", ["zip"]))
+    rows = _rows(workspace, output)
+    assert [c["name"] for c in output.meta["columns"]] == ["id", "zip", "amount", "y", "region",
+                                                            "income"]
+    assert rows[0] == (0, "1000", 0.0, 0, "north", 51.5)
+    assert rows[4] == (4, "1004", 40.0, 0, None, None)  # no region for 1004: kept, missing
+    assert [r[0] for r in rows] == list(range(10))  # input order
+    assert report.steps[0].unmatched == 2 and report.steps[0].rows_out == 10
+    assert {role: a.id for role, a in workspace.parents(output.id)} == {
+        "input": loans.id, "recipe": recipe.id, "joined": regions.id}
+
+
+def test_inner_join_keeps_matched_rows(workspace: Workspace,
+                                       data: tuple[Artifact, Artifact]) -> None:
+    output, _, report = clean_dataset(workspace, "loans", join_recipe("regions", "zip", "inner"))
+    assert output.meta["rows"] == 8 and (report.steps[0].rows_in, report.steps[0].rows_out) == (
+        10, 8)
+
+
+def test_fitted_join_replays_on_new_rows(workspace: Workspace,
+                                         data: tuple[Artifact, Artifact]) -> None:
+    _, recipe, _ = clean_dataset(workspace, "loans", join_recipe("regions", ["zip"]))
+    fitted = parse_recipe(__import__("yaml").safe_load((workspace.store / recipe.relpath
+                                                         ).read_text()))
+    assert isinstance(fitted, FittedRecipe)
+    con = duckdb.connect()
+    batch = ("SELECT * FROM (VALUES (7, '1003', 5.0::DOUBLE, 1), (8, '4242', 1.0::DOUBLE, 0)) "
+             "t(id, zip, amount, y)")
+    assert con.sql(apply_fitted(con, fitted, batch)).fetchall() == [
+        (7, "1003", 5.0, 1, "west", 44.2), (8, "4242", 1.0, 0, None, None)]
+
+
+def test_a_key_that_repeats_on_the_joined_side_is_refused(workspace: Workspace) -> None:
+    make_dataset(workspace, LOANS, name="loans", target="y")
+    make_dataset(workspace, "SELECT * FROM (VALUES ('1000', 'a'), ('1001', 'b'), ('1000', 'c'))"
+                 " t(zip, region)", name="dupes")
+    before = len(workspace.artifacts())
+    with pytest.raises(RecipeError, match=r"key 'zip' is not unique in dupes@1: '1000' appears "
+                                          r"2 times"):
+        clean_dataset(workspace, "loans", join_recipe("dupes", ["zip"]))
+    assert len(workspace.artifacts()) == before
+
+
+@pytest.mark.parametrize(("recipe", "expected"), [
+    ("- join: {dataset: nope, on: zip}", "no dataset 'nope' to join"),
+    ("- join: {dataset: regions, on: code}", "column 'code' does not exist"),
+    ("- join: {dataset: regions, on: id}", "key column 'id' is not in regions@1"),
+    ("- join: {dataset: regions, on: zip, columns: [amount]}", "column 'amount' does not exist"),
+    ("- rename: {from: amount, to: income}\n  - join: {dataset: regions, on: zip}",
+     "column 'income' is in both the data and regions@1"),
+    ("- join: {dataset: regions, on: zip, how: outer}", "how"),
+])
+def test_bad_join_steps(recipe: str, expected: str, workspace: Workspace,
+                        data: tuple[Artifact, Artifact], tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(f"steps:\n  {recipe}\n")
+    with pytest.raises(RecipeError, match=expected):
+        clean_dataset(workspace, "loans", path)
+
+
+def test_key_types_must_agree(workspace: Workspace) -> None:
+    make_dataset(workspace, LOANS, name="loans", target="y")
+    make_dataset(workspace, "SELECT 1000 AS zip, 'n' AS region", name="intzip")
+    with pytest.raises(RecipeError, match="key 'zip' is text here but integer in intzip@1"):
+        clean_dataset(workspace, "loans", join_recipe("intzip", ["zip"]))
