@@ -37,6 +37,7 @@ _INGEST_FORMAT_VERSION = 1
 _SPACE_FACTOR = 4.0
 
 Step = Callable[[str], None]
+Check = Callable[[duckdb.DuckDBPyConnection, str], None]
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,14 @@ class IngestOptions:
 
 
 def ingest(
-    ws: Workspace, spec: SourceSpec, options: IngestOptions, step: Step | None = None
+    ws: Workspace, spec: SourceSpec, options: IngestOptions, step: Step | None = None,
+    before_store: Check | None = None,
 ) -> IngestResult:
-    """Ingest ``spec`` into ``ws`` as dataset ``options.name``; ``step`` reports progress."""
+    """Ingest ``spec`` into ``ws`` as dataset ``options.name``; ``step`` reports progress.
+
+    ``before_store(con, sql)`` checks the rows about to be stored (``sql`` selects them) and
+    raises to refuse them, so that nothing is written (``ingest --join`` checks its join).
+    """
     report = step or (lambda _: None)
     settings = ws.config.data
     fraction = options.test_fraction
@@ -87,6 +93,8 @@ def ingest(
             actions = _pii_actions(ws, loaded.columns, findings, options)
             kinds = {f.column: f.kinds for f in findings}
             columns = _write_working_table(con, loaded, actions, kinds, ws.pii_salt())
+            if before_store is not None:
+                before_store(con, "SELECT * FROM working")
             report("sealing the test set")
             counts = _write_splits(con, stage, options, fraction, seed)
             report("writing the dataset version")
