@@ -3,7 +3,9 @@ report, its lineage to both inputs and its replay without refitting."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -101,3 +103,44 @@ def test_key_types_must_agree(workspace: Workspace) -> None:
     make_dataset(workspace, "SELECT 1000 AS zip, 'n' AS region", name="intzip")
     with pytest.raises(RecipeError, match="key 'zip' is text here but integer in intzip@1"):
         clean_dataset(workspace, "loans", join_recipe("intzip", ["zip"]))
+
+
+def _csv(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_ingest_with_join_on_the_command_line(workspace: Workspace, cli: Any,
+                                              tmp_path: Path) -> None:
+    regions = _csv(tmp_path, "regions.csv", "zip,region\n08001,north\n08002,south\n")
+    loans = _csv(tmp_path, "loans.csv", "id,zip,amount,y\n" + "".join(
+        f"{i},0800{1 + i % 3},{i * 10},{i % 2}\n" for i in range(30)))
+    assert cli("ingest", regions, "--name", "regions", "--test-fraction", "0",
+               cwd=workspace.root).code == 0
+    result = cli("ingest", loans, "--name", "loans", "--target", "y", "--join", "regions",
+                 "--on", "zip", "--json", cwd=workspace.root)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["enriched"]["ref"] == "loans@2" and report["dataset"]["ref"] == "loans@1"
+    enriched = _rows(workspace, workspace.get(report["enriched"]["id"]))
+    no_region = [row for row in enriched if row[4] is None]
+    assert report["unmatched_rows"] == len(no_region) > 0
+    assert {row[1] for row in no_region} == {"08003"}
+    parents = {role: a.ref for role, a in workspace.parents(report["enriched"]["id"])}
+    assert parents == {"input": "loans@1", "recipe": "join@1", "joined": "regions@1"}
+
+
+def test_ingest_with_a_refused_join_writes_nothing(workspace: Workspace, cli: Any,
+                                                   tmp_path: Path) -> None:
+    dupes = _csv(tmp_path, "dupes.csv", "zip,region\n08001,north\n08001,south\n")
+    loans = _csv(tmp_path, "loans.csv", "id,zip,y\n1,08001,0\n2,08002,1\n3,08001,0\n")
+    assert cli("ingest", dupes, "--name", "dupes", "--test-fraction", "0",
+               cwd=workspace.root).code == 0
+    before = len(workspace.artifacts())
+    result = cli("ingest", loans, "--name", "loans", "--join", "dupes", "--on", "zip",
+                 "--test-fraction", "0", cwd=workspace.root)
+    assert result.code != 0 and "key 'zip' is not unique in dupes@1: '08001' appears 2 times" \
+        in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert len(workspace.artifacts()) == before

@@ -10,6 +10,7 @@ import typer
 
 from ..config import AccessLevel, ColumnType, PiiAction
 from ..data.ingest import IngestOptions, ingest
+from ..data.ingest_join import ingest_and_join
 from ..data.sources import SourceSpec
 from ..errors import ConfigError
 from ._common import JsonOption, WorkspaceOption, emit, open_workspace, stage_progress
@@ -29,7 +30,9 @@ def register(app: typer.Typer) -> None:
 
 def ingest_command(
     source: Annotated[str, typer.Argument(
-        help="File (csv, tsv, parquet, json, jsonl, xlsx, sqlite, duckdb) or postgresql:// URL.")],
+        help="File (csv, tsv, parquet, json, jsonl, xlsx, sqlite, duckdb) or database URL: "
+             "postgresql://, mysql:// or mariadb:// (password in the URL or MYSQL_PWD), or a "
+             "SQLAlchemy dialect+driver:// URL.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name in the catalog.")],
     target: Annotated[str | None, _option("Target column (seals a stratified test set).")] = None,
     key: Annotated[str | None, _option("Column that identifies each row uniquely.")] = None,
@@ -49,6 +52,11 @@ def ingest_command(
     test_fraction: Annotated[float | None, _option(
         "Share of rows sealed as the test set (default: data.sealed_test_fraction).")] = None,
     seed: Annotated[int | None, _option("Seed of the sealed split.")] = None,
+    join: Annotated[str | None, _option(
+        "Enrich with this dataset version (REF), joined on --on; stored as a new version.")
+        ] = None,
+    on: Annotated[list[str] | None, _option("Key column(s) of --join; repeatable.")] = None,
+    how: Annotated[str, _option("--join kind: left (keep every row) or inner.")] = "left",
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
@@ -67,8 +75,12 @@ def ingest_command(
         pii=typing.cast(dict[str, PiiAction], _pairs(pii, "--pii", PiiAction)),
         test_fraction=test_fraction, seed=seed,
     )
+    if (join is None) != (not on):
+        raise ConfigError("--join and --on go together: --join REF --on KEY")
     with stage_progress("ingesting", quiet=as_json) as report_stage:
-        result = ingest(ws, spec, options, report_stage)
+        result = (ingest(ws, spec, options, report_stage) if join is None else
+                  ingest_and_join(ws, spec, options, join=join, on=on or [], how=how,
+                                  step=report_stage))
     emit(result, as_json)
 
 
