@@ -183,6 +183,28 @@ def show(
     emit(online_status(open_workspace(workspace), name), as_json)
 
 
+@online_app.command("snapshot")
+def snapshot(
+    name: Annotated[str, typer.Argument(help="The online model's name.")],
+    dataset: Annotated[str | None, typer.Option(
+        "--dataset", metavar="REF",
+        help="The labelled dataset version the snapshot is evaluated, tested and monitored "
+             "against (default: the one the model was created or warm-started from).")] = None,
+    workspace: WorkspaceOption = None,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """Freeze the online model as it stands now (last checkpoint + logged events, quarantine
+    skipped) as model NAME@N with a River package: then evaluate, test, register and monitor
+    it like any model. A running server is not disturbed."""
+    from ..online.snapshot import snapshot_online
+
+    ws = open_workspace(workspace)
+    with progress_bar(quiet=as_json) as progress:
+        progress.add_task(f"snapshot of {name}", total=None)
+        result = snapshot_online(ws, name, dataset)
+    emit(result, as_json)
+
+
 @online_app.command("consume")
 def consume(
     name: Annotated[str, typer.Argument(help="The online model's name.")],

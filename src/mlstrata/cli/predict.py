@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from ..batch.predict import Engine, predict
 from ..batch.reading import BATCH_ROWS
 from ..batch.scoring import OnInvalid
+from ..errors import MlstrataError
 from ._common import (
     JsonOption,
     RecipeOption,
@@ -20,6 +21,10 @@ from ._common import (
 )
 from ._options import StrictOption
 from ._predlog import LogOption, batch_log
+
+if TYPE_CHECKING:
+    from ..runtime.model import LoadedModel
+    from ..workspace import Workspace
 
 __all__ = ["register"]
 
@@ -75,12 +80,34 @@ def predict_command(
             speed = f" ({rows / elapsed:,.0f} rows/s)" if elapsed > 0 else ""
             bar.update(task, completed=rows, description=f"scoring{speed}")
 
-        report = predict(model, input, output, keys=key or (), on_invalid=mode,
+        scored = _river_or(model, ws, run_engine, strict)
+        report = predict(scored, input, output, keys=key or (), on_invalid=mode,
                          rejects_path=rejects, batch_rows=batch_rows, engine=run_engine,
                          master=master, threads=threads, output_table=output_table, table=table,
                          query=query, recipe=recipe, workspace=ws, progress=advance,
                          log=prediction_log, strict=strict)
     emit(report, as_json)
+
+
+def _river_or(model: str, ws: Workspace | None, engine: Engine, strict: bool
+              ) -> str | LoadedModel:
+    """A River package (an online snapshot) loaded to score here; any other MODEL as given."""
+    from ..package.locate import locate_package
+    from ..runtime.manifest import load_manifest
+
+    try:
+        directory = locate_package(model, ws)
+    except MlstrataError:
+        return model  # predict says what is wrong with it
+    if load_manifest(directory).flavour != "river":
+        return model
+    if engine != "local":
+        raise typer.BadParameter(f"{model} is a River package (an online snapshot); Spark "
+                                 "executors run the ONNX runtime only — use --engine local",
+                                 param_hint="--engine")
+    from ..online.frozen_package import load_river_package
+
+    return load_river_package(directory, strict=strict)
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -29,6 +29,9 @@ the runtime refuses a value breaking an ``error`` rule and scores one breaking a
 with a warning (``mlstrata serve --strict`` refuses both). ``strict`` is still written for the
 ``allowed`` rule, so an older runtime reads the package as before.
 
+A model frozen from an online model (``meta["flavour"] == "river"``, ``mlstrata online
+snapshot``) has no ONNX form; its package is the River flavour (:mod:`.river_flavour`).
+
 Nothing is written unless everything succeeds: the package is built in the workspace's staging
 area and renamed into place at the end.
 """
@@ -59,6 +62,7 @@ from ..monitor.reference import REFERENCE_FILE, Reference, build_reference
 from ..reports import Report, html_page, paragraph, table
 from ..runtime.manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
 from ..workspace import Artifact, Workspace
+from .join_tables import write_join_tables
 from .log_policy import add_log_policy
 from .model_card import ModelCard
 from .onnx_export import OnnxExport, Parity, measure_parity, split_dates, to_onnx
@@ -67,6 +71,8 @@ from .pmml import export_pmml, measure_pmml_parity
 __all__ = ["PARITY_SAMPLE_ROWS", "PackageResult", "build_package"]
 
 PARITY_SAMPLE_ROWS = 2000
+RIVER_FLAVOUR = "river"
+"""``meta["flavour"]`` of a model artifact frozen from an online model (see river_flavour.py)."""
 _LIBRARIES = ("scikit-learn", "onnx", "onnxruntime", "skl2onnx", "onnxmltools", "lightgbm",
               "xgboost-cpu", "mlflow", "joblib", "numpy", "pandas")
 _PROGRESS_VARIABLE = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
@@ -102,7 +108,8 @@ class PackageResult(Report):
             console.print(f"zip:     {self.zip_path}", highlight=False, soft_wrap=True)
         for name, entry in self.manifest.files.items():
             console.print(f"  {name:<28} {entry.size:>12,} bytes", highlight=False)
-        console.print(f"parity:  max |ONNX - native| = {parity['max_abs_diff']:.3g} on "
+        compared = "ONNX - native" if self.manifest.flavour == "onnx" else "frozen - live"
+        console.print(f"parity:  max |{compared}| = {parity['max_abs_diff']:.3g} on "
                       f"{parity['rows']} rows, {parity['label_mismatches']} flipped labels "
                       f"({self.manifest.float_precision})", highlight=False)
         pmml = self.manifest.extra.get("pmml")
@@ -135,6 +142,10 @@ def build_package(
     to 2,000 training rows) and must be within the bound, or nothing is written.
     """
     artifact, pipeline = load_model(ws, model_ref)
+    if artifact.meta.get("flavour") == RIVER_FLAVOUR:
+        from .river_flavour import build_river_package
+
+        return build_river_package(ws, artifact, pipeline, out, zip_=zip_, pmml=pmml)
     task = str(artifact.meta["task"])
     columns = _input_names(artifact, pipeline)
     data = _training_data(ws, artifact, task)
@@ -205,6 +216,7 @@ def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: Onn
     add_log_policy(signature, ws, artifact)
     _atomic.write_text(directory / "signature.json", json.dumps(signature, indent=2, default=str))
     _save_mlflow(directory, artifact)
+    write_join_tables(ws, artifact, directory)
     lineage = _lineage(ws, artifact)
     card = ModelCard(artifact.name, artifact.version, artifact.id, str(artifact.meta["task"]),
                      artifact.meta.get("target"), str(artifact.meta.get("candidate", "")),
@@ -242,9 +254,21 @@ def _write_pmml(artifact: Artifact, pipeline: Any, rows: pd.DataFrame, path: Pat
 
 def _signature(artifact: Artifact, pipeline: Any, export: OnnxExport,
                contract: Contract | None, training: pd.DataFrame) -> dict[str, Any]:
+    inputs = input_entries(artifact, _input_names(artifact, pipeline), contract, training)
+    expander, _ = split_dates(pipeline)
+    return {"schema_version": 1, "model": artifact.ref, "task": artifact.meta["task"],
+            "target": artifact.meta.get("target"), "inputs": inputs,
+            "dates": _date_spec(expander), "onnx_inputs": export.input_schema,
+            "outputs": export.outputs, "float_precision": export.float_precision}
+
+
+def input_entries(artifact: Artifact, names: list[str], contract: Contract | None,
+                  training: pd.DataFrame) -> list[dict[str, Any]]:
+    """The signature's ``inputs``: each input's type, nullability, the contract's rules with
+    their severities, and the range its training rows covered (every package flavour)."""
     types = {str(i["name"]): str(i.get("type", "")) for i in artifact.meta.get("inputs") or []}
     inputs = []
-    for name in _input_names(artifact, pipeline):
+    for name in names:
         spec = contract.columns.get(name) if contract is not None else None
         entry: dict[str, Any] = {"name": name, "logical_type": spec.type if spec else types.get(
             name, ""), "nullable": spec.nullable if spec else True}
@@ -257,11 +281,7 @@ def _signature(artifact: Artifact, pipeline: Any, export: OnnxExport,
             entry.update(_training_range(entry["logical_type"], training[name],
                                          as_rules=contract is None))
         inputs.append(entry)
-    expander, _ = split_dates(pipeline)
-    return {"schema_version": 1, "model": artifact.ref, "task": artifact.meta["task"],
-            "target": artifact.meta.get("target"), "inputs": inputs,
-            "dates": _date_spec(expander), "onnx_inputs": export.input_schema,
-            "outputs": export.outputs, "float_precision": export.float_precision}
+    return inputs
 
 
 def _severities(spec: Any) -> dict[str, str]:
@@ -333,7 +353,8 @@ def _lineage(ws: Workspace, artifact: Artifact) -> list[dict[str, str]]:
     return sorted(seen.values(), key=lambda e: (e["kind"] == "model", e["ref"]))
 
 
-def _save_mlflow(directory: Path, artifact: Artifact) -> None:
+def _save_mlflow(directory: Path, artifact: Artifact,
+                 libraries: tuple[str, ...] = ("scikit-learn", "joblib", "pandas")) -> None:
     """Write an MLflow pyfunc model whose ``predict`` runs the hash-checked native pipeline.
 
     MLflow saves into a fresh directory; its files are moved to the package root and the
@@ -344,7 +365,7 @@ def _save_mlflow(directory: Path, artifact: Artifact) -> None:
     mlflow_pyfunc = _import_pyfunc()
     staging = directory.parent / "mlflow"
     requirements = [f"{name}=={metadata.version(name)}"
-                    for name in ("scikit-learn", "joblib", "pandas") if _installed(name)]
+                    for name in libraries if _installed(name)]
     logger = logging.getLogger("mlflow")
     level, progress = logger.level, os.environ.get(_PROGRESS_VARIABLE)
     logger.setLevel(logging.ERROR)  # its cloudpickle notice is about MLflow, not this package

@@ -38,6 +38,16 @@ class ModelCard:
     gates: Mapping[str, Any] | None
     parity: Mapping[str, Any]
     excluded: list[Mapping[str, Any]]
+    flavour: str = "onnx"
+    """``onnx``, or ``river`` for an online model frozen by ``mlstrata online snapshot``
+    (its parity then compares the frozen model with the live one)."""
+    notes: tuple[str, ...] = ()
+    """Further limitations (a River snapshot's event range, quarantine, warm-start overlap)."""
+
+    @property
+    def parity_title(self) -> str:
+        """The heading of the parity section."""
+        return "ONNX parity" if self.flavour == "onnx" else "Snapshot parity (frozen vs live)"
 
     @property
     def intended_use(self) -> str:
@@ -60,10 +70,12 @@ class ModelCard:
                          "estimates, not sealed-test results.")
         for item in self.excluded:
             items.append(f"Feature '{item.get('column')}' is not used ({item.get('reason')}).")
-        items.append(f"ONNX scores differ from the native model by at most "
-                     f"{self.parity.get('max_abs_diff', 0):.2g} on {self.parity.get('rows')} rows "
-                     f"({self.parity.get('label_mismatches')} flipped labels).")
-        return items
+        which = "ONNX scores differ from the native model" if self.flavour == "onnx" else \
+            "The frozen River model's scores differ from the live model's"
+        items.append(f"{which} by at most {self.parity.get('max_abs_diff', 0):.2g} on "
+                     f"{self.parity.get('rows')} rows ({self.parity.get('label_mismatches')} "
+                     "flipped labels).")
+        return [*items, *self.notes]
 
     def to_markdown(self) -> str:
         """The card as Markdown."""
@@ -75,7 +87,7 @@ class ModelCard:
         lines += ["", "## Metrics", "", *_md_table(_metric_rows(self.cv, self.acceptance)), "",
                   "## Gates", "", *_md_table(_gate_rows(self.gates)), "",
                   "## Limitations", "", *[f"- {item}" for item in self.limitations], "",
-                  "## ONNX parity", "", *_md_table([dict(self.parity)]), ""]
+                  f"## {self.parity_title}", "", *_md_table([dict(self.parity)]), ""]
         return "\n".join(lines)
 
     def to_html(self) -> str:
@@ -88,7 +100,7 @@ class ModelCard:
             ("Metrics", [table(_metric_rows(self.cv, self.acceptance))]),
             ("Gates", [table(_gate_rows(self.gates))]),
             ("Limitations", [paragraph(item) for item in self.limitations]),
-            ("ONNX parity", [table([dict(self.parity)])]),
+            (self.parity_title, [table([dict(self.parity)])]),
         ]
         return html_page(f"Model card: {self.name}@{self.version}", sections, facts=facts)
 

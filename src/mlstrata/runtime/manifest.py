@@ -6,6 +6,11 @@ file, on the first mismatch — so a pickle (``model.joblib``) is only unpickled
 are proven to be the packaged ones. Standard library only: it is part of the lean runtime, which
 serving processes and model wheels carry.
 
+Flavours: ``flavour`` says what runs the model — ``onnx`` (``model.onnx``, the lean runtime) or
+``river`` (a frozen online model, ``mlstrata online snapshot``: a hashed pickle that needs
+River). :func:`verify_package` refuses a flavour its caller cannot run, in one line naming it and
+what to use instead, before anything is loaded.
+
 Versioning: ``schema_version`` is bumped when a field changes meaning or is removed; a reader
 refuses a newer schema than it knows. Adding an optional field does not bump it.
 """
@@ -26,6 +31,7 @@ __all__ = [
     "FileEntry",
     "Manifest",
     "PackageIntegrityError",
+    "UnsupportedFlavourError",
     "hash_files",
     "is_package_dir",
     "load_manifest",
@@ -35,10 +41,21 @@ __all__ = [
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 1
+ONNX_FLAVOUR = "onnx"
+_INSTEAD = {
+    "river": ("a River model frozen by 'mlstrata online snapshot', which the lean ONNX runtime "
+              "(mlstrata serve, mlstrata-serve, model wheels, precompute, deploy) cannot run; "
+              "serve the live model with 'mlstrata serve --online {name}', or score files with "
+              "'mlstrata predict'"),
+}
 
 
 class PackageIntegrityError(MlstrataError):
     """A package's manifest is missing or unreadable, or a file does not match its sha256."""
+
+
+class UnsupportedFlavourError(PackageIntegrityError):
+    """A package of a flavour its reader cannot run (a River snapshot given to the ONNX runtime)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,7 @@ class Manifest:
     float_precision: str
     opset: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
+    flavour: str = ONNX_FLAVOUR
 
     def to_json(self) -> str:
         """The manifest as indented, key-sorted JSON."""
@@ -126,9 +144,16 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def verify_package(directory: Path) -> Manifest:
-    """Load the manifest and recompute every file's sha256; refuse the package on a mismatch."""
+def verify_package(directory: Path, flavour: str = ONNX_FLAVOUR) -> Manifest:
+    """Load the manifest and recompute every file's sha256; refuse the package on a mismatch,
+    or when it is not of ``flavour`` (what the caller can run)."""
     manifest = load_manifest(directory)
+    if manifest.flavour != flavour:
+        instead = _INSTEAD.get(manifest.flavour, "which this reader cannot run").format(
+            name=manifest.model_name)
+        raise UnsupportedFlavourError(
+            f"{directory}: {manifest.model_name}@{manifest.model_version} is a "
+            f"{manifest.flavour} package, not {flavour}: {instead}")
     for name, entry in manifest.files.items():
         path = directory / name
         if not path.is_file():

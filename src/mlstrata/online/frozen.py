@@ -1,0 +1,124 @@
+"""A frozen online model: a River pipeline that no longer learns, with scikit-learn's API.
+
+``mlstrata online snapshot`` stores one as a regular ``model`` artifact, so everything that
+reads models — ``mlstrata evaluate`` (gates), ``mlstrata test`` (the sealed test set), the
+registry, the monitoring reference — calls ``predict`` / ``predict_proba`` on a DataFrame, as it
+does for a fitted scikit-learn pipeline. Rows become the records the live service would receive
+(missing values as ``None``, dates as ISO text, NumPy scalars as Python ones) and go through the
+very featurization the live model uses (:func:`~.features.featurize`), so the frozen model
+answers what the live one answered at the snapshot (the snapshot measures it: ``parity``).
+
+A classifier has ``classes_`` and ``predict_proba`` (probabilities in ``classes_`` order); a
+regressor has neither, which is how callers tell them apart (``hasattr(model, "predict_proba")``).
+
+>>> import pandas as pd
+>>> from mlstrata.contract import Contract
+>>> from mlstrata.online.estimators import build_pipeline
+>>> from mlstrata.online.spec import build_spec
+>>> spec = build_spec("m", Contract.model_validate({"columns": {"x": {"type": "float"},
+...     "y": {"type": "boolean"}}}), "y", "logistic_regression")
+>>> frozen = freeze(spec, build_pipeline(spec))
+>>> frozen.predict_proba(pd.DataFrame({"x": [1.0, None]})).tolist()
+[[0.5, 0.5], [0.5, 0.5]]
+>>> frozen.predict(pd.DataFrame({"x": [1.0]})).tolist(), frozen.classes_.tolist()
+([False], [False, True])
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .features import featurize
+from .spec import OnlineSpec
+
+__all__ = ["FrozenClassifier", "FrozenRegressor", "FrozenRiverModel", "freeze", "frame_records"]
+
+
+class FrozenRiverModel:
+    """A River pipeline frozen after an online model's last event (see the module docstring)."""
+
+    flavour = "river"
+
+    def __init__(self, spec: OnlineSpec, pipeline: Any) -> None:
+        self.spec = spec
+        self.pipeline = pipeline
+
+    @property
+    def feature_names_in_(self) -> np.ndarray[Any, Any]:
+        """The input columns, in contract order (what the model reads of a row)."""
+        return np.asarray(self.spec.features, dtype=object)
+
+    def features(self, frame: Any) -> list[dict[str, Any]]:
+        """The River feature dicts of a DataFrame's rows."""
+        return featurize(self.spec, frame_records(frame, self.spec))
+
+    def predict(self, frame: Any) -> np.ndarray[Any, Any]:
+        """One prediction per row (labels, or values)."""
+        raise NotImplementedError
+
+
+class FrozenClassifier(FrozenRiverModel):
+    """A frozen River classifier: ``predict_proba`` in ``classes_`` order, ``predict`` the most
+    likely class (the first class when the model has learnt nothing)."""
+
+    @property
+    def classes_(self) -> np.ndarray[Any, Any]:
+        """The classes, in the spec's order."""
+        return np.asarray(self.spec.classes, dtype=object)
+
+    def predict_proba(self, frame: Any) -> np.ndarray[Any, Any]:
+        """``[rows, classes]`` probabilities."""
+        count = len(self.spec.classes)
+        out = np.zeros((len(frame), count), dtype=np.float64)
+        for row, features in enumerate(self.features(frame)):
+            scores = self.pipeline.predict_proba_one(features)
+            out[row] = [float(scores.get(i, 0.0)) for i in range(count)]
+        return out
+
+    def predict(self, frame: Any) -> np.ndarray[Any, Any]:
+        """The most likely class of each row."""
+        best: np.ndarray[Any, Any] = self.classes_[self.predict_proba(frame).argmax(axis=1)]
+        return best
+
+
+class FrozenRegressor(FrozenRiverModel):
+    """A frozen River regressor (0.0 where the model has learnt nothing, as the live one)."""
+
+    def predict(self, frame: Any) -> np.ndarray[Any, Any]:
+        """The predicted value of each row."""
+        return np.asarray([float(self.pipeline.predict_one(f) or 0.0)
+                           for f in self.features(frame)], dtype=np.float64)
+
+
+def freeze(spec: OnlineSpec, pipeline: Any) -> FrozenRiverModel:
+    """The frozen model of ``spec``'s task around ``pipeline``."""
+    kind = FrozenClassifier if spec.task == "classification" else FrozenRegressor
+    return kind(spec, pipeline)
+
+
+def frame_records(frame: Any, spec: OnlineSpec) -> list[dict[str, Any]]:
+    """The rows of a DataFrame as the JSON records a client would send (the contract's columns
+    but the target: a key the model does not read is still part of a valid request)."""
+    columns = [name for name in spec.contract.columns
+               if name != spec.target and name in frame.columns]
+    values = [[_plain(value) for value in frame[name].tolist()] for name in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)] \
+        if columns else [{} for _ in range(len(frame))]
+
+
+def _plain(value: Any) -> Any:
+    """A pandas/NumPy cell as JSON would carry it: missing → None, dates → ISO text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
