@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "trace": "trace", "feedback": "feedback",
     "deploy": "deploy",
     "online": "online",
+    "retrain": "retrain",
 }
 
 
