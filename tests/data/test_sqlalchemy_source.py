@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +44,10 @@ def test_detects_sqlalchemy_urls() -> None:
 def test_sqlite_table_keeps_reflected_types(tmp_path: Path) -> None:
     con, loaded = _load(_sqlite(tmp_path), tmp_path, table="orders")
     assert [(c.name, c.engine_type) for c in loaded.columns] == [
-        ("id", "BIGINT"), ("total", "DECIMAL(8,2)"), ("paid", "BOOLEAN"), ("day", "DATE"),
+        ("id", "BIGINT"), ("total", "DOUBLE"), ("paid", "BOOLEAN"), ("day", "DATE"),
         ("note", "VARCHAR")]
     assert con.execute(f"SELECT * FROM {loaded.table}").fetchall() == [
-        (1, Decimal("10.50"), True, dt.date(2024, 1, 2), "first"), (2, None, False, None, None)]
+        (1, 10.5, True, dt.date(2024, 1, 2), "first"), (2, None, False, None, None)]
     assert loaded.format == "sqlalchemy"
 
 
@@ -66,7 +65,8 @@ def test_mariadb_through_sqlalchemy(mariadb: MariaDBServer, tmp_path: Path) -> N
     url = mariadb.url(scheme="mysql+pymysql")
     con, loaded = _load(url, tmp_path, table="sa_items")
     assert con.execute(f"SELECT * FROM {loaded.table} ORDER BY id").fetchall() == [
-        (1, Decimal("9.99"), True, dt.datetime(2024, 5, 6, 7, 8, 9)), (2, None, False, None)]
+        (1, 9.99, True, dt.datetime(2024, 5, 6, 7, 8, 9)), (2, None, False, None)]
+    assert loaded.details["decimal_columns"] == {"price": "DECIMAL(6,2)"}
     assert PASSWORD not in loaded.location and loaded.location.startswith("mysql+pymysql://")
 
 

@@ -9,6 +9,7 @@ PostgreSQL columns keep their declared types. Messages never show a password.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from difflib import get_close_matches
 from pathlib import Path
@@ -30,8 +31,9 @@ from ._extract import (
 )
 from .engine import quote_identifier, quote_literal
 
-__all__ = ["PG_ARROW_TYPES", "database_extract", "first_line", "pg_converter", "read_duckdb",
-           "read_postgres", "read_sqlite", "redact_url", "source_statement"]
+__all__ = ["PG_ARROW_TYPES", "database_extract", "decimals_to_double", "first_line",
+           "pg_converter", "read_duckdb", "read_postgres", "read_sqlite", "redact_url",
+           "source_statement"]
 
 PG_ARROW_TYPES: dict[int, pa.DataType] = {
     16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(),
@@ -203,6 +205,24 @@ def database_extract(source: str, infer: bool, con: duckdb.DuckDBPyConnection, s
     details = {"table": table, "query": query, **(extra or {})}
     return Extract(source, infer, lambda row: f"row {row + 1} of {source}", backup, True,
                    {k: v for k, v in details.items() if v is not None})
+
+
+def decimals_to_double(con: duckdb.DuckDBPyConnection, raw: str, extract: Extract) -> Extract:
+    """Turn ``raw``'s DECIMAL columns into DOUBLE once the backup holds them exactly.
+
+    The backup Parquet keeps ``DECIMAL(p,s)`` digit for digit; the dataset version holds floats
+    (the training libraries take no decimals), and ``decimal_columns`` in the details records
+    each column's declared type.
+    """
+    decimals = {str(name): str(kind) for name, kind in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+        "AND data_type LIKE 'DECIMAL%' ORDER BY ordinal_position", [raw]).fetchall()}
+    for name in decimals:
+        con.execute(f"ALTER TABLE {quote_identifier(raw)} ALTER {quote_identifier(name)} "
+                    "TYPE DOUBLE")
+    if not decimals:
+        return extract
+    return replace(extract, details={**extract.details, "decimal_columns": decimals})
 
 
 def first_line(exc: Exception) -> str:

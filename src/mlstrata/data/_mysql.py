@@ -3,8 +3,9 @@
 Rows stream through PyMySQL's unbuffered cursor (``SSCursor``: the server sends rows as they are
 read, the client never holds the whole result) and land in DuckDB in chunks through pyarrow, so
 memory stays flat whatever the table size. Columns keep their declared types: integers, unsigned
-``BIGINT`` (as an unsigned 64-bit integer), ``DECIMAL(p,s)`` exactly (as a float beyond 38
-digits, DuckDB's limit), ``FLOAT``/``DOUBLE``, ``TINYINT(1)``/``BOOL`` as booleans, ``DATE``,
+``BIGINT`` (as an unsigned 64-bit integer), ``DECIMAL(p,s)`` (exact in the backup, up to 38
+digits, DuckDB's limit; a float in the dataset version, which records the declared type),
+``FLOAT``/``DOUBLE``, ``TINYINT(1)``/``BOOL`` as booleans, ``DATE``,
 ``DATETIME``/``TIMESTAMP`` (MySQL's zero dates ``0000-00-00`` become missing), and everything
 else — ``ENUM``, ``SET``, ``TEXT``, ``JSON``, ``TIME`` — as text (``BLOB`` as hex). The password
 comes from the URL or the ``MYSQL_PWD`` environment variable and never appears in a message or
@@ -24,7 +25,13 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import SourceError
-from ._db_readers import database_extract, first_line, redact_url, source_statement
+from ._db_readers import (
+    database_extract,
+    decimals_to_double,
+    first_line,
+    redact_url,
+    source_statement,
+)
 from ._extract import CHUNK_ROWS, Extract, append_rows, cell_text, check_unique, create_table
 
 __all__ = ["MYSQL_SCHEMES", "connect_mysql", "mysql_arrow_type", "read_mysql"]
@@ -96,8 +103,9 @@ def read_mysql(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: str
                           "table or query") from exc
     finally:
         db.close()
-    return database_extract(f"{what} of {shown}", False, con, staging, raw, table, query,
-                            {"target": shown})
+    extract = database_extract(f"{what} of {shown}", False, con, staging, raw, table, query,
+                               {"target": shown})
+    return decimals_to_double(con, raw, extract)
 
 
 def mysql_arrow_type(description: Sequence[Any], flags: int, charset: int) -> pa.DataType:

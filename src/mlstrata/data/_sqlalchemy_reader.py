@@ -4,9 +4,10 @@ The user installs the dialect's package (``snowflake-sqlalchemy``, ``pyodbc`` fo
 ``oracledb`` for ``oracle+oracledb``, ...); mlstrata needs nothing else. Rows stream with
 ``stream_results`` (a server-side cursor where the driver has one) and land in DuckDB in chunks
 through pyarrow. A table keeps its reflected column types (integers, floats, ``NUMERIC(p,s)``
-exactly up to 38 digits, booleans, dates, timestamps; everything else as text); a query's result
-has no declared types SQLAlchemy can see, so its values are typed by whole-column inference like
-a CSV export. Messages and the catalog show the URL without its password.
+— exact in the backup, a float in the dataset version —, booleans, dates, timestamps; everything
+else as text); a query's result has no declared types SQLAlchemy can see, so its values are typed
+by whole-column inference like a CSV export. Messages and the catalog show the URL without its
+password.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import SourceError
-from ._db_readers import database_extract, first_line, redact_url, source_statement
+from ._db_readers import (
+    database_extract,
+    decimals_to_double,
+    first_line,
+    redact_url,
+    source_statement,
+)
 from ._extract import (
     CHUNK_ROWS,
     Extract,
@@ -89,8 +96,9 @@ def read_sqlalchemy(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw
                           ) from exc
     finally:
         engine.dispose()
-    return database_extract(f"{what} of {shown}", table is None, con, staging, raw, table, query,
-                            {"target": shown})
+    extract = database_extract(f"{what} of {shown}", table is None, con, staging, raw, table,
+                               query, {"target": shown})
+    return decimals_to_double(con, raw, extract)
 
 
 def sqlalchemy_arrow_type(declared: Any) -> pa.DataType:
