@@ -43,6 +43,7 @@ import orjson
 
 from ..contract import BAD, Violation, coerce
 from ..errors import DataError
+from .screen import Screen
 from .spec import OnlineSpec
 
 __all__ = ["EventChecker", "EventRefusedError", "decode_event", "encode_event"]
@@ -75,12 +76,20 @@ class EventChecker:
         self._target = spec.target
         self._kind = spec.contract.columns[spec.target].type
         self._columns = [name for name in spec.contract.columns if name != spec.target]
-        # the contract's own record evaluator, compiled once (what Contract.check_record runs)
+        # the contract's own record evaluator, compiled once (what Contract.check_record runs),
+        # behind a screen that lets the events which surely pass every rule skip it
+        inputs = spec.contract.without_columns([spec.target])
         self._events = spec.contract.record_checker()
-        self._inputs = spec.contract.without_columns([spec.target]).record_checker()
+        self._inputs = inputs.record_checker()
+        self._event_screen = Screen.of(spec.contract)
+        self._input_screen = Screen.of(inputs)
 
     def learn_event(self, record: Mapping[str, Any]) -> Event:
         """The accepted event for ``record`` (features and label), or :class:`EventRefusedError`."""
+        screen = self._event_screen
+        if screen is not None and screen.passes(record) \
+                and not self._label_problems(record[self._target]):
+            return self._accepted(record)
         found = [v for v in self._events.check(record, include_warnings=True)
                  if v.severity == "error" or v.field == self._target]
         found += self._not_finite(record)
@@ -88,14 +97,19 @@ class EventChecker:
             found += self._label_problems(record.get(self._target))
         if found:
             raise EventRefusedError(found)
-        return {"record": {name: record.get(name) for name in self._columns},
-                "label": coerce(self._kind, record[self._target])}
+        return self._accepted(record)
 
     def check_prediction(self, record: Mapping[str, Any]) -> None:
         """Refuse a record a prediction cannot be made for (an ``error`` rule broken)."""
+        if self._input_screen is not None and self._input_screen.passes(record):
+            return
         found = self._inputs.check(record) + self._not_finite(record)
         if found:
             raise EventRefusedError(found)
+
+    def _accepted(self, record: Mapping[str, Any]) -> Event:
+        return {"record": {name: record.get(name) for name in self._columns},
+                "label": coerce(self._kind, record[self._target])}
 
     def _label_problems(self, label: Any) -> list[Violation]:
         target = self._target
