@@ -7,6 +7,7 @@ or query for the databases. Every
 reader streams, so memory does not grow with the source. Text sources are typed by whole-column
 inference (:mod:`.inference`); typed sources keep their types. Problems raise
 :class:`~mlstrata.errors.SourceError` with one line naming the file, line and column, and the fix.
+A folder, a glob or an ``s3://`` URL is a lake of many files, read by :mod:`._lake`.
 This module reads; storing, PII and splitting belong to :mod:`.ingest`.
 
 >>> import tempfile
@@ -34,6 +35,7 @@ from ..errors import SourceError
 from ._db_readers import read_duckdb, read_postgres, read_sqlite, redact_url
 from ._extract import Extract
 from ._file_readers import read_parquet, read_xlsx
+from ._lake import is_lake, plan_lake, read_lake
 from ._mysql import MYSQL_SCHEMES, read_mysql
 from ._sqlalchemy_reader import is_sqlalchemy_url, read_sqlalchemy
 from ._text_readers import read_csv, read_json
@@ -118,6 +120,8 @@ def detect_format(spec: SourceSpec) -> str:
 
 def source_size(spec: SourceSpec) -> int:
     """Bytes on disk of a file source (0 for a database server), to estimate the space needed."""
+    if is_lake(spec.location):
+        return plan_lake(spec.location, spec.format).size
     if detect_format(spec) in _SERVERS:
         return 0
     return _existing_file(spec.location).stat().st_size
@@ -128,13 +132,16 @@ def load_source(spec: SourceSpec, con: duckdb.DuckDBPyConnection, staging: Path)
 
     The user's file is never modified. On error nothing is left in ``con``.
     """
-    fmt = detect_format(spec)
+    plan = plan_lake(spec.location, spec.format) if is_lake(spec.location) else None
+    fmt = plan.format if plan else detect_format(spec)
     _check_options(spec, fmt)
     token = uuid4().hex[:12]
     raw, target = f"_raw_{token}", f"source_{token}"
     staging.mkdir(parents=True, exist_ok=True)
     try:
-        extract = _read(fmt, spec, con, staging, raw)
+        extract = (_read(fmt, spec, con, staging, raw) if plan is None else
+                   read_lake(plan, con, staging, raw, delimiter=spec.delimiter,
+                             encoding=spec.encoding, overrides=spec.schema))
         rows = len(con.table(quote_identifier(raw)))
         if rows == 0:
             raise SourceError(_no_rows(extract))
@@ -146,6 +153,8 @@ def load_source(spec: SourceSpec, con: duckdb.DuckDBPyConnection, staging: Path)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote_identifier(raw)}")
     location = redact_url(spec.location) if fmt in _SERVERS else str(Path(spec.location))
+    if plan is not None:
+        location = plan.shown
     return LoadedSource(target, columns, rows, fmt, location, extract.raw_path, extract.details)
 
 

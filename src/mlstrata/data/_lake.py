@@ -1,0 +1,335 @@
+"""Read a lake — the files of a folder, a glob, or an ``s3://`` prefix, maybe Hive-partitioned —
+into one raw table, and back them up as one bundle.
+
+Each file is read by the reader of its format, so a CSV in a lake is read exactly as a lone CSV
+(encoding, delimiter, line numbers in messages), and appended in path order with its partition
+values as typed columns. Schemas are reconciled file by file: a column that only some files have
+is filled with nulls where it is missing, which is safe only when it is nullable wherever it
+appears; an integer or float column that widens (INTEGER → BIGINT, FLOAT → DOUBLE) is widened;
+any other difference is refused, naming the partition and the file, because a silent cast would
+change values. Objects of a store are fetched to staging first (:mod:`._object_store`) and read
+from there, local files are hashed before they are read; the bundle (:mod:`._bundle`) checks
+every file against that hash as it copies it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import duckdb
+
+from .. import _atomic
+from ..config import ColumnType
+from ..errors import SourceError
+from ._bundle import write_bundle
+from ._extract import Extract
+from ._file_readers import read_parquet
+from ._lake_files import (
+    glob_regex,
+    has_glob,
+    is_bookkeeping,
+    lake_format,
+    partition_literal,
+    partition_type,
+    partitions,
+    split_glob,
+)
+from ._object_store import (
+    S3Location,
+    StoredObject,
+    fetch_object,
+    list_objects,
+    open_store,
+    parse_s3_url,
+    store_details,
+)
+from ._text_readers import read_csv, read_json
+from .engine import quote_identifier
+
+if TYPE_CHECKING:
+    from pyarrow.fs import S3FileSystem
+
+__all__ = ["LakePlan", "is_lake", "plan_lake", "read_lake"]
+
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+_FLOATS = ("FLOAT", "DOUBLE")
+_FETCHERS = 8
+
+
+@dataclass(frozen=True)
+class LakePlan:
+    """A lake resolved to its files, before any is read: what to call it, their format, their
+    names relative to the lake root (partitions are read from these) and total size."""
+
+    shown: str
+    format: str
+    names: list[str]
+    size: int
+    local: list[Path] = field(default_factory=list)
+    objects: list[StoredObject] = field(default_factory=list)
+    store: tuple[S3FileSystem, S3Location] | None = None
+
+
+@dataclass(frozen=True)
+class _File:
+    """One file of the lake, as a local path, with its manifest entry and its name in messages."""
+
+    path: Path
+    entry: dict[str, Any]
+    shown: str
+
+
+def is_lake(location: str) -> bool:
+    """Whether ``location`` is a multi-file source: an ``s3://`` URL, a folder or a glob."""
+    scheme = urlsplit(location).scheme.lower()
+    if "://" in location:
+        return scheme == "s3"
+    return has_glob(location) or Path(location).is_dir()
+
+
+def plan_lake(location: str, forced_format: str | None) -> LakePlan:
+    """List the files ``location`` names (nothing is read yet) and decide their format."""
+    if location.lower().startswith("s3://"):
+        fs, where = open_store(), parse_s3_url(location)
+        objects = list_objects(fs, where)
+        names = [item.relative for item in objects]
+        return LakePlan(where.url, lake_format(where.url, names, forced_format), names,
+                        sum(item.size for item in objects), objects=objects, store=(fs, where))
+    root, paths = _local_files(location)
+    names = [path.relative_to(root).as_posix() for path in paths]
+    return LakePlan(location, lake_format(location, names, forced_format), names,
+                    sum(path.stat().st_size for path in paths), local=paths)
+
+
+def read_lake(plan: LakePlan, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
+              delimiter: str | None, encoding: str | None,
+              overrides: Mapping[str, ColumnType]) -> Extract:
+    """Read every file of ``plan`` into table ``raw``; back them up in one bundle."""
+    files = _materialize(plan, staging, raw)
+    types = _partition_types(plan, overrides)
+    table = _Table(con, raw, list(types))
+    for index, file in enumerate(files):
+        if file.entry["size"] == 0:
+            continue
+        source = f"{raw}_{index}"
+        table.append(source, _read_file(plan.format, file, con, staging, source, delimiter,
+                                        encoding), file, types)
+    if not table.created:
+        raise SourceError(f"{plan.shown}: all {len(files)} files are empty (0 bytes); "
+                          "point at the files that hold the data")
+    table.check_required()
+    about: dict[str, Any] = {"format": plan.format}
+    if plan.store is not None:
+        about["bucket"] = plan.store[1].bucket
+    bundle = write_bundle(staging / f"{raw}.tar", [(f.path, f.entry, f.shown) for f in files],
+                          about)
+    details: dict[str, Any] = {"files": len(files), "bytes": plan.size,
+                               "partitions": list(types), "backup": "tar of the files and "
+                               "manifest.json (key, size, sha256" +
+                               (", ETag)" if plan.store else ")")}
+    if plan.store is not None:
+        details["store"] = store_details()
+    return Extract(plan.shown, plan.format != "parquet", table.locate, bundle, details=details)
+
+
+def _local_files(location: str) -> tuple[Path, list[Path]]:
+    base, pattern = split_glob(location)
+    root = Path(base or ".")
+    if not root.is_dir():
+        raise SourceError(f"{base} does not exist or is not a folder; check the path of "
+                          f"{location}")
+    matcher = glob_regex(pattern) if pattern is not None else None
+    found = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if (path.is_file() and not is_bookkeeping(relative)
+                and (matcher is None or matcher.fullmatch(relative))):
+            found.append(path)
+    if not found:
+        what = "matches no files" if pattern else "is a directory with no data files"
+        raise SourceError(f"{location} {what}; pass a data file, or a folder or glob of csv, "
+                          "tsv, parquet, json or jsonl files")
+    return root, found
+
+
+def _materialize(plan: LakePlan, staging: Path, raw: str) -> list[_File]:
+    """Each file as a local path with its manifest entry: a store's objects are fetched into
+    staging, several at a time (a store answers each request after a round trip), hashed on
+    the way; local files are hashed and linked from staging."""
+    folder = staging / f"{raw}_files"
+    folder.mkdir(parents=True, exist_ok=True)
+    if plan.store is None:
+        return [_File(_linked(path, folder / f"{index:06d}-{path.name}"),
+                      {"name": name, "size": path.stat().st_size,
+                       "sha256": _atomic.sha256_file(path)}, str(path))
+                for index, (name, path) in enumerate(zip(plan.names, plan.local, strict=True))]
+    fs, where = plan.store
+    paths = [folder / f"{index:06d}-{Path(item.relative).name}"
+             for index, item in enumerate(plan.objects)]
+    pool = ThreadPoolExecutor(_FETCHERS, thread_name_prefix="mlstrata-fetch")
+    try:
+        entries = list(pool.map(lambda job: fetch_object(fs, where, *job),
+                                zip(plan.objects, paths, strict=True)))
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return [_File(path, {"name": item.relative, **entry}, f"s3://{where.bucket}/{item.key}")
+            for item, path, entry in zip(plan.objects, paths, entries, strict=True)]
+
+
+def _linked(path: Path, link: Path) -> Path:
+    """``link`` pointing at ``path``: the readers see a name outside any ``key=value`` folder,
+    so DuckDB adds no partition columns of its own (partitions are typed here, once)."""
+    link.symlink_to(path.resolve())
+    return link
+
+
+def _partition_types(plan: LakePlan, overrides: Mapping[str, ColumnType]) -> dict[str, str]:
+    """The partition keys every file shares, each with the type its values take (text when a
+    ``--schema`` override will type it, so the override sees the folder's own text)."""
+    keys = [key for key, _ in partitions(plan.names[0])]
+    values: dict[str, list[str]] = {key: [] for key in keys}
+    for name in plan.names:
+        found = partitions(name)
+        if [key for key, _ in found] != keys:
+            raise SourceError(
+                f"{_shown_file(plan, name)} sits under partitions "
+                f"{'/'.join(k for k, _ in found) or '(none)'} but {plan.names[0]} under "
+                f"{'/'.join(keys) or '(none)'}; every file of a lake needs the same partition "
+                "folders (narrow the glob to one layout)")
+        for key, value in found:
+            values[key].append(value)
+    return {key: "VARCHAR" if key in overrides else partition_type(values[key]) for key in keys}
+
+
+def _shown_file(plan: LakePlan, name: str) -> str:
+    return f"{plan.shown.rstrip('/')}/{name}" if plan.store else str(plan.local[
+        plan.names.index(name)])
+
+
+def _read_file(fmt: str, file: _File, con: duckdb.DuckDBPyConnection, staging: Path, table: str,
+               delimiter: str | None, encoding: str | None) -> tuple[Extract, set[str]]:
+    """Read one file into ``table`` with its format's reader; return how it locates rows and
+    which of its columns are declared NOT NULL (Parquet ``required`` fields)."""
+    try:
+        if fmt in ("csv", "tsv"):
+            extract = read_csv(file.path, con, staging, table, delimiter=delimiter,
+                               encoding=encoding, tsv=fmt == "tsv")
+        elif fmt in ("json", "jsonl"):
+            extract = read_json(file.path, con, staging, table, encoding=encoding)
+        else:
+            extract = read_parquet(file.path, con, table)
+    except SourceError as exc:
+        raise SourceError(str(exc).replace(str(file.path), file.shown)) from exc
+    required: set[str] = set()
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        required = {f.name for f in pq.read_schema(file.path) if not f.nullable}
+    return extract, required
+
+
+class _Table:
+    """The raw table being assembled: its column types, where each came from, and the rows'
+    origins (so a row number becomes a file and line)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, raw: str, keys: Sequence[str]) -> None:
+        self.con, self.raw, self.keys = con, raw, list(keys)
+        self.types: dict[str, str] = {}
+        self.first: dict[str, str] = {}
+        self.required: dict[str, str] = {}
+        self.absent: dict[str, str] = {}
+        self.starts: list[int] = []
+        self.origins: list[tuple[str, Extract]] = []
+        self.created = False
+        self.rows = 0
+
+    def append(self, source: str, read: tuple[Extract, set[str]], file: _File,
+               types: Mapping[str, str]) -> None:
+        """Append the rows of one file's table ``source`` (dropped afterwards) to the raw one."""
+        extract, required = read
+        quoted = quote_identifier(source)
+        try:
+            columns = self._describe(quoted)
+            clash = sorted(set(columns) & set(self.keys))
+            if clash:
+                raise SourceError(f"{file.shown} has a column {clash[0]!r} and sits in a "
+                                  f"{clash[0]}=... partition folder; rename one of them")
+            values = ", ".join(
+                f"{partition_literal(value, types[key])} AS {quote_identifier(key)}"
+                for key, value in partitions(file.entry["name"]))
+            select = f"SELECT *{', ' + values if values else ''} FROM {quoted}"
+            self._reconcile(columns, required, file)
+            self.starts.append(self.rows)
+            self.origins.append((file.shown, extract))
+            if self.created:
+                added = self.con.execute(
+                    f"INSERT INTO {quote_identifier(self.raw)} BY NAME {select}").fetchall()
+            else:
+                added = self.con.execute(
+                    f"CREATE TABLE {quote_identifier(self.raw)} AS {select}").fetchall()
+                self.created = True
+            self.rows += int(added[0][0])
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {quoted}")
+
+    def _describe(self, source: str) -> dict[str, str]:
+        return {str(name): str(kind) for name, kind, *_ in
+                self.con.execute(f"DESCRIBE {source}").fetchall()}
+
+    def _reconcile(self, columns: Mapping[str, str], required: set[str], file: _File) -> None:
+        """Fit one file's columns to the table: add new ones, widen, or refuse."""
+        for name in required:
+            self.required.setdefault(name, file.shown)
+        if not self.created:
+            self.types.update(columns)
+            self.first.update(dict.fromkeys(columns, file.shown))
+            return
+        for name in self.types.keys() - columns.keys():
+            self.absent.setdefault(name, file.shown)
+        for name, kind in columns.items():
+            if name not in self.types:
+                self.absent.setdefault(name, self.origins[0][0])
+                self.con.execute(f"ALTER TABLE {quote_identifier(self.raw)} ADD COLUMN "
+                                 f"{quote_identifier(name)} {kind}")
+                self.types[name], self.first[name] = kind, file.shown
+            elif kind != self.types[name]:
+                self._widen(name, kind, file)
+
+    def _widen(self, name: str, kind: str, file: _File) -> None:
+        current = self.types[name]
+        for family in (_INTEGERS, _FLOATS):
+            if current in family and kind in family:
+                wider = max(current, kind, key=family.index)
+                if wider != current:
+                    self.con.execute(f"ALTER TABLE {quote_identifier(self.raw)} ALTER COLUMN "
+                                     f"{quote_identifier(name)} SET DATA TYPE {wider}")
+                    self.types[name] = wider
+                return
+        partition = "/".join(f"{k}={v}" for k, v in partitions(file.entry["name"]))
+        where = f"partition {partition} ({file.shown})" if partition else file.shown
+        raise SourceError(
+            f"{where}: column {name!r} is {kind} but {current} in {self.first[name]}; the "
+            f"partitions cannot be combined without changing values — rewrite that partition "
+            f"with {name!r} as {current}, or leave it out with a narrower glob")
+
+    def check_required(self) -> None:
+        """Refuse a NOT NULL column that some files lack (their rows would hold nulls)."""
+        for name, declared in self.required.items():
+            if name in self.absent:
+                raise SourceError(
+                    f"{self.absent[name]} lacks column {name!r}, which {declared} declares "
+                    "NOT NULL (required); its rows would hold nulls there — add the column to "
+                    "that partition or write it as nullable")
+
+    def locate(self, row: int) -> str:
+        """A row of the raw table as the place in its file (``line 12 of s3://...``)."""
+        index = bisect.bisect_right(self.starts, row) - 1
+        shown, extract = self.origins[index]
+        return f"{extract.locate(row - self.starts[index])} of {shown}"
+
