@@ -32,7 +32,9 @@ def ingest_command(
     source: Annotated[str, typer.Argument(
         help="File (csv, tsv, parquet, json, jsonl, xlsx, sqlite, duckdb) or database URL: "
              "postgresql://, mysql:// or mariadb:// (password in the URL or MYSQL_PWD), or a "
-             "SQLAlchemy dialect+driver:// URL.")],
+             "SQLAlchemy dialect+driver:// URL; or a lake of csv/tsv/parquet/json/jsonl "
+             "files: a folder, a glob ('lake/year=*/*.parquet') or s3://bucket/prefix (globs "
+             "allowed; endpoint, region and credentials from AWS_* variables or AWS_PROFILE).")],
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name in the catalog.")],
     target: Annotated[str | None, _option("Target column (seals a stratified test set).")] = None,
     key: Annotated[str | None, _option("Column that identifies each row uniquely.")] = None,
