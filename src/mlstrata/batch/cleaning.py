@@ -30,6 +30,7 @@ from ..data.recipe import (
     Filter,
     FittedRecipe,
     FittedStep,
+    Join,
     Rename,
     without_positions,
 )
@@ -182,9 +183,14 @@ def _chain(head: Iterable[pa.RecordBatch], rest: Iterator[pa.RecordBatch]
 
 
 def recipe_outputs(recipe: FittedRecipe) -> list[str]:
-    """The columns a recipe creates (derived, or renamed to)."""
-    return [s.step.name if isinstance(s.step, Derive) else s.step.to for s in recipe.steps
-            if isinstance(s.step, Derive | Rename)]
+    """The columns a recipe creates (derived, renamed to, or joined from another version)."""
+    outputs: list[str] = []
+    for fitted in recipe.steps:
+        if isinstance(fitted.step, Derive | Rename):
+            outputs.append(fitted.step.name if isinstance(fitted.step, Derive) else fitted.step.to)
+        elif isinstance(fitted.step, Join):
+            outputs += fitted.state.model_dump()["columns"]
+    return outputs
 
 
 def _recipes(model: LoadedModel, ws: Workspace | None, missing: Sequence[str],

@@ -62,6 +62,7 @@ from ..monitor.reference import REFERENCE_FILE, Reference, build_reference
 from ..reports import Report, html_page, paragraph, table
 from ..runtime.manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
 from ..workspace import Artifact, Workspace
+from .join_tables import write_join_tables
 from .log_policy import add_log_policy
 from .model_card import ModelCard
 from .onnx_export import OnnxExport, Parity, measure_parity, split_dates, to_onnx
@@ -215,6 +216,7 @@ def _write_package(ws: Workspace, artifact: Artifact, pipeline: Any, export: Onn
     add_log_policy(signature, ws, artifact)
     _atomic.write_text(directory / "signature.json", json.dumps(signature, indent=2, default=str))
     _save_mlflow(directory, artifact)
+    write_join_tables(ws, artifact, directory)
     lineage = _lineage(ws, artifact)
     card = ModelCard(artifact.name, artifact.version, artifact.id, str(artifact.meta["task"]),
                      artifact.meta.get("target"), str(artifact.meta.get("candidate", "")),

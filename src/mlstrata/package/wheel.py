@@ -43,6 +43,7 @@ from .. import runtime as _runtime
 from .._atomic import atomic_path
 from ..errors import MlstrataError
 from ..reports import Report, html_page, paragraph, table
+from ..runtime.joins import JOINS_DIR
 from ..runtime.manifest import MANIFEST_FILE, Manifest, verify_package
 from ..runtime.signature import SIGNATURE_FILE
 
@@ -172,7 +173,8 @@ def _shipped_files(package_dir: Path, manifest: Manifest) -> dict[str, bytes]:
                          "an ONNX package can be served from a wheel, rebuild it with "
                          "'mlstrata package MODEL'")
     shipped: dict[str, bytes] = {}
-    for name in (*_REQUIRED, *(n for n in _OPTIONAL if n in manifest.files)):
+    joins = (n for n in manifest.files if n.startswith(f"{JOINS_DIR}/"))
+    for name in (*_REQUIRED, *(n for n in _OPTIONAL if n in manifest.files), *joins):
         data = (package_dir / name).read_bytes()
         if hashlib.sha256(data).hexdigest() != manifest.files[name].sha256:
             raise WheelError(f"{package_dir / name}: changed while the wheel was being built; "

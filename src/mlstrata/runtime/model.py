@@ -40,6 +40,7 @@ from .inputs import (
     require_valid,
     text_missing,
 )
+from .joins import enrich_lists, enrich_records, load_joins
 from .manifest import Manifest, verify_package
 from .outputs import require_finite
 from .session import open_session
@@ -179,6 +180,7 @@ class LoadedModel:
         self._output_names = [o.name for o in session.get_outputs()]
         self._date_sources = _date_sources(signature)
         self._date_memo: dict[tuple[str, np.datetime64], dict[str, np.ndarray[Any, Any]]] = {}
+        self._joins = load_joins(directory)
 
     @property
     def name(self) -> str:
@@ -203,7 +205,9 @@ class LoadedModel:
 
     def check_records(self, records: Sequence[Mapping[str, Any]]) -> Checked:
         """Typed columns of valid records and their warnings; :class:`InvalidInputError` names
-        every value that breaks an error rule (every rule when the model is ``strict``)."""
+        every value that breaks an error rule (every rule when the model is ``strict``).
+        Joined fields a record lacks are filled from the package's join tables first."""
+        records = enrich_records(self._joins, records)
         columns, problems = columns_from_records(self.signature, records, strict=self.strict)
         return Checked(columns, record_warnings(require_valid(problems), len(records)))
 
@@ -211,6 +215,7 @@ class LoadedModel:
                       text_source: bool = False) -> Checked:
         """Typed columns of valid field lists and their warnings; :class:`InvalidInputError`
         names every value that breaks an error rule."""
+        lists = enrich_lists(self._joins, lists)
         columns, problems = columns_from_lists(self.signature, lists, text_source=text_source,
                                                strict=self.strict)
         rows = len(next(iter(columns.values()))) if columns else 0
