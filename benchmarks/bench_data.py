@@ -12,6 +12,10 @@ script's: ``_rss.py``):
 ydata-profiling pins its own pandas/numpy, so it runs from a separate virtual environment
 (``benchmarks/work/peer-venv``, created on first use). Results go to ``benchmarks/results/``.
 
+3. The same 5M rows ingested from one local Parquet file, from a Hive-partitioned folder and
+   from that folder on a local S3-compatible server (``_lake_rows.py``; ``--lake-only``) —
+   target: the s3:// lake within the local file ingest's peak RSS.
+
 Usage: ``.venv/bin/python benchmarks/bench_data.py [--rows 5000000] [--small-rows 1000000]``
 """
 
@@ -23,6 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _lake_rows import lake_rows
 from _results import RESULTS, write_results
 from _rss import run_measured
 
@@ -107,7 +112,16 @@ def main() -> None:
     parser.add_argument("--small-rows", type=int, default=1_000_000)
     parser.add_argument("--small-only", action="store_true",
                         help="rerun only the 1M comparison, keeping the stored large results")
+    parser.add_argument("--lake-only", action="store_true",
+                        help="run only the lake rows (local file vs folder vs s3:// lake of "
+                             "--rows rows) into results/bench_data_lake.json")
     args = parser.parse_args()
+    if args.lake_only:
+        project = WORK / "lake-project"
+        subprocess.run(["rm", "-rf", str(project)], check=True)
+        subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
+        write_results("bench_data_lake", lake_rows(project, args.rows, mlstrata, measure))
+        return
     project = WORK / "data-project"
     if args.small_only:
         previous = json.loads((RESULTS / "bench_data.json").read_text())

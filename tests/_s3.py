@@ -79,7 +79,7 @@ def start_s3(log: Path) -> S3Server:
 
 
 def _boto(service: str, endpoint: str, key: str, secret: str) -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id=key, aws_secret_access_key=secret)

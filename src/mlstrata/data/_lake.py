@@ -28,8 +28,7 @@ from .. import _atomic
 from ..config import ColumnType
 from ..errors import SourceError
 from ._bundle import write_bundle
-from ._extract import Extract
-from ._file_readers import read_parquet
+from ._extract import Extract, check_unique
 from ._lake_files import (
     glob_regex,
     has_glob,
@@ -50,7 +49,7 @@ from ._object_store import (
     store_details,
 )
 from ._text_readers import read_csv, read_json
-from .engine import quote_identifier
+from .engine import quote_identifier, quote_literal
 
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
@@ -114,12 +113,18 @@ def read_lake(plan: LakePlan, con: duckdb.DuckDBPyConnection, staging: Path, raw
     files = _materialize(plan, staging, raw)
     types = _partition_types(plan, overrides)
     table = _Table(con, raw, list(types))
-    for index, file in enumerate(files):
-        if file.entry["size"] == 0:
-            continue
-        source = f"{raw}_{index}"
-        table.append(source, _read_file(plan.format, file, con, staging, source, delimiter,
-                                        encoding), file, types)
+    con.begin()  # one commit for all the files, not one (and a WAL sync) per file
+    try:
+        for index, file in enumerate(files):
+            if file.entry["size"] == 0:
+                continue
+            source = f"{raw}_{index}"
+            table.append(source, _read_file(plan.format, file, con, staging, source, delimiter,
+                                            encoding), file, types)
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
     if not table.created:
         raise SourceError(f"{plan.shown}: all {len(files)} files are empty (0 bytes); "
                           "point at the files that hold the data")
@@ -212,26 +217,51 @@ def _shown_file(plan: LakePlan, name: str) -> str:
         plan.names.index(name)])
 
 
-def _read_file(fmt: str, file: _File, con: duckdb.DuckDBPyConnection, staging: Path, table: str,
-               delimiter: str | None, encoding: str | None) -> tuple[Extract, set[str]]:
-    """Read one file into ``table`` with its format's reader; return how it locates rows and
-    which of its columns are declared NOT NULL (Parquet ``required`` fields)."""
+@dataclass(frozen=True)
+class _Read:
+    """One file read into a table (or, for Parquet, a view over the file): how it locates rows
+    and which of its columns it declares NOT NULL (Parquet ``required`` fields)."""
+
+    extract: Extract
+    required: set[str]
+    view: bool
+
+
+def _read_file(fmt: str, file: _File, con: duckdb.DuckDBPyConnection, staging: Path, name: str,
+               delimiter: str | None, encoding: str | None) -> _Read:
+    """Read one file as ``name`` with its format's reader (text is read into a table, to be
+    typed with the rest; Parquet is viewed in place, so its rows are copied once)."""
     try:
         if fmt in ("csv", "tsv"):
-            extract = read_csv(file.path, con, staging, table, delimiter=delimiter,
-                               encoding=encoding, tsv=fmt == "tsv")
-        elif fmt in ("json", "jsonl"):
-            extract = read_json(file.path, con, staging, table, encoding=encoding)
-        else:
-            extract = read_parquet(file.path, con, table)
+            return _Read(read_csv(file.path, con, staging, name, delimiter=delimiter,
+                                  encoding=encoding, tsv=fmt == "tsv"), set(), False)
+        if fmt in ("json", "jsonl"):
+            return _Read(read_json(file.path, con, staging, name, encoding=encoding), set(),
+                         False)
     except SourceError as exc:
         raise SourceError(str(exc).replace(str(file.path), file.shown)) from exc
-    required: set[str] = set()
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
+    return _parquet_view(file, con, name)
 
-        required = {f.name for f in pq.read_schema(file.path) if not f.nullable}
-    return extract, required
+
+def _parquet_view(file: _File, con: duckdb.DuckDBPyConnection, name: str) -> _Read:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(file.path)
+        check_unique(schema.names, file.shown)
+        con.execute(f"CREATE VIEW {quote_identifier(name)} AS SELECT * FROM read_parquet("
+                    f"{quote_literal(str(file.path))}, hive_partitioning = false)")
+    except (pa.ArrowException, OSError, duckdb.Error) as exc:
+        raise SourceError(_unreadable_parquet(file, exc)) from exc
+    return _Read(Extract(file.shown, False, lambda row: f"row {row + 1}", file.path),
+                 {f.name for f in schema if not f.nullable}, True)
+
+
+def _unreadable_parquet(file: _File, exc: Exception) -> str:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (f"{file.shown} is not a readable Parquet file, it may be truncated or corrupt "
+            f"({reason}); copy or export it again")
 
 
 class _Table:
@@ -249,10 +279,8 @@ class _Table:
         self.created = False
         self.rows = 0
 
-    def append(self, source: str, read: tuple[Extract, set[str]], file: _File,
-               types: Mapping[str, str]) -> None:
+    def append(self, source: str, read: _Read, file: _File, types: Mapping[str, str]) -> None:
         """Append the rows of one file's table ``source`` (dropped afterwards) to the raw one."""
-        extract, required = read
         quoted = quote_identifier(source)
         try:
             columns = self._describe(quoted)
@@ -264,19 +292,21 @@ class _Table:
                 f"{partition_literal(value, types[key])} AS {quote_identifier(key)}"
                 for key, value in partitions(file.entry["name"]))
             select = f"SELECT *{', ' + values if values else ''} FROM {quoted}"
-            self._reconcile(columns, required, file)
+            self._reconcile(columns, read.required, file)
             self.starts.append(self.rows)
-            self.origins.append((file.shown, extract))
-            if self.created:
-                added = self.con.execute(
-                    f"INSERT INTO {quote_identifier(self.raw)} BY NAME {select}").fetchall()
-            else:
-                added = self.con.execute(
-                    f"CREATE TABLE {quote_identifier(self.raw)} AS {select}").fetchall()
-                self.created = True
+            self.origins.append((file.shown, read.extract))
+            into = (f"INSERT INTO {quote_identifier(self.raw)} BY NAME" if self.created
+                    else f"CREATE TABLE {quote_identifier(self.raw)} AS")
+            try:
+                added = self.con.execute(f"{into} {select}").fetchall()
+            except duckdb.Error as exc:
+                if not read.view:
+                    raise
+                raise SourceError(_unreadable_parquet(file, exc)) from exc  # read only here
+            self.created = True
             self.rows += int(added[0][0])
         finally:
-            self.con.execute(f"DROP TABLE IF EXISTS {quoted}")
+            self.con.execute(f"DROP {'VIEW' if read.view else 'TABLE'} IF EXISTS {quoted}")
 
     def _describe(self, source: str) -> dict[str, str]:
         return {str(name): str(kind) for name, kind, *_ in
