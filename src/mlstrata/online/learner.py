@@ -97,16 +97,18 @@ class OnlineModel:
         ``fsync`` (group commit); each batch is then learnt in its turn, in log order.
         """
         payloads = [encode_event(event) for event in events]
+        learnt = [event if _plain(event) else decode_event(payload)
+                  for event, payload in zip(events, payloads, strict=True)]
         durability = self.durability
         if durability is None or not payloads:
             with self._lock:
-                self._learn(payloads, observe)
+                self._learn(learnt, observe)
                 self.seq += len(payloads)
                 return self.seq
         last = self._append(durability, payloads)
         with self._lock:
             self._wait_for_turn(last - len(payloads))
-            self._learn(payloads, observe)
+            self._learn(learnt, observe)
             self.seq = last
             self._wake_next()
             due = durability.snapshot_if_due(self.pipeline, self.seq)
@@ -117,14 +119,14 @@ class OnlineModel:
     def replay_logged(self, payloads: Sequence[bytes]) -> None:
         """Learn events read back from the event log (recovery: they are logged already)."""
         with self._lock:
-            self._learn(payloads, None)
+            self._learn([decode_event(payload) for payload in payloads], None)
             self.seq += len(payloads)
 
     def warm_up(self, events: Sequence[Event]) -> None:
         """Learn events that come before the event log (a warm start from a dataset): they are
         neither logged nor counted — the first logged event is still event 1."""
         with self._lock:
-            self._learn([encode_event(event) for event in events], None)
+            self._learn([decode_event(encode_event(event)) for event in events], None)
 
     def close(self) -> None:
         """Checkpoint and release the event log (on shutdown, SIGTERM included); a failed model
@@ -149,11 +151,11 @@ class OnlineModel:
                 self._wake_next()
             raise
 
-    def _learn(self, payloads: Sequence[bytes], observe: Observer | None) -> None:
-        """Learn logged events. An error half-way leaves the pipeline between two events, out of
-        step with the log: the model then refuses to learn or checkpoint until it is reopened."""
+    def _learn(self, decoded: Sequence[Event], observe: Observer | None) -> None:
+        """Learn logged events, as their JSON decodes. An error half-way leaves the pipeline
+        between two events, out of step with the log: the model then refuses to learn or
+        checkpoint until it is reopened."""
         self._check_healthy()
-        decoded = [decode_event(payload) for payload in payloads]
         rows = featurize(self.spec, [event["record"] for event in decoded])
         try:
             for event, features in zip(decoded, rows, strict=True):
@@ -204,6 +206,31 @@ class OnlineModel:
         best = max(probabilities, key=probabilities.__getitem__) if any(scores.values()) \
             else None
         return Prediction(label=best, probabilities=probabilities)
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _plain(event: Event) -> bool:
+    """Whether ``event`` equals its decoded JSON (text, 64-bit ints, booleans, nulls, finite
+    floats — JSON round-trips them exactly), so the model may learn it without decoding.
+
+    >>> _plain({"record": {"a": 1.5, "b": "x", "c": None}, "label": True})
+    True
+    >>> _plain({"record": {"a": float("nan")}, "label": 1}), _plain({"record": {}, "label": 2**64})
+    (False, False)
+    """
+    for value in (event["label"], *event["record"].values()):
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN and ±inf become null in JSON
+                return False
+        elif kind not in _PLAIN or (kind is int and not -_INT64 <= value < _INT64):
+            return False
+    return True
+
+
+_INT64 = 1 << 63
 
 
 def _store_quietly(durability: Durability, due: Snapshot, name: str) -> None:
