@@ -15,8 +15,9 @@ import pytest
 
 from mlstrata.data.ingest import IngestOptions, ingest
 from mlstrata.data.sources import SourceSpec, load_source, source_size
-from mlstrata.errors import SourceError
 from mlstrata.workspace import Workspace
+
+from .test_source_errors import _error as source_error
 
 
 def _parquet(root: Path, name: str, table: pa.Table | dict[str, Any]) -> Path:
@@ -36,16 +37,6 @@ def _text(root: Path, name: str, text: str) -> Path:
 def _load(location: Path | str, tmp_path: Path, **options: Any) -> tuple[Any, Any]:
     con = duckdb.connect()
     return load_source(SourceSpec(str(location), **options), con, tmp_path / "stage"), con
-
-
-def _error(location: Path | str, tmp_path: Path, **options: Any) -> str:
-    con = duckdb.connect()
-    with pytest.raises(SourceError) as caught:
-        load_source(SourceSpec(str(location), **options), con, tmp_path / "stage")
-    message = str(caught.value)
-    assert "\n" not in message
-    assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
-    return message
 
 
 @pytest.fixture
@@ -97,7 +88,7 @@ def test_glob_selects_files(sales: Path, tmp_path: Path) -> None:
 def test_incompatible_partition_is_refused_by_name(sales: Path, tmp_path: Path) -> None:
     _parquet(sales, "year=2024/month=02/region=eu/part-0.parquet",
              {"id": ["x5"], "amount": [1.0], "channel": ["web"]})
-    message = _error(sales, tmp_path)
+    message = source_error(tmp_path, sales)
     assert message.startswith("partition year=2024/month=02/region=eu (")
     assert "column 'id' is VARCHAR but BIGINT" in message
 
@@ -107,7 +98,7 @@ def test_new_required_column_is_refused(tmp_path: Path) -> None:
     _parquet(root, "p=1/a.parquet", {"x": [1]})
     schema = pa.schema([pa.field("x", pa.int64()), pa.field("y", pa.int64(), nullable=False)])
     _parquet(root, "p=2/a.parquet", pa.table({"x": [2], "y": [3]}, schema=schema))
-    message = _error(root, tmp_path)
+    message = source_error(tmp_path, root)
     assert "p=1/a.parquet lacks column 'y'" in message and "NOT NULL" in message
 
 
@@ -115,7 +106,7 @@ def test_mixed_partition_layouts_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "lake"
     _text(root, "year=2024/month=01/a.csv", "x\n1\n")
     _text(root, "year=2024/b.csv", "x\n2\n")
-    message = _error(root, tmp_path)
+    message = source_error(tmp_path, root)
     assert message.startswith(f"{root / 'year=2024/month=01/a.csv'} sits under partitions "
                               "year/month but year=2024/b.csv under year;")
 
@@ -123,28 +114,28 @@ def test_mixed_partition_layouts_are_refused(tmp_path: Path) -> None:
 def test_partition_folder_clashing_with_a_column(tmp_path: Path) -> None:
     root = tmp_path / "lake"
     _text(root, "x=1/a.csv", "x\n1\n")
-    assert "has a column 'x' and sits in a x=... partition folder" in _error(root, tmp_path)
+    assert "has a column 'x' and sits in a x=... partition folder" in source_error(tmp_path, root)
 
 
 def test_text_lake_errors_name_the_file_and_line(tmp_path: Path) -> None:
     root = tmp_path / "lake"
     _text(root, "a.csv", "n\n1\n2\n")
     _text(root, "b.csv", "n\n3\nlots\n")
-    assert f"'lots' at line 3 of {root / 'b.csv'}" in _error(root, tmp_path)
+    assert f"'lots' at line 3 of {root / 'b.csv'}" in source_error(tmp_path, root)
     _text(root, "c.csv", "n\n4,5\n")
-    assert _error(root, tmp_path).startswith(f"{root / 'c.csv'}: line 2 has 2 fields")
+    assert source_error(tmp_path, root).startswith(f"{root / 'c.csv'}: line 2 has 2 fields")
 
 
 def test_unusable_folders(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    assert "is a directory with no data files" in _error(tmp_path / "empty", tmp_path)
-    assert "matches no files" in _error(f"{tmp_path}/empty/*.csv", tmp_path)
-    assert "does not exist" in _error(f"{tmp_path}/nowhere/*.csv", tmp_path)
+    assert "is a directory with no data files" in source_error(tmp_path, tmp_path / "empty")
+    assert "matches no files" in source_error(tmp_path, f"{tmp_path}/empty/*.csv")
+    assert "does not exist" in source_error(tmp_path, f"{tmp_path}/nowhere/*.csv")
     mixed = tmp_path / "mixed"
     _text(mixed, "a.csv", "x\n1\n")
     _text(mixed, "b.jsonl", '{"x": 1}\n')
-    assert "holds files of 2 kinds: csv (a.csv), jsonl (b.jsonl)" in _error(mixed, tmp_path)
-    assert "not xlsx" in _error(mixed, tmp_path, format="xlsx")
+    assert "holds files of 2 kinds: csv (a.csv), jsonl (b.jsonl)" in source_error(tmp_path, mixed)
+    assert "not xlsx" in source_error(tmp_path, mixed, format="xlsx")
     loaded, _ = _load(mixed, tmp_path / "forced", format="csv")  # --format: every file is CSV
     assert loaded.details["files"] == 2
 

@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlstrata.data.sources import SourceSpec, load_source, source_size
-from mlstrata.errors import SourceError
 from mlstrata.workspace import Workspace
 
 from .._s3 import S3Server, start_s3
+from .test_source_errors import _error as source_error
 
 _AWS_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
                   "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -70,16 +70,6 @@ def _put_parquet(client: Any, key: str, table: pa.Table, bucket: str = "lake") -
 def _load(location: str, tmp_path: Path, **options: Any) -> tuple[Any, duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
     return load_source(SourceSpec(location, **options), con, tmp_path / "stage"), con
-
-
-def _error(location: str, tmp_path: Path) -> str:
-    con = duckdb.connect()
-    with pytest.raises(SourceError) as caught:
-        load_source(SourceSpec(location), con, tmp_path / "stage")
-    message = str(caught.value)
-    assert "\n" not in message
-    assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
-    return message
 
 
 def test_partitioned_parquet_lake_on_s3(s3_env: S3Server, tmp_path: Path) -> None:
@@ -152,21 +142,21 @@ def test_glob_picks_one_kind_of_file(s3_env: S3Server, tmp_path: Path) -> None:
     client.put_object(Bucket="lake", Key="mixed/notes.txt", Body=b"hello")
     loaded, con = _load("s3://lake/mixed/**/*.csv", tmp_path)
     assert con.execute(f"SELECT x FROM {loaded.table}").fetchall() == [(1,), (2,)]
-    assert "files of 2 kinds" in _error("s3://lake/mixed/", tmp_path)
+    assert "files of 2 kinds" in source_error(tmp_path, "s3://lake/mixed/")
 
 
 def test_bad_value_is_located_in_its_object(s3_env: S3Server, tmp_path: Path) -> None:
     client = s3_env.client()
     client.put_object(Bucket="lake", Key="bad/a.csv", Body=b"amount\n1\n2\n")
     client.put_object(Bucket="lake", Key="bad/b.csv", Body=b"amount\n3\nlots\n4\n")
-    message = _error("s3://lake/bad/", tmp_path)
+    message = source_error(tmp_path, "s3://lake/bad/")
     assert "'lots' at line 3 of s3://lake/bad/b.csv" in message
 
 
 def test_unreachable_endpoint(s3_env: S3Server, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    message = _error("s3://lake/sales/", tmp_path)
+    message = source_error(tmp_path, "s3://lake/sales/")
     assert message.startswith("cannot reach the object store at http://127.0.0.1:9")
     assert "AWS_ENDPOINT_URL" in message
 
@@ -177,19 +167,19 @@ def test_wrong_credentials_never_shows_the_secret(variable: str, s3_env: S3Serve
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = "AKIAWRONGWRONGWRONG0" if variable == "AWS_ACCESS_KEY_ID" else "not-the-s3cret"
     monkeypatch.setenv(variable, wrong)
-    message = _error("s3://lake/sales/", tmp_path)
+    message = source_error(tmp_path, "s3://lake/sales/")
     assert "refused the credentials" in message and "AWS_SECRET_ACCESS_KEY" in message
     assert s3_env.secret_key not in message and "not-the-s3cret" not in message
 
 
 def test_missing_bucket(s3_env: S3Server, tmp_path: Path) -> None:
-    message = _error("s3://no-such-bucket/sales/", tmp_path)
+    message = source_error(tmp_path, "s3://no-such-bucket/sales/")
     assert "bucket 'no-such-bucket' does not exist" in message
 
 
 def test_empty_prefix_suggests_the_near_one(s3_env: S3Server, tmp_path: Path) -> None:
-    assert "did you mean s3://lake/sales?" in _error("s3://lake/sale", tmp_path)
-    assert "matches no objects" in _error("s3://lake/nothing-here/", tmp_path)
+    assert "did you mean s3://lake/sales?" in source_error(tmp_path, "s3://lake/sale")
+    assert "matches no objects" in source_error(tmp_path, "s3://lake/nothing-here/")
 
 
 def test_failed_s3_ingest_writes_nothing(s3_env: S3Server, workspace: Workspace, cli: Any,
