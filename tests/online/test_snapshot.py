@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlstrata.errors import DataError
+from mlstrata.errors import DataError, RefNotFoundError
 from mlstrata.model.acceptance import run_acceptance
 from mlstrata.model.evaluate import evaluate_model
 from mlstrata.online.checkpoints import checkpoints
@@ -25,6 +25,7 @@ from mlstrata.online.quarantine import Quarantine, quarantine_path
 from mlstrata.online.reading import read_records
 from mlstrata.online.recovery import open_online, read_spec
 from mlstrata.online.snapshot import SnapshotResult, snapshot_online
+from mlstrata.package.locate import locate_package
 from mlstrata.runtime.manifest import (
     PackageIntegrityError,
     UnsupportedFlavourError,
@@ -87,6 +88,8 @@ def test_the_packaged_model_answers_what_the_live_model_answers(
     np.testing.assert_array_equal(packaged.probabilities, np.asarray(expected))
     assert packaged.labels is not None
     assert packaged.labels.tolist() == [live.predict(r).label for r in requests]
+    logged_as = load_river_package(result.package.path).log_info  # one stream with the live
+    assert (logged_as.name, logged_as.version) == ("loans", read_spec(ws, "loans")[0].version)
 
 
 def test_evaluate_and_the_acceptance_test_read_the_snapshot_like_any_model(
@@ -178,6 +181,9 @@ def test_quarantined_events_are_not_in_the_snapshot(
 def test_a_model_created_from_a_contract_needs_a_dataset(online_ws: Workspace) -> None:
     with pytest.raises(DataError, match="created from a contract .* pass --dataset REF"):
         snapshot_online(online_ws, "loans")
+    with pytest.raises(RefNotFoundError, match="no snapshot yet.*'mlstrata online snapshot "
+                                               "loans'"):
+        locate_package("loans", online_ws)  # what serve, predict and monitor are told
 
 
 @pytest.mark.slow

@@ -61,8 +61,7 @@ def run_monitor(request: MonitorRequest, config: MonitorConfig | None = None) ->
     config = config or MonitorConfig()
     manifest = load_manifest(request.package)
     reference = load_reference(request.package)
-    query = LogQuery(manifest.model_name, manifest.model_version, request.since, request.until,
-                     request.window)
+    query = LogQuery(*manifest.log_identity, request.since, request.until, request.window)
     with open_log(request.log, query) as location, \
             tempfile.TemporaryDirectory(prefix="mlstrata-duckdb-") as spill:
         con = duckdb_connection(request.memory_limit, Path(spill))

@@ -6,11 +6,14 @@ from the very bytes it hashed — never from a second read of the file. The resu
 :class:`~mlstrata.runtime.model.LoadedModel` whose :meth:`~RiverPackageModel.score` runs the
 frozen River model instead of onnxruntime: the signature checks (contract rules, warnings,
 ``--strict``), batch scoring (``mlstrata predict``), rejects and the prediction log all work
-unchanged. It lives here, not in the runtime, because it needs River.
+unchanged; its lines go to the prediction log under the online model's name and version
+(:attr:`~mlstrata.runtime.manifest.Manifest.log_identity`), as the live service's do. It lives
+here, not in the runtime, because it needs River.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..predlog import ModelInfo
 from ..runtime.inputs import Columns
 from ..runtime.manifest import Manifest, PackageIntegrityError, verify_package
 from ..runtime.model import LoadedModel, Predictions
@@ -35,18 +39,17 @@ MODEL_FILE = "model.joblib"
 class RiverPackageModel(LoadedModel):
     """A verified River package ready to score (see the module docstring).
 
-    It shares :class:`LoadedModel`'s checking of records and columns; only scoring differs, so
-    the ONNX session the base class would open is never created.
+    It shares :class:`LoadedModel`'s checking of records and columns; only scoring differs: no
+    ONNX session is opened (the base class is given :class:`_NoGraph`).
     """
 
     def __init__(self, directory: Path, manifest: Manifest, signature: Signature,
                  model: FrozenRiverModel, *, strict: bool = False) -> None:
-        # no super().__init__: it opens an onnxruntime session, which a River package has not
-        self.directory = directory
-        self.manifest = manifest
-        self.signature = signature
-        self.strict = strict
+        super().__init__(directory, manifest, signature, _NoGraph(), strict=strict)
         self.model = model
+        name, version = manifest.log_identity
+        self.log_info = dataclasses.replace(ModelInfo.of(self), name=name, version=version)
+        """Logged as the online model it was frozen from (one stream with the live service)."""
 
     def score(self, columns: Columns) -> Predictions:
         """Run the frozen model on typed, already checked columns."""
@@ -62,6 +65,14 @@ class RiverPackageModel(LoadedModel):
             predictions = Predictions(values=self.model.predict(frame))
         require_finite(self.signature, columns, predictions)
         return predictions
+
+
+class _NoGraph:
+    """Stands where the base class keeps its onnxruntime session: a graph with no outputs
+    (:meth:`RiverPackageModel.score` never runs it)."""
+
+    def get_outputs(self) -> list[Any]:
+        return []
 
 
 def load_river_package(directory: Path | str, *, strict: bool = False) -> RiverPackageModel:

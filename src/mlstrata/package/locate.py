@@ -6,6 +6,8 @@
 - a package directory (one holding ``manifest.json``) — no workspace needed;
 - ``NAME`` or ``NAME@N`` — the workspace's model (latest, or version N) and its package in
   ``packages/NAME-N``;
+- an online model's ``NAME`` once frozen by ``mlstrata online snapshot`` (its snapshot
+  ``NAME@N`` is a model like the others, with a River package);
 - ``NAME@ALIAS`` (e.g. ``credit@champion``, the registered name) — the registry version the
   alias points at, and the package of the workspace model it was registered from (``NAME@N``
   that is no workspace model is looked up in the registry too). Resolving it again later finds
@@ -51,6 +53,7 @@ def _model_for(ws: Workspace, ref: str) -> Artifact:
         try:
             return ws.resolve(ref, ("model",))
         except RefNotFoundError:
+            _refuse_unsnapshotted_online(ws, ref)
             if not which:
                 raise
     from .registry import show
@@ -61,3 +64,14 @@ def _model_for(ws: Workspace, ref: str) -> Artifact:
         raise RefNotFoundError(f"registry version {ref} was not registered by mlstrata (no "
                                "model id tag); serve its package directory instead")
     return ws.get(model_id)
+
+
+def _refuse_unsnapshotted_online(ws: Workspace, ref: str) -> None:
+    """Say how to get a package when ``ref`` names an online model that was never frozen."""
+    try:
+        ws.resolve(ref.partition("@")[0], ("online",))
+    except RefNotFoundError:
+        return
+    raise RefNotFoundError(f"'{ref}' is an online model with no snapshot yet, so it has no "
+                           f"package; freeze it with 'mlstrata online snapshot {ref}' (or "
+                           f"serve it live with 'mlstrata serve --online {ref}')")

@@ -86,6 +86,17 @@ class Manifest:
     extra: dict[str, Any] = field(default_factory=dict)
     flavour: str = ONNX_FLAVOUR
 
+    @property
+    def log_identity(self) -> tuple[str, int]:
+        """The model name and version the prediction log files this package's predictions
+        under: its own, or for a River snapshot the online model's (``extra.online.log``), so
+        the live service's lines and the snapshot's are one stream to monitor."""
+        log = (self.extra.get("online") or {}).get("log") if self.flavour != ONNX_FLAVOUR \
+            else None
+        if isinstance(log, dict):
+            return str(log["model"]), int(log["version"])
+        return self.model_name, self.model_version
+
     def to_json(self) -> str:
         """The manifest as indented, key-sorted JSON."""
         return json.dumps(asdict(self), indent=2, sort_keys=True)
