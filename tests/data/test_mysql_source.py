@@ -32,6 +32,15 @@ TYPED_ROWS = """INSERT IGNORE INTO typed VALUES
    '2000-01-01 00:00:00', '00:00:00', '')"""
 
 
+@pytest.fixture(autouse=True, params=["mysqlclient", "pymysql"])
+def driver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with each driver (mysqlclient only where it is installed)."""
+    if request.param == "mysqlclient":
+        pytest.importorskip("MySQLdb")
+    monkeypatch.setenv("MLSTRATA_MYSQL_DRIVER", request.param)
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
 def server(mariadb: MariaDBServer) -> MariaDBServer:
     """The session server with the tables these tests read."""
@@ -49,7 +58,7 @@ def _load(url: str, tmp_path: Path, **options: Any) -> tuple[duckdb.DuckDBPyConn
     return con, load_source(SourceSpec(url, **options), con, tmp_path / "stage")
 
 
-def test_types_are_kept(server: MariaDBServer, tmp_path: Path) -> None:
+def test_types_are_kept(server: MariaDBServer, tmp_path: Path, driver: str) -> None:
     con, loaded = _load(server.url(), tmp_path, table="typed")
     types = {c.name: (c.type, c.engine_type) for c in loaded.columns}
     assert types == {
@@ -69,6 +78,7 @@ def test_types_are_kept(server: MariaDBServer, tmp_path: Path) -> None:
     backup = pq.read_table(loaded.raw_path)  # the query-plus-result backup keeps the decimals
     assert backup.column("amount").to_pylist() == [Decimal("1234.50"), None, Decimal("-0.01")]
     assert loaded.details["decimal_columns"] == {"amount": "DECIMAL(10,2)"}
+    assert loaded.details["driver"] == driver
 
 
 def test_a_query_streams_in_chunks(server: MariaDBServer, tmp_path: Path) -> None:
