@@ -177,7 +177,7 @@ def show(
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
-    """The state of an online model: its spec, events logged, last checkpoint."""
+    """The state of an online model: its spec, events logged, last checkpoint, quarantine."""
     from ..online.status import online_status
 
     emit(online_status(open_workspace(workspace), name), as_json)

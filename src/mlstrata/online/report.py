@@ -1,7 +1,8 @@
 """What the online commands report, as data first: terminal, JSON and self-contained HTML.
 
 :class:`ReplayReport` is a replay's metric over time (overall and per block of events) with the
-refused events; :class:`OnlineStatus` is one model's state (spec, events logged, checkpoints).
+refused events; :class:`OnlineStatus` is one model's state (spec, events logged, checkpoints,
+quarantine).
 """
 
 from __future__ import annotations
@@ -120,6 +121,21 @@ class OnlineStatus(Report):
     events: int
     open_elsewhere: bool
     checkpoints: Sequence[Mapping[str, Any]]
+    quarantine: Sequence[Mapping[str, Any]] = ()
+    """The guard's quarantine entries (``QuarantineEntry.to_dict``), oldest first."""
+
+    def quarantine_summary(self) -> dict[str, Any]:
+        """Events per status (quarantined, dropped, released) and the ranges learning skips.
+
+        >>> OnlineStatus("m", {}, 9, False, [], [{"first": 3, "last": 5, "events": 3,
+        ...     "status": "quarantined"}]).quarantine_summary()
+        {'entries': 1, 'quarantined': 3, 'dropped': 0, 'released': 0, 'skipped': [[3, 5]]}
+        """
+        counts = {status: sum(int(e["events"]) for e in self.quarantine if e["status"] == status)
+                  for status in ("quarantined", "dropped", "released")}
+        skipped = sorted([int(e["first"]), int(e["last"])] for e in self.quarantine
+                         if e["status"] != "released")
+        return {"entries": len(self.quarantine), **counts, "skipped": skipped}
 
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON (the newest checkpoint first)."""
@@ -127,7 +143,9 @@ class OnlineStatus(Report):
         since = self.events - int(last["meta"]["last_event"]) if last else self.events
         return {"name": self.name, "spec": dict(self.spec), "events": self.events,
                 "events_since_checkpoint": since, "open_elsewhere": self.open_elsewhere,
-                "last_checkpoint": last, "checkpoints": len(self.checkpoints)}
+                "last_checkpoint": last, "checkpoints": len(self.checkpoints),
+                "quarantine": {**self.quarantine_summary(),
+                               "list": [dict(e) for e in self.quarantine]}}
 
     def render_terminal(self, console: Console) -> None:
         """A few lines: model, events, last checkpoint."""
@@ -145,13 +163,32 @@ class OnlineStatus(Report):
             holds = f"events {first}..{end}" if end >= first else "the model as created"
             console.print(f"last checkpoint: {last['ref']} ({holds}, {last['created_at']}, "
                           f"sha256 {last['id'][:12]}...)", highlight=False)
+        console.print(self._quarantine_line(), highlight=False)
+        for entry in self.quarantine:
+            console.print(f"  {entry['id']:>3}  events {entry['first']}..{entry['last']} "
+                          f"({entry['events']})  {entry['status']:<11}  {entry['reason']}",
+                          highlight=False)
+
+    def _quarantine_line(self) -> str:
+        q = self.quarantine_summary()
+        if not q["entries"]:
+            return "quarantine: empty"
+        ranges = ", ".join(f"{a}..{b}" for a, b in q["skipped"]) or "none"
+        return (f"quarantine: {q['entries']} entr{'y' if q['entries'] == 1 else 'ies'} — "
+                f"{q['quarantined']} events quarantined, {q['dropped']} dropped, "
+                f"{q['released']} released; learning skips {ranges} (decide with 'mlstrata "
+                f"online quarantine {self.name} --release|--drop ID')")
 
     def to_html(self) -> str:
         """The state as a facts table and the checkpoints."""
         rows = [{"ref": c["ref"], "first_event": c["meta"]["first_event"],
                  "last_event": c["meta"]["last_event"], "created_at": c["created_at"],
                  "sha256": c["id"]} for c in self.checkpoints]
-        return html_page(f"Online model {self.name}", [("Checkpoints", [table(rows)])],
+        quarantine = [{k: e[k] for k in ("id", "first", "last", "events", "status", "reason",
+                                          "at")} for e in self.quarantine]
+        return html_page(f"Online model {self.name}", [
+            ("Checkpoints", [table(rows)]),
+            ("Quarantine", [table(quarantine) if quarantine else paragraph("empty")])],
                          facts={"events": self.events, **{k: self.spec[k] for k in
                                                           ("model", "task", "target")}})
 

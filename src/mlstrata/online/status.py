@@ -1,4 +1,5 @@
-"""The state of an online model, read without loading it: spec, events logged, checkpoints."""
+"""The state of an online model, read without loading it: spec, events logged, checkpoints and
+the guard's quarantine."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from ..workspace import Workspace
 from .checkpoints import checkpoints
 from .durability import events_dir
 from .eventlog import is_open, last_event
+from .quarantine import Quarantine, quarantine_path
 from .recovery import read_spec
 from .report import OnlineStatus
 
@@ -24,4 +26,6 @@ def online_status(ws: Workspace, name: str) -> OnlineStatus:
                    features=list(spec.features))
     return OnlineStatus(name=name, spec=summary, events=last_event(directory),
                         open_elsewhere=is_open(directory),
-                        checkpoints=[c.to_dict() for c in checkpoints(ws, artifact)])
+                        checkpoints=[c.to_dict() for c in checkpoints(ws, artifact)],
+                        quarantine=[e.to_dict() for e in
+                                    Quarantine.load(quarantine_path(ws, name)).entries])
