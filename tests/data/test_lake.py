@@ -153,3 +153,17 @@ def test_ingest_backs_up_every_file_byte_exact(sales: Path, workspace: Workspace
     assert result.dataset.meta["raw_sha256"] == result.raw.id
     again = ingest(workspace, SourceSpec(str(sales)), options)
     assert again.reused_existing and again.dataset.id == result.dataset.id
+
+
+def test_corrupt_and_empty_files(tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    _parquet(root, "p=1/a.parquet", {"x": [1]})
+    _text(root, "p=2/b.parquet", "")  # an empty partition file: no rows, still backed up
+    loaded, _ = _load(root, tmp_path)
+    assert loaded.rows == 1 and loaded.details["files"] == 2
+    _text(root, "p=3/c.parquet", "not parquet at all")
+    message = source_error(tmp_path, root)
+    assert message.startswith(f"{root / 'p=3/c.parquet'} is not a readable Parquet file")
+    (root / "p=1/a.parquet").write_bytes(b"")
+    (root / "p=3/c.parquet").write_bytes(b"")
+    assert "all 3 files are empty (0 bytes)" in source_error(tmp_path, root)
