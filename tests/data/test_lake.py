@@ -167,3 +167,22 @@ def test_corrupt_and_empty_files(tmp_path: Path) -> None:
     (root / "p=1/a.parquet").write_bytes(b"")
     (root / "p=3/c.parquet").write_bytes(b"")
     assert "all 3 files are empty (0 bytes)" in source_error(tmp_path, root)
+
+
+def test_cli_ingest_of_a_lake_seals_a_test_set_and_applies_the_pii_policy(
+        tmp_path: Path, workspace: Workspace, cli: Any) -> None:
+    root = tmp_path / "loans"
+    for year in (2023, 2024):
+        _parquet(root, f"year={year}/part-0.parquet", {
+            "email": [f"user{i}.{year}@example.com" for i in range(50)],
+            "amount": [float(i) for i in range(50)], "paid": [i % 2 == 0 for i in range(50)]})
+    result = cli("ingest", f"{root}/year=*/*.parquet", "--name", "loans", "--target", "paid",
+                 "--json", cwd=workspace.root)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["dataset"]["meta"]["rows"] + report["testset"]["meta"]["rows"] == 100
+    dataset = workspace.resolve("loans")
+    assert dataset.meta["source"] == f"{root}/year=*/*.parquet"
+    assert {f["column"]: f["action"] for f in dataset.meta["pii"]} == {"email": "mask"}
+    emails = duckdb.sql(f"SELECT email FROM '{workspace.path_for_read(dataset)}' LIMIT 1")
+    assert "@example.com" not in str(emails.fetchall()[0][0])
