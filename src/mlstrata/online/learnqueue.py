@@ -1,12 +1,14 @@
 """Learning from many connections at once: one applier thread, one ``fsync`` per burst.
 
-A request hands its checked events to :meth:`LearnQueue.submit` and waits for the future.
-One thread takes everything queued since its last turn — the events of every request that
-arrived meanwhile, in arrival order — and calls :meth:`OnlineModel.learn_events` once with
-all of them: one write and one ``fsync`` of the event log, one turn of the model's lock. The
-futures are resolved only when that call returned, so a request is acknowledged only once its
-events are durable and learnt; the next prediction uses them. While one burst is written the
-next one gathers, which is what keeps ``fsync`` off the per-event cost.
+A request (on the event loop) hands its checked events to :meth:`LearnQueue.submit` and
+awaits the asyncio future it gets. One thread takes everything queued since its last turn —
+the events of every request that arrived meanwhile, in arrival order — and calls
+:meth:`OnlineModel.learn_events` once with all of them: one write and one ``fsync`` of the
+event log, one turn of the model's lock. The futures are resolved only when that call
+returned, so a request is acknowledged only once its events are durable and learnt; the next
+prediction uses them. While one burst is written the next one gathers, which is what keeps
+``fsync`` off the per-event cost; and a burst's futures are resolved with one wake-up of the
+event loop (``call_soon_threadsafe``), not one per request.
 
 :class:`RecentPredictions` is the service's bounded memory of answered predictions, so that a
 label can be sent later by request id (``POST /v1/learn``); each record can be labelled once.
@@ -14,13 +16,14 @@ label can be sent later by request id (``POST /v1/learn``); each record can be l
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import MlstrataError
@@ -42,11 +45,13 @@ class Learner(Protocol):
 
 @dataclass
 class LearnTicket:
-    """One request's events in the queue; ``tag`` is what the service logs them under."""
+    """One request's events in the queue, the future its request awaits (on ``loop``), and
+    ``tag``: what the service logs them under."""
 
     events: list[Event]
-    tag: Any = None
-    future: Future[int] = field(default_factory=Future)
+    tag: Any
+    future: asyncio.Future[int]
+    loop: asyncio.AbstractEventLoop
 
 
 @dataclass(frozen=True)
@@ -80,10 +85,11 @@ class LearnQueue:
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, events: list[Event], tag: Any = None) -> Future[int]:
-        """Queue ``events`` (already checked); the future holds the last one's sequence
-        number once they are durable and learnt."""
-        ticket = LearnTicket(events, tag)
+    def submit(self, events: list[Event], tag: Any = None) -> asyncio.Future[int]:
+        """Queue ``events`` (already checked; call on the event loop): the future holds the
+        last one's sequence number once they are durable and learnt."""
+        loop = asyncio.get_running_loop()
+        ticket = LearnTicket(events, tag, loop.create_future(), loop)
         with self._cond:
             if self._closed:
                 raise MlstrataError("the service is shutting down; send the events again to "
@@ -126,18 +132,41 @@ class LearnQueue:
                 last = self._model.learn_events(events, observe=observe)
             except BaseException as exc:  # noqa: BLE001 — every waiting request must hear it
                 self.failure = exc
-                for ticket in tickets:
-                    ticket.future.set_exception(exc)
+                _settle(tickets, [exc] * len(tickets))
                 continue
-            end = last - len(events)
-            for ticket in tickets:
-                end += len(ticket.events)
-                ticket.future.set_result(end)
+            ends = list(itertools.accumulate((len(t.events) for t in tickets),
+                                             initial=last - len(events)))[1:]
+            _settle(tickets, ends)
             if self._on_burst is not None:
                 try:
                     self._on_burst(Burst(tickets, last, observed))
                 except Exception:  # noqa: BLE001 — counting or logging must never stop learning
                     _log.exception("online model: could not count or log a learnt burst")
+
+
+def _settle(tickets: list[LearnTicket], outcomes: Sequence[int | BaseException]) -> None:
+    """Resolve the tickets' futures (a sequence number, or the error) with one call into each
+    event loop; a loop that is closed has nobody waiting any more."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int],
+                                                       int | BaseException]]] = {}
+    for ticket, outcome in zip(tickets, outcomes, strict=True):
+        by_loop.setdefault(ticket.loop, []).append((ticket.future, outcome))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, settled)
+        except RuntimeError:  # the loop is closed (shut down): nobody awaits these
+            _log.debug("online model: %d learn requests finished after the loop closed",
+                       len(settled))
+
+
+def _resolve(settled: list[tuple[asyncio.Future[int], int | BaseException]]) -> None:
+    for future, outcome in settled:
+        if future.done():  # the request was cancelled (its client went away)
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 class UnknownRequestError(MlstrataError):

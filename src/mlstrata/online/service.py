@@ -341,8 +341,7 @@ async def _learn(app: _App, request: Request) -> Response:
         events, tag = _events(service, items, claimed)
         if service.queue.failure is not None:
             raise OnlineModelFailedError(str(service.queue.failure))
-        future = service.queue.submit(events, tag)
-        last = await asyncio.wrap_future(future)
+        last = await service.queue.submit(events, tag)
     except BaseException:
         for request_id, record in claimed:
             service.recent.release(request_id, record)
