@@ -98,13 +98,14 @@ def check_batch(
     try:
         with ws.staging() as stage:
             step("reading the batch")
-            _require_columns(con, spec, stage, columns, model)
             try:
+                _require_columns(con, spec, stage, columns, model)
                 loaded = load_source(typed, con, stage)
+            except BatchRefusedError:
+                raise
             except MlstrataError as exc:
-                raise BatchRefusedError(f"{spec.location}: the batch does not read with the "
-                                        f"history's column types ({exc}); nothing was "
-                                        "stored") from exc
+                raise BatchRefusedError(f"the batch does not read as the history's columns "
+                                        f"({exc}); nothing was stored") from exc
             sql = _with_pii(ws, previous, loaded.table, [c["name"] for c in columns])
             step("cleaning the batch with the stored recipe")
             cleaned = _cleaned(ws, con, model, sql)
@@ -114,8 +115,9 @@ def check_batch(
     finally:
         con.close()
     if not report.passed:
-        failed = ", ".join(r.rule.name for r in report.failed[:5])
-        raise BatchRefusedError(f"{spec.location}: the batch breaks {len(report.failed)} rule(s) "
+        blocking = [r for r in report.failed if r.blocking]
+        failed = ", ".join(r.rule.name for r in blocking[:5])
+        raise BatchRefusedError(f"{spec.location}: the batch breaks {len(blocking)} rule(s) "
                                 f"of {contract.name} ({failed}); nothing was stored — run "
                                 f"'mlstrata validate {spec.location} --contract {contract}' "
                                 "for the failing rows")

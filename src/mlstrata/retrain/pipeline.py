@@ -45,10 +45,11 @@ def train_challenger(ws: Workspace, version: Artifact, contract: Path, report: R
     step("validating")
     validation = validate_target(ws, dataset.ref, contract)
     if not validation.passed:
-        failed = ", ".join(r.rule.name for r in validation.failed[:5])
+        blocking = [r for r in validation.failed if r.blocking]
+        failed = ", ".join(r.rule.name for r in blocking[:5])
         report.step("validate", "failed", failed)
         report.status = "failed"
-        report.reasons = [f"{dataset.ref} breaks {len(validation.failed)} rule(s) of "
+        report.reasons = [f"{dataset.ref} breaks {len(blocking)} rule(s) of "
                           f"{contract.name} ({failed}); run 'mlstrata validate {dataset.ref}'"]
         return None
     report.step("validate", "passed", contract.name)
