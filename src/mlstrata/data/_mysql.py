@@ -55,6 +55,11 @@ _DECIMALS = {0, 246}  # DECIMAL, NEWDECIMAL
 _DATES = {10, 14}  # DATE, NEWDATE
 _TIMESTAMPS = {7, 12}  # TIMESTAMP, DATETIME
 _BYTES = {249, 250, 251, 252, 253, 254, 255}  # BLOB and string types; binary when flagged
+_CONNECT_FIXES: dict[int | None, str] = {
+    1044: "check that the user may read this database",
+    1045: "check the user and the password (in the URL or MYSQL_PWD)",
+    1049: "check the database name in the URL",
+}
 _TABLES = ("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
            "ORDER BY 1")
 
@@ -130,7 +135,7 @@ def read_mysql(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: str
         cursor.close()
     except driver.module.Error as exc:
         con.execute(f"DROP TABLE IF EXISTS {quote_identifier(text)}")
-        raise SourceError(f"{shown}: reading {what} failed ({first_line(exc)}); check the "
+        raise SourceError(f"{shown}: reading {what} failed ({_server_error(exc)[1]}); check the "
                           "table or query") from exc
     finally:
         db.close()
@@ -185,10 +190,17 @@ def _connect(driver: MySQLDriver, url: str) -> Any:
                               password=password or "", database=database, charset="utf8mb4",
                               connect_timeout=10, **socket)
     except driver.module.Error as exc:
-        reason = first_line(exc).replace(password or "\0", "***")
-        raise SourceError(f"cannot connect to {redact_url(url)} ({reason}); check the host, port, "
-                          "database, user and password (URL or MYSQL_PWD), and that the server "
-                          "is running") from exc
+        code, reason = _server_error(exc)
+        fix = _CONNECT_FIXES.get(code, "check the host and port, and that the server is running")
+        raise SourceError(f"cannot connect to {redact_url(url)} "
+                          f"({reason.replace(password or chr(0), '***')}); {fix}") from exc
+
+
+def _server_error(exc: Exception) -> tuple[int | None, str]:
+    """The server's error code and message (``MySQL error 1045: Access denied ...``)."""
+    if len(exc.args) >= 2 and isinstance(exc.args[0], int):
+        return exc.args[0], f"MySQL error {exc.args[0]}: {str(exc.args[1]).splitlines()[0]}"
+    return None, first_line(exc)
 
 
 def _typed(con: duckdb.DuckDBPyConnection, text: str, raw: str, names: Sequence[str],
