@@ -15,6 +15,9 @@ ydata-profiling pins its own pandas/numpy, so it runs from a separate virtual en
 3. The same 5M rows ingested from one local Parquet file, from a Hive-partitioned folder and
    from that folder on a local S3-compatible server (``_lake_rows.py``; ``--lake-only``) —
    target: the s3:// lake within the local file ingest's peak RSS.
+4. The same 5M rows ingested from a table of a real MariaDB server and from the local CSV file
+   (``_bench_mariadb.py``; ``--mariadb-only``) — target: within the local file ingest's wall time
+   and peak RSS.
 
 Usage: ``.venv/bin/python benchmarks/bench_data.py [--rows 5000000] [--small-rows 1000000]``
 """
@@ -27,6 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _bench_mariadb import mariadb_rows
 from _lake_rows import lake_rows
 from _results import RESULTS, write_results
 from _rss import run_measured
@@ -115,7 +119,16 @@ def main() -> None:
     parser.add_argument("--lake-only", action="store_true",
                         help="run only the lake rows (local file vs folder vs s3:// lake of "
                              "--rows rows) into results/bench_data_lake.json")
+    parser.add_argument("--mariadb-only", action="store_true",
+                        help="run only the MariaDB rows (a MariaDB table vs the local CSV of "
+                             "--rows rows) into results/bench_data_mariadb.json")
     args = parser.parse_args()
+    if args.mariadb_only:
+        project = WORK / "mariadb-project"
+        subprocess.run(["rm", "-rf", str(project)], check=True)
+        subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
+        write_results("bench_data_mariadb", mariadb_rows(project, args.rows, mlstrata, measure))
+        return
     if args.lake_only:
         project = WORK / "lake-project"
         subprocess.run(["rm", "-rf", str(project)], check=True)
