@@ -19,7 +19,8 @@ Targets (issue 14): mlstrata's held-out score at least each peer's minus noise (
 accuracy, 0.01 R²) on every dataset, and a strictly better average rank than both.
 Results: ``benchmarks/results/bench_automl.json`` (+ a Markdown table with ``--markdown``).
 
-Usage: ``.venv/bin/python benchmarks/bench_automl.py [--quick] [--budget 60] [--datasets a,b]``
+Usage: ``.venv/bin/python benchmarks/bench_automl.py [--quick] [--budget 60] [--datasets a,b]
+[--markdown FILE] [--reuse-peers EARLIER.json]``
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,10 +158,12 @@ def score(spec: dict[str, Any], predictions: Path) -> float:
     return float(r2_score(truth, predicted["prediction"]))
 
 
-def run_dataset(spec: dict[str, Any], budget: float) -> dict[str, Any]:
-    """Every system on one dataset, one after the other (never two at once)."""
-    results: dict[str, Any] = {}
-    for system in SYSTEMS:
+def run_dataset(spec: dict[str, Any], budget: float,
+                known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every system on one dataset, one after the other (never two at once); systems whose
+    results are ``known`` (``--reuse-peers``) are not run again."""
+    results: dict[str, Any] = dict(known or {})
+    for system in (s for s in SYSTEMS if s not in results):
         out = WORK / "predictions" / f"{spec['name']}-{system}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)
@@ -170,7 +174,15 @@ def run_dataset(spec: dict[str, Any], budget: float) -> dict[str, Any]:
             result["score"] = round(score(spec, out), 4)
         results[system] = result
         print(f"  {result}", flush=True)
-    return {**spec, "metric": METRIC[spec["task"]], "systems": results}
+    return {**spec, "metric": METRIC[spec["task"]],
+            "systems": {system: results[system] for system in SYSTEMS}}
+
+
+def peer_results(path: Path) -> dict[str, dict[str, Any]]:
+    """The peers' results per dataset from an earlier run's JSON (same budget and split)."""
+    report = json.loads(path.read_text())
+    return {row["name"]: {s: row["systems"][s] for s in SYSTEMS[1:]}
+            for row in report["datasets"]}
 
 
 def rank(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -198,7 +210,10 @@ def verdict(rows: list[dict[str, Any]], ranks: dict[str, float]) -> dict[str, An
 
 def markdown(rows: list[dict[str, Any]], ranks: dict[str, float], budget: float) -> str:
     """The results as a Markdown table (score / wall s / peak RSS MB per system)."""
-    lines = [f"budget {budget:g} s, 2 CPUs, seed {SEED}; score / wall s / peak RSS MB", "",
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    how = ", ".join(sorted({r["systems"]["mlstrata"].get("command", "?") for r in rows}))
+    lines = [f"bench_automl, {when}: budget {budget:g} s, CPUs {CPUS}, seed {SEED}, "
+             f"mlstrata `{how}`; cells: held-out score / wall s / peak RSS MB", "",
              "| dataset | task, rows | metric | " + " | ".join(SYSTEMS) + " | best |",
              "|---|---|---|" + "---|" * (len(SYSTEMS) + 1)]
     for row in rows:
@@ -226,6 +241,9 @@ def main() -> None:
                         help=f"only {', '.join(QUICK)} at a 15 s budget: checks the harness")
     parser.add_argument("--datasets", help="comma-separated subset of " + ", ".join(DATASETS))
     parser.add_argument("--markdown", type=Path, help="also write the table here, per dataset")
+    parser.add_argument("--reuse-peers", type=Path, metavar="JSON",
+                        help="take FLAML's and AutoGluon's results from an earlier run's JSON "
+                             "and run only mlstrata (a partial run: not written to results/)")
     args = parser.parse_args()
     names = list(QUICK if args.quick else DATASETS)
     if args.datasets:
@@ -235,9 +253,10 @@ def main() -> None:
         environment(system)  # install before anything is timed
     specs = prepare(names)
     skipped = [s for s in specs if "skipped" in s]
+    known = peer_results(args.reuse_peers) if args.reuse_peers else {}
     rows: list[dict[str, Any]] = []
     for spec in (s for s in specs if "skipped" not in s):
-        rows.append(run_dataset(spec, budget))
+        rows.append(run_dataset(spec, budget, known.get(spec["name"])))
         ranks = rank(rows)
         if args.markdown:
             args.markdown.write_text(markdown(rows, ranks, budget))
@@ -246,7 +265,7 @@ def main() -> None:
     figures = {"budget_seconds": budget, "cpus": CPUS, "seed": SEED,
                "environments": ENVIRONMENTS, "datasets": rows, "skipped": skipped,
                "average_rank": ranks, "targets": {"noise": NOISE, **verdict(rows, ranks)}}
-    if args.quick or args.datasets:  # a harness check or a partial rerun: not the results
+    if args.quick or args.datasets or args.reuse_peers:  # a check or a partial rerun
         (WORK / "partial.json").write_text(json.dumps(figures, indent=2) + "\n")
         print(f"partial results: {WORK / 'partial.json'}")
     else:
