@@ -7,13 +7,16 @@ Exit codes for schedulers: 0 promoted (or not due: nothing changed), 1 the champ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from ..errors import ConfigError
 from ._common import JsonOption, WorkspaceOption, emit_saved, open_workspace, stage_progress
 from ._options import console
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 __all__ = ["register"]
 
@@ -65,6 +68,14 @@ def retrain_command(
         = "mlstrata",
     time_zone: Annotated[str, typer.Option("--time-zone", help="CronJob time zone (IANA).")]
         = "Etc/UTC",
+    shadow_report: Annotated[bool, typer.Option(
+        "--shadow-report", help="Compare NAME@champion and the shadow NAME@challenger on the "
+                                "traffic a 'serve NAME@champion --shadow NAME@challenger' "
+                                "logged (agreement; with feedback, each one's metrics), "
+                                "and exit.")] = False,
+    log: Annotated[str | None, typer.Option(
+        "--log", metavar="DIR", help="The prediction log for --shadow-report (default: the "
+                                     "workspace's).")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Folder for the JSON and HTML reports (default: the project's "
                       "reports/).")] = None,
@@ -81,6 +92,9 @@ def retrain_command(
     retrain.margin with retrain.confidence. One retrain per dataset at a time (a lock).
     """
     ws = open_workspace(workspace)
+    if shadow_report:
+        _shadow_view(ws, name, log, out, as_json)
+        return
     source = _source_args(ws.config.pipeline.source, data, query, table, format, delimiter,
                           sheet)
     if print_cron or cronjob is not None:
@@ -100,6 +114,21 @@ def retrain_command(
     emit_saved(report, as_json, out or ws.reports_dir, f"{name}-retrain")
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+def _shadow_view(ws: Workspace, name: str, log: str | None, out: Path | None,
+                 as_json: bool) -> None:
+    from ..package.locate import locate_package
+    from ..retrain.shadow_view import shadow_report
+    from ._predlog import log_target
+
+    registered = ws.config.model.registry_name or name
+    target = log or log_target(ws, None)
+    if target is None:
+        raise ConfigError("no prediction log to read; pass --log DIR")
+    report = shadow_report(Path(target), locate_package(f"{registered}@champion", ws),
+                           locate_package(f"{registered}@challenger", ws))
+    emit_saved(report, as_json, out or ws.reports_dir, f"{name}-shadow")
 
 
 def _source_args(default: str | None, data: str | None, query: str | None, table: str | None,

@@ -63,6 +63,11 @@ def serve(
         help="Serve the online model NAME of the workspace instead of a package: POST "
              "/v1/predict, POST /v1/learn (labels by request id, or features with their "
              "label), OIP v2 infer, /metrics, health; it learns while it serves.")] = None,
+    shadow: Annotated[str | None, typer.Option(
+        "--shadow", metavar="MODEL",
+        help="Also score every request with MODEL (e.g. credit@challenger) off the request "
+             "path and log its predictions beside the served ones (source 'shadow'); the "
+             "answer always comes from the served MODEL.")] = None,
     log: LogOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
 ) -> None:
@@ -95,9 +100,22 @@ def serve(
                          log_requests=log_requests, grpc_port=grpc_port,
                          precomputed=precomputed, precomputed_table=precomputed_table,
                          strict=strict, log=target,
-                         log_store=str(ws.store) if target is not None and ws else None)
+                         log_store=str(ws.store) if target is not None and ws else None,
+                         shadow=_shadow_source(shadow, target, workspace))
     config.api_key()
     run_server(config)
+
+
+def _shadow_source(shadow: str | None, target: str | None,
+                   workspace: Path | None) -> ModelSource | None:
+    """Where the shadow's package is; it needs the prediction log, where it is compared."""
+    if shadow is None:
+        return None
+    if target is None:
+        raise MlstrataError(f"--shadow {shadow} logs the shadow's predictions beside the served "
+                            "ones, so it needs the prediction log: drop --no-log (or serve a "
+                            "model from a workspace, or pass --log DIR)")
+    return model_source(shadow, workspace)
 
 
 def _serve_online(name: str, model: str | None, host: str, port: int, api_key_env: str | None,

@@ -37,7 +37,7 @@ import numpy as np
 
 from .records import FeedbackItem, ModelInfo, PredictionItem, feedback_row, prediction_rows
 
-__all__ = ["PredictionLog", "Sink", "open_log"]
+__all__ = ["PredictionLog", "Sink", "open_log", "open_sink"]
 
 _log = logging.getLogger("mlstrata.predlog")
 _CHUNK_ROWS = 1024  # records converted, built and written together
@@ -69,17 +69,20 @@ class Sink(Protocol):
 def open_log(target: str | Path, *, salt: str | None = None, **options: Any) -> PredictionLog:
     """A started :class:`PredictionLog` writing to ``target``: a directory, or a
     ``postgresql://`` URL. ``salt`` hashes the inputs the PII policy says to hash."""
+    return PredictionLog(open_sink(target), salt=salt, **options)
+
+
+def open_sink(target: str | Path) -> Sink:
+    """The sink for ``target``: PostgreSQL for a ``postgresql://`` URL, else a directory of
+    JSON Lines files (for a log class of one's own, such as a server's shadow log)."""
     text = str(target)
-    sink: Sink
     if text.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresSink
 
-        sink = PostgresSink(text)
-    else:
-        from .files import FileSink
+        return PostgresSink(text)
+    from .files import FileSink
 
-        sink = FileSink(Path(target))
-    return PredictionLog(sink, salt=salt, **options)
+    return FileSink(Path(target))
 
 
 class PredictionLog:

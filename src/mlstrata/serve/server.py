@@ -109,6 +109,7 @@ class ServeConfig:
     strict: bool = False
     log: str | None = None
     log_store: str | None = None
+    shadow: ModelSource | None = None
 
     def to_json(self) -> str:
         """The config as JSON (for ``MLSTRATA_SERVE_CONFIG``)."""
@@ -118,9 +119,8 @@ class ServeConfig:
     def from_json(cls, text: str) -> ServeConfig:
         """The config :meth:`to_json` wrote."""
         data = json.loads(text)
-        source = data.pop("source")
-        return cls(source=None if source is None else ModelSource(
-            source["locator"], tuple(source["args"]), source["moves"]), **data)
+        source, shadow = data.pop("source"), data.pop("shadow", None)
+        return cls(source=_model_source(source), shadow=_model_source(shadow), **data)
 
     def api_key(self) -> str | None:
         """The API key from the environment variable ``api_key_env`` names (None without)."""
@@ -223,8 +223,30 @@ def open_prediction_log(config: ServeConfig) -> PredictionLog | None:
     from ..predlog import open_log, read_salt
 
     salt = read_salt(Path(config.log_store) if config.log_store else None)
+    if config.shadow is not None:
+        return _shadow_log(config, config.log, config.shadow, salt)
     log = open_log(config.log, salt=salt, hand_over=LOG_HAND_OVER)
     _log.info("logging predictions to %s", _shown(config.log))
+    return log
+
+
+def _model_source(data: dict[str, Any] | None) -> ModelSource | None:
+    return None if data is None else ModelSource(data["locator"], tuple(data["args"]),
+                                                 data["moves"])
+
+
+def _shadow_log(config: ServeConfig, target: str, shadow: ModelSource,
+                salt: str | None) -> PredictionLog:
+    """The log of a server with a shadow challenger (see :mod:`.shadow`)."""
+    from ..predlog.writer import open_sink
+    from .shadow import ShadowLog, ShadowScorer
+
+    holder = ModelHolder(shadow.locate_function(), threads=config.threads)
+    interval = config.reload_interval if shadow.moves else 0.0
+    log = ShadowLog(open_sink(target), ShadowScorer(holder, reload_interval=interval),
+                    salt=salt, hand_over=LOG_HAND_OVER)
+    _log.info("logging predictions to %s; shadow %s version %s scores every request off the "
+              "request path", _shown(target), holder.current.name, holder.current.version)
     return log
 
 

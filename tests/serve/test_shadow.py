@@ -1,0 +1,63 @@
+"""``serve MODEL --shadow CHALLENGER``: the champion answers, the challenger scores the same
+requests off the request path, both are logged, and the shadow view pairs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlstrata.model.train import train
+from mlstrata.package.builder import build_package
+from mlstrata.predlog.reading import read_lines
+from mlstrata.retrain.shadow_view import shadow_report
+from mlstrata.workspace import Workspace
+from tests._packaged import build_credit_package
+
+from .conftest import serve_process, valid_records
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """credit.model@1 (logistic) and @2 (naive Bayes) of one project, both packaged."""
+    champion = build_credit_package(tmp_path_factory.mktemp("shadow"))
+    ws = Workspace(champion.parent.parent)
+    model = ws.config.model.model_copy(update={"candidates": ["naive_bayes"]})
+    ws.config = ws.config.model_copy(update={"model": model})
+    challenger = train(ws, "credit").model
+    return champion, build_package(ws, challenger.ref).path
+
+
+@pytest.mark.slow
+def test_the_champion_answers_and_the_shadow_is_logged_beside_it(
+        packages: tuple[Path, Path]) -> None:
+    champion, challenger = packages
+    project = champion.parent.parent
+    log = project / ".mlstrata" / "predictions"
+    records = valid_records(champion, rows=30)
+    with serve_process(str(champion), "--shadow", str(challenger), "-w", str(project),
+                       cwd=project, timeout=120) as served:
+        with httpx.Client(base_url=served.url, timeout=30) as client:
+            for number, record in enumerate(records):
+                answer = client.post("/v1/predict", json=record,
+                                     headers={"x-request-id": f"r{number}"})
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["version"] == 1
+            labels = [{"request_id": f"r{n}", "label": n % 2} for n in range(len(records))]
+            assert client.post("/v1/feedback", json=labels).status_code < 300
+    lines = [line for line in read_lines(log, model="credit.model")
+             if line.get("kind") == "prediction"]
+    served_lines = {(line["request_id"], line["version"], line["source"]) for line in lines}
+    for number in range(len(records)):
+        assert (f"r{number}", 1, "rest") in served_lines
+        assert (f"r{number}", 2, "shadow") in served_lines
+    assert "shadow credit.model version 2 scores every request" in served.output
+
+    report = shadow_report(log, champion, challenger)
+    assert report.pairs == report.champion_records == len(records)
+    assert 0.0 <= (report.agreement or 0.0) <= 1.0
+    assert report.labelled == len(records)
+    assert set(report.metrics) == {"champion", "challenger"}
+    assert report.metrics["champion"]["accuracy"] is not None
+    assert report.summary().startswith(f"{len(records)} of {len(records)} records shadowed")
