@@ -96,15 +96,15 @@ class OnlineModel:
         Logging happens outside the model's lock, so callers on many threads share each
         ``fsync`` (group commit); each batch is then learnt in its turn, in log order.
         """
+        durability = self.durability
+        if durability is None or not events:
+            with self._lock:
+                self._learn([_as_logged(event) for event in events], observe)
+                self.seq += len(events)
+                return self.seq
         payloads = [encode_event(event) for event in events]
         learnt = [event if _plain(event) else decode_event(payload)
                   for event, payload in zip(events, payloads, strict=True)]
-        durability = self.durability
-        if durability is None or not payloads:
-            with self._lock:
-                self._learn(learnt, observe)
-                self.seq += len(payloads)
-                return self.seq
         last = self._append(durability, payloads)
         with self._lock:
             self._wait_for_turn(last - len(payloads))
@@ -126,7 +126,7 @@ class OnlineModel:
         """Learn events that come before the event log (a warm start from a dataset): they are
         neither logged nor counted — the first logged event is still event 1."""
         with self._lock:
-            self._learn([decode_event(encode_event(event)) for event in events], None)
+            self._learn([_as_logged(event) for event in events], None)
 
     def close(self) -> None:
         """Checkpoint and release the event log (on shutdown, SIGTERM included); a failed model
@@ -209,6 +209,11 @@ class OnlineModel:
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _as_logged(event: Event) -> Event:
+    """The event as its log line decodes (itself when that changes nothing)."""
+    return event if _plain(event) else decode_event(encode_event(event))
 
 
 def _plain(event: Event) -> bool:
