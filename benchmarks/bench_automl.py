@@ -144,18 +144,46 @@ def run_peer(system: str, spec: dict[str, Any], budget: float, out: Path) -> dic
     return {"seconds": round(run.seconds, 1), "peak_rss_mb": round(run.peak_rss_mb, 1)}
 
 
-def score(spec: dict[str, Any], predictions: Path) -> float:
-    """The held-out score of one system's predictions, by the same code for every system."""
+def predictions_file(spec: dict[str, Any], system: str) -> Path:
+    return WORK / "predictions" / f"{spec['name']}-{system}.parquet"
+
+
+def held_out(spec: dict[str, Any], system: str) -> tuple[Any, Any]:
+    """The held-out truth and one system's predictions, as arrays the metric takes."""
+    truth = pd.read_parquet(WORK / "data" / spec["name"] / "test.parquet")[spec["target"]]
+    predicted = pd.read_parquet(predictions_file(spec, system))
+    if spec["task"] == "binary":
+        return (truth == sorted(truth.unique())[-1]).to_numpy(), predicted["score"].to_numpy()
+    if spec["task"] == "multiclass":
+        return truth.astype(str).to_numpy(), predicted["prediction"].astype(str).to_numpy()
+    return truth.to_numpy(dtype=float), predicted["prediction"].to_numpy(dtype=float)
+
+
+def metric(task: str, truth: Any, predicted: Any) -> float:
+    """ROC AUC, accuracy or R²: the same code scores every system."""
     from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
-    truth = pd.read_parquet(WORK / "data" / spec["name"] / "test.parquet")[spec["target"]]
-    predicted = pd.read_parquet(predictions)
-    if spec["task"] == "binary":
-        positive = sorted(truth.unique())[-1]
-        return float(roc_auc_score(truth == positive, predicted["score"]))
-    if spec["task"] == "multiclass":
-        return float(accuracy_score(truth.astype(str), predicted["prediction"].astype(str)))
-    return float(r2_score(truth, predicted["prediction"]))
+    scorer = {"binary": roc_auc_score, "multiclass": accuracy_score, "regression": r2_score}
+    return float(scorer[task](truth, predicted))
+
+
+def paired_interval(spec: dict[str, Any], peer: str, resamples: int = 1000) -> list[float]:
+    """95% paired-bootstrap interval of mlstrata's score minus ``peer``'s on the held-out rows:
+    how much of a difference this many test rows can tell apart."""
+    import numpy as np
+
+    truth, ours = held_out(spec, "mlstrata")
+    _, theirs = held_out(spec, peer)
+    rng = np.random.default_rng(SEED)
+    differences = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(truth), len(truth))
+        if spec["task"] == "binary" and len(set(truth[rows])) < 2:
+            continue
+        differences.append(metric(spec["task"], truth[rows], ours[rows])
+                           - metric(spec["task"], truth[rows], theirs[rows]))
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
 
 
 def run_dataset(spec: dict[str, Any], budget: float,
@@ -164,16 +192,20 @@ def run_dataset(spec: dict[str, Any], budget: float,
     results are ``known`` (``--reuse-peers``) are not run again."""
     results: dict[str, Any] = dict(known or {})
     for system in (s for s in SYSTEMS if s not in results):
-        out = WORK / "predictions" / f"{spec['name']}-{system}.parquet"
+        out = predictions_file(spec, system)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)
         print(f"· {spec['name']}: {system} ...", flush=True)
         result = (run_mlstrata(spec, budget, out) if system == "mlstrata"
                   else run_peer(system, spec, budget, out))
         if "error" not in result:
-            result["score"] = round(score(spec, out), 4)
+            result["score"] = round(metric(spec["task"], *held_out(spec, system)), 4)
         results[system] = result
         print(f"  {result}", flush=True)
+    if "error" not in results["mlstrata"]:
+        results["mlstrata"]["minus_peer_95ci"] = {
+            peer: paired_interval(spec, peer) for peer in SYSTEMS[1:]
+            if "error" not in results[peer]}
     return {**spec, "metric": METRIC[spec["task"]],
             "systems": {system: results[system] for system in SYSTEMS}}
 
