@@ -210,6 +210,16 @@ def run_dataset(spec: dict[str, Any], budget: float,
             "systems": {system: results[system] for system in SYSTEMS}}
 
 
+def source_state() -> dict[str, Any]:
+    """The mlstrata code that ran: HEAD and whether src/ had uncommitted changes then."""
+    git = ["git", "-C", str(HERE.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "src"], capture_output=True,
+                           text=True).stdout.strip()
+    return {"commit": head, "uncommitted_changes_in_src": bool(dirty)}
+
+
 def peer_results(path: Path) -> dict[str, dict[str, Any]]:
     """The peers' results per dataset from an earlier run's JSON (same budget and split)."""
     report = json.loads(path.read_text())
@@ -283,6 +293,7 @@ def main() -> None:
     budget = 15.0 if args.quick else args.budget
     for system in SYSTEMS[1:]:
         environment(system)  # install before anything is timed
+    source = source_state()
     specs = prepare(names)
     skipped = [s for s in specs if "skipped" in s]
     known = peer_results(args.reuse_peers) if args.reuse_peers else {}
@@ -294,7 +305,7 @@ def main() -> None:
             args.markdown.write_text(markdown(rows, ranks, budget))
     ranks = rank(rows)
     print(markdown(rows, ranks, budget))
-    figures = {"budget_seconds": budget, "cpus": CPUS, "seed": SEED,
+    figures = {"mlstrata_source": source, "budget_seconds": budget, "cpus": CPUS, "seed": SEED,
                "environments": ENVIRONMENTS, "datasets": rows, "skipped": skipped,
                "average_rank": ranks, "targets": {"noise": NOISE, **verdict(rows, ranks)}}
     if args.quick or args.datasets or args.reuse_peers:  # a check or a partial rerun
