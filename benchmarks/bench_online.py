@@ -29,7 +29,9 @@ pipeline, so their accuracies should match up to the events a guard rolls back.
 prediction log on, guard off), pinned to CPU 0, and ``wrk`` (one thread, 8 connections) pinned
 to CPU 1: each connection alternates ``POST /v1/predict`` and ``POST /v1/learn`` with the same
 record's features and label (a pair = 2 requests, 1 learnt event; a learn is answered only
-after its event is fsynced); also pairs whose learn names the prediction's request id.
+after its event is fsynced); also pairs whose learn names the prediction's request id. The
+server's CPU time per pair is recorded too (it is what bounds the pairs on one core), and the
+disk's fsync latency (what bounds them with N connections: at most N / fsync learns a second).
 
 The machine is shared: ``os.getloadavg()`` is recorded before and after. Results:
 ``benchmarks/results/bench_online.json``.
@@ -54,6 +56,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import psutil
 import yaml
 from _results import RESULTS, write_results
 from bench_serve import _parse_wrk, free_port, stop
@@ -424,9 +427,15 @@ def http(seconds: int, connections: int = 8) -> dict[str, Any]:
                 "pairs_by_request_id": BY_ID_LUA % (_lua_strings(bodies),
                                                     _lua_strings(answers)),
             }
+            server = psutil.Process(process.pid)
             for name, script in scripts.items():
+                used = sum(server.cpu_times()[:2])
                 result = wrk_run(url, script, connections, seconds)
+                used = sum(server.cpu_times()[:2]) - used
                 result["pairs_per_s"] = round(result["requests_per_s"] / 2)
+                # the server's own CPU time (user + system, all threads) per answered pair
+                result["server_cpu_us_per_pair"] = round(used / max(result["requests"], 1)
+                                                         * 2e6)
                 found[name] = result
                 print(f"  http {name} c={connections}: {result}", flush=True)
             with urllib_get(f"{url}/metrics") as answer:
