@@ -54,6 +54,9 @@ def ingest_command(
     test_fraction: Annotated[float | None, _option(
         "Share of rows sealed as the test set (default: data.sealed_test_fraction).")] = None,
     seed: Annotated[int | None, _option("Seed of the sealed split.")] = None,
+    engine: Annotated[str, _option(
+        "local, or spark: Spark reads SOURCE — a SELECT query, a table or a lake path — and "
+        "writes the snapshot (the active session, else local[*]).")] = "local",
     join: Annotated[str | None, _option(
         "Enrich with this dataset version (REF), joined on --on; stored as a new version.")
         ] = None,
@@ -66,7 +69,7 @@ def ingest_command(
     ws = open_workspace(workspace)
     overrides = _pairs(schema, "--schema", ColumnType)
     spec = SourceSpec(
-        location=_absolute(source), format=format, delimiter=delimiter, encoding=encoding,
+        location=_location(source, engine), format=format, delimiter=delimiter, encoding=encoding,
         sheet=sheet, table=table, query=query,
         schema=typing.cast(dict[str, ColumnType], {**ws.config.data.schema_overrides, **overrides}),
     )
@@ -84,6 +87,15 @@ def ingest_command(
                   ingest_and_join(ws, spec, options, join=join, on=on or [], how=how,
                                   step=report_stage))
     emit(result, as_json)
+
+
+def _location(source: str, engine: str) -> str:
+    """The source's location: an absolute path or a URL; ``spark:...`` for the Spark engine."""
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"--engine: {engine!r} is not one of local, spark")
+    if engine == "local":
+        return _absolute(source)
+    return "spark:" + (_absolute(source) if Path(source).expanduser().exists() else source)
 
 
 def _absolute(source: str) -> str:

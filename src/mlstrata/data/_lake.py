@@ -17,10 +17,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+from uuid import uuid4
 
 import duckdb
 
@@ -48,13 +49,14 @@ from ._object_store import (
     parse_s3_url,
     store_details,
 )
+from ._spark_source import is_spark, spark_snapshot
 from ._text_readers import read_csv, read_json
 from .engine import quote_identifier, quote_literal
 
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
 
-__all__ = ["LakePlan", "is_lake", "plan_lake", "read_lake"]
+__all__ = ["LakePlan", "is_lake", "plan_lake", "plan_source", "read_lake"]
 
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 _FLOATS = ("FLOAT", "DOUBLE")
@@ -73,6 +75,7 @@ class LakePlan:
     local: list[Path] = field(default_factory=list)
     objects: list[StoredObject] = field(default_factory=list)
     store: tuple[S3FileSystem, S3Location] | None = None
+    about: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,17 @@ def is_lake(location: str) -> bool:
     scheme = urlsplit(location).scheme.lower()
     if "://" in location:
         return scheme == "s3"
-    return has_glob(location) or Path(location).is_dir()
+    return not is_spark(location) and (has_glob(location) or Path(location).is_dir())
+
+
+def plan_source(location: str, forced_format: str | None, staging: Path) -> LakePlan | None:
+    """The plan of a lake (:func:`plan_lake`) or of a Spark source (Spark writes its snapshot
+    under ``staging`` first); None for any other source."""
+    if is_spark(location):
+        folder = staging / f"spark-{uuid4().hex[:12]}"
+        about = spark_snapshot(location, folder)
+        return replace(plan_lake(str(folder), "parquet"), shown=location, about=about)
+    return plan_lake(location, forced_format) if is_lake(location) else None
 
 
 def plan_lake(location: str, forced_format: str | None) -> LakePlan:
@@ -129,7 +142,7 @@ def read_lake(plan: LakePlan, con: duckdb.DuckDBPyConnection, staging: Path, raw
         raise SourceError(f"{plan.shown}: all {len(files)} files are empty (0 bytes); "
                           "point at the files that hold the data")
     table.check_required()
-    about: dict[str, Any] = {"format": plan.format}
+    about: dict[str, Any] = {"format": plan.format, **plan.about}
     if plan.store is not None:
         about["bucket"] = plan.store[1].bucket
     bundle = write_bundle(staging / f"{raw}.tar", [(f.path, f.entry, f.shown) for f in files],
@@ -140,7 +153,10 @@ def read_lake(plan: LakePlan, con: duckdb.DuckDBPyConnection, staging: Path, raw
                                (", ETag)" if plan.store else ")")}
     if plan.store is not None:
         details["store"] = store_details()
-    return Extract(plan.shown, plan.format != "parquet", table.locate, bundle, details=details)
+    text = plan.format != "parquet" or "text" in plan.about  # a Spark snapshot of text
+    return Extract(plan.shown, text, table.locate, bundle,
+                   database=bool(plan.about),
+                   details={**details, **{k: v for k, v in plan.about.items() if k != "text"}})
 
 
 def _local_files(location: str) -> tuple[Path, list[Path]]:

@@ -7,7 +7,8 @@ or query for the databases. Every
 reader streams, so memory does not grow with the source. Text sources are typed by whole-column
 inference (:mod:`.inference`); typed sources keep their types. Problems raise
 :class:`~mlstrata.errors.SourceError` with one line naming the file, line and column, and the fix.
-A folder, a glob or an ``s3://`` URL is a lake of many files, read by :mod:`._lake`.
+A folder, a glob or an ``s3://`` URL is a lake of many files, read by :mod:`._lake`; a
+``spark:`` location is read by Spark (:mod:`._spark_source`).
 This module reads; storing, PII and splitting belong to :mod:`.ingest`.
 
 >>> import tempfile
@@ -35,8 +36,9 @@ from ..errors import SourceError
 from ._db_readers import read_duckdb, read_postgres, read_sqlite, redact_url
 from ._extract import Extract
 from ._file_readers import read_parquet, read_xlsx
-from ._lake import is_lake, plan_lake, read_lake
+from ._lake import is_lake, plan_lake, plan_source, read_lake
 from ._mysql import MYSQL_SCHEMES, read_mysql
+from ._spark_source import is_spark
 from ._sqlalchemy_reader import is_sqlalchemy_url, read_sqlalchemy
 from ._text_readers import read_csv, read_json
 from .engine import quote_identifier
@@ -120,6 +122,8 @@ def detect_format(spec: SourceSpec) -> str:
 
 def source_size(spec: SourceSpec) -> int:
     """Bytes on disk of a file source (0 for a database server), to estimate the space needed."""
+    if is_spark(spec.location):
+        return 0
     if is_lake(spec.location):
         return plan_lake(spec.location, spec.format).size
     if detect_format(spec) in _SERVERS:
@@ -132,7 +136,7 @@ def load_source(spec: SourceSpec, con: duckdb.DuckDBPyConnection, staging: Path)
 
     The user's file is never modified. On error nothing is left in ``con``.
     """
-    plan = plan_lake(spec.location, spec.format) if is_lake(spec.location) else None
+    plan = plan_source(spec.location, spec.format, staging)
     fmt = plan.format if plan else detect_format(spec)
     _check_options(spec, fmt)
     token = uuid4().hex[:12]

@@ -1,0 +1,120 @@
+"""Read a source through Apache Spark: a Spark SQL query, a metastore table, or a lake path
+(``spark:SELECT ...``, ``spark:db.table``, ``spark:/data/lake``).
+
+Spark runs the read and writes the snapshot — Parquet part files under the ingest's staging
+folder — so the source itself (a Hive or Delta table, a lake Spark can plan over) is read by
+the engine made for it. The part files are renamed ``part-00000.parquet``... (Spark names them
+with a random id), then read like any local Parquet lake (:mod:`._lake`), and backed up as the
+query-plus-result: the bundle of the snapshot files with the query, table or path in its
+manifest. What follows the read — typing, PII, the sealed split — runs on that snapshot in the
+ingesting process (DuckDB, out of core), not on the cluster.
+
+The session is the active one when there is one (a notebook's, a ``spark-submit``'s), else a
+local one (``local[*]``, no web UI, bound to 127.0.0.1), stopped afterwards. PySpark is imported
+only here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import SourceError
+
+__all__ = ["SPARK_PREFIX", "is_spark", "spark_snapshot", "spark_target"]
+
+SPARK_PREFIX = "spark:"
+_QUERY = re.compile(r"\s*(SELECT|WITH|FROM|VALUES|TABLE)\b", re.IGNORECASE)
+
+
+def is_spark(location: str) -> bool:
+    """Whether ``location`` asks for the Spark engine (``spark:TABLE``, ``spark:PATH``,
+    ``spark:SELECT ...``)."""
+    return location.startswith(SPARK_PREFIX)
+
+
+def spark_target(location: str) -> tuple[str, str]:
+    """What Spark reads — ``("query", sql)``, ``("path", path)`` or ``("table", name)`` — from
+    a ``spark:`` location.
+
+    >>> spark_target("spark:sales.loans"), spark_target("spark:SELECT 1;")
+    (('table', 'sales.loans'), ('query', 'SELECT 1'))
+    """
+    what = location[len(SPARK_PREFIX):].strip()
+    if not what:
+        raise SourceError("the Spark engine needs a table, a lake path or a SELECT query, e.g. "
+                          "mlstrata ingest --engine spark 'SELECT * FROM sales' --name sales")
+    if _QUERY.match(what):
+        return "query", what.rstrip(";").strip()
+    return ("path", what) if "/" in what else ("table", what)
+
+
+def spark_snapshot(location: str, folder: Path) -> dict[str, str]:
+    """Have Spark read the source and write it as Parquet into ``folder``; return what was read
+    (for the catalog and the backup's manifest)."""
+    kind, what = spark_target(location)
+    with _session() as spark:
+        from pyspark.errors import PySparkException
+
+        try:
+            frame, text = _frame(spark, kind, what)
+            frame.write.mode("errorifexists").parquet(str(folder))
+        except PySparkException as exc:
+            raise SourceError(f"Spark could not read {kind} {what!r}: {_first_line(exc)}; "
+                              f"check the {kind}") from exc
+    parts = sorted(folder.glob("part-*.parquet"))
+    for index, part in enumerate(parts):
+        part.rename(folder / f"part-{index:05d}.parquet")
+    for marker in folder.glob("*.crc"):
+        marker.unlink()
+    return {"engine": "spark", kind: what, **({"text": "true"} if text else {})}
+
+
+def _frame(spark: Any, kind: str, what: str) -> tuple[Any, bool]:
+    """The DataFrame to snapshot, and whether its columns are text to type by inference (a CSV
+    or JSON lake is read with every column as a string, as mlstrata reads text)."""
+    if kind == "query":
+        return spark.sql(what), False
+    if kind == "table":
+        return spark.table(what), False
+    path = Path(what)
+    if not path.exists():
+        raise SourceError(f"{what} does not exist; check the lake path")
+    suffixes = {p.suffix.lower() for p in ([path] if path.is_file() else path.rglob("*.*"))}
+    if suffixes & {".csv", ".tsv"}:
+        return spark.read.options(header=True, inferSchema=False,
+                                  sep="\t" if ".tsv" in suffixes else ",").csv(what), True
+    if suffixes & {".json", ".jsonl", ".ndjson"}:
+        return spark.read.json(what, primitivesAsString=True), True
+    return spark.read.parquet(what), False
+
+
+@contextmanager
+def _session() -> Iterator[Any]:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    existing = SparkSession.getActiveSession()
+    if existing is not None:
+        yield existing
+        return
+    spark = (SparkSession.builder.master("local[*]").appName("mlstrata-ingest")
+             .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
+             .config("spark.driver.host", "127.0.0.1").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
