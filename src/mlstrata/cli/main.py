@@ -20,7 +20,7 @@ COMMAND_MODULES = {
     "contract": "validate", "validate": "validate",
     "clean": "wrangle", "split": "wrangle",
     "synth": "synth",
-    "train": "train", "evaluate": "evaluate", "test": "evaluate",
+    "train": "train", "automl": "automl", "evaluate": "evaluate", "test": "evaluate",
     "package": "package", "models": "models", "run": "run",
     "serve": "serve", "predict": "predict", "precompute": "precompute", "lookup": "precompute",
     "monitor": "monitor",

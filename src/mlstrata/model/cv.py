@@ -237,12 +237,15 @@ def average_results(
     *,
     candidate: str,
     params: dict[str, Any] | None = None,
+    weights: Sequence[float] | None = None,
 ) -> CVResult:
     """The cross-validation of the model averaging ``results``' models, without fitting it.
 
     On the same folds, a soft-voting classifier (or averaging regressor) fits exactly its members'
     models and averages their probabilities (predictions), so its out-of-fold predictions are the
     mean of the members' — scored here fold by fold. Its timings are the sums of theirs.
+    ``weights`` (one per result, as ``VotingClassifier(weights=...)`` takes them) makes the mean
+    a weighted one.
     """
     first = results[0]
     classes = first.classes
@@ -250,11 +253,12 @@ def average_results(
     pred = first.oof_pred.copy()
     proba = None
     if classes is not None:
-        proba = np.mean([r.oof_proba for r in results if r.oof_proba is not None], axis=0)
+        proba = np.average([r.oof_proba for r in results if r.oof_proba is not None], axis=0,
+                           weights=weights)
         rows = first.oof_mask
         pred[rows] = np.asarray(classes, dtype=object)[np.argmax(proba[rows], axis=1)]
     else:
-        pred = np.mean([r.oof_pred for r in results], axis=0)
+        pred = np.average([r.oof_pred for r in results], axis=0, weights=weights)
     fold_scores = {m: [score(m, target[test], pred[test], None if proba is None
                              else proba[test], None, classes) for _, test in folds]
                    for m in metrics}

@@ -289,4 +289,10 @@ def _encoder(encoding: str, task: str | None) -> Any:
         return OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     if encoding == "ordinal":
         return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-    return TargetEncoder(target_type="continuous" if task == "regression" else "auto")
+    # Seeded folds: the encoder's internal cross-fitting shuffles, and unseeded it made two
+    # trainings on the same data and seed differ (found by the reproducibility test).
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    folds = (KFold(5, shuffle=True, random_state=0) if task == "regression"
+             else StratifiedKFold(5, shuffle=True, random_state=0))
+    return TargetEncoder(target_type="continuous" if task == "regression" else "auto", cv=folds)

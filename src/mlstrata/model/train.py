@@ -22,11 +22,17 @@ Time: the leaderboard always runs in full; tuning and ensembles share what is le
 
 Clustering follows the same path with k-means models, k chosen by silhouette (Davies-Bouldin
 reported beside it), and no tuning or ensembles.
+
+By default (``model.strategy: auto`` without ``tune`` / ``ensembles`` in mlstrata.yaml) stages 3
+to 5 are replaced by the budgeted search (:mod:`mlstrata.model.search_run`): one absolute time
+budget for the whole training, families and hyper-parameters searched cheapest first, a greedy
+ensemble of the out-of-fold predictions — see ``mlstrata automl``.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import math
 import time
@@ -37,7 +43,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ..config import ModelConfig
+from ..config import FeatureConfig, ModelConfig, SearchConfig
 from ..errors import ConfigError, DataError
 from ..reports import save_report
 from ..workspace import Artifact, Workspace
@@ -50,6 +56,16 @@ from .error_analysis import ErrorAnalysis, analyze_errors
 from .features import FeaturePlan, make_pipeline, plan_features
 from .leakage import screen_features
 from .metrics import greater_is_better, metric_names, primary_metric
+from .search import Problem
+from .search_run import (
+    Contender,
+    SearchSettings,
+    SearchSummary,
+    check_budget,
+    search_contenders,
+    settings_for,
+)
+from .search_space import families_for
 from .tracking import TrackedRun, training_run
 from .train_report import Entry, EntryKind, TrainResult
 from .tune import FoldReport, Tuning, storage_url, study_name, tune_candidate
@@ -123,6 +139,8 @@ class _Setup:
     metrics: list[str]
     candidates: list[Candidate]
     baseline: Candidate | None
+    findings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    levels: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -147,18 +165,23 @@ conversion and parity measurement, passed in by the callers (this layer cannot i
 
 def train(
     ws: Workspace, ref: str, *, tracking_uri: str | None = None, progress: Progress | None = None,
-    onnx_check: OnnxCheck | None = None,
+    onnx_check: OnnxCheck | None = None, search: SearchConfig | None = None,
 ) -> TrainResult:
     """Train on dataset ``ref`` as ``mlstrata.yaml`` says; store and return the winner.
 
     ``tracking_uri`` overrides ``model.tracking_uri``. With ``model.require_onnx``, an
     ``onnx_check`` is run on the refitted winner before it is stored; a winner that fails it is
-    named and the next best takes its place. Nothing is stored in the workspace when any stage
-    fails.
+    named and the next best takes its place. ``search`` (``mlstrata automl``) runs the budgeted
+    search with these settings whatever ``model.strategy`` says. Nothing is stored in the
+    workspace when any stage fails.
     """
-    started, clock = time.perf_counter(), time.monotonic()
+    started, clock, cpu = time.perf_counter(), time.monotonic(), time.process_time()
     shown: Progress = progress or _Silent()
     setup = _prepare(ws, ref)
+    contention = (time.monotonic() - clock) / max(time.process_time() - cpu, 1e-3)
+    settings = settings_for(ws.config.model, setup.task, search)
+    if settings is not None:
+        check_budget(settings, len(setup.X))
     dataset, split = setup.data.dataset, setup.data.split
     with training_run(ws, uri=tracking_uri, run_name=f"train {dataset.ref}") as run:
         run.log_dataset(setup.data.frame.loc[~setup.data.is_validation], name=dataset.ref,
@@ -166,9 +189,13 @@ def train(
         run.set_lineage({"dataset_id": dataset.id, "split_id": split.id if split else None,
                          "raw_sha256": _raw_sha256(ws, dataset)})
         factories: dict[str, Callable[[], Any]] = {}
-        clusters, tunings = None, []
+        plans: dict[str, FeaturePlan] = {}
+        clusters, tunings, summary = None, [], None
         if setup.task == "clustering":
             board, clusters = _clustering_board(setup, run, shown, factories)
+        elif settings is not None:
+            searched = _search(setup, shown, settings, clock, contention)
+            board, summary = _search_entries(setup, run, factories, plans, searched)
         else:
             board_started = time.monotonic()
             board = _candidate_board(setup, run, shown, factories)
@@ -177,16 +204,19 @@ def train(
             board += _ensemble_board(setup, board, run, shown, factories, budget.end)
         ranked = _rank(board, setup.metric)
         winner, pipeline = _fitted_winner(setup, ranked, factories, onnx_check)
-        model = _store(setup, pipeline, winner, ranked, run.run_id)
+        model = _store(setup, pipeline, winner, ranked, run.run_id,
+                       plans.get(winner.name, setup.plan))
         result = TrainResult(
             model=model, dataset=dataset.ref, task=setup.task, target=setup.data.target,
             metric=setup.metric, greater_is_better=greater_is_better(setup.metric),
             leaderboard=ranked, winner=winner.name, excluded=setup.plan.excluded,
             tuning=tunings, errors=_analyze(setup, winner), clusters=clusters,
             mlflow_run_id=run.run_id, tracking_uri=run.uri,
-            seconds=time.perf_counter() - started,
+            seconds=time.perf_counter() - started, search=summary,
         )
         _publish(ws, result, run)
+        if summary is not None:
+            _log_budget(run, summary, time.perf_counter() - started)
     return result
 
 
@@ -222,7 +252,7 @@ def _prepare(ws: Workspace, ref: str) -> _Setup:
         candidate.build(task, config.params.get(candidate.name, {}), config.seed)
     return _Setup(ws, data, task, features[plan.inputs], y, folds, plan, metric,
                   [metric, *[m for m in metric_names(task) if m != metric]], candidates,
-                  baseline)
+                  baseline, list(findings), levels)
 
 
 def _check_param_names(params: Mapping[str, Any]) -> None:
@@ -424,6 +454,93 @@ def _clustering_board(
     return board, table
 
 
+# -- budgeted search ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Searched:
+    """What the search found, before anything is logged: the contenders (the baseline first),
+    the summary and the feature options they were built with."""
+
+    contenders: list[Contender]
+    summary: SearchSummary
+    options: dict[str, tuple[FeaturePlan, FeatureConfig]]
+
+
+def _search(setup: _Setup, progress: Progress, settings: SearchSettings, started: float,
+            contention: float) -> _Searched:
+    """Run the baseline and the search in what is left of the budget since ``started``.
+
+    ``contention`` (wall over CPU time of loading the data: how much of a core this process
+    gets) scales the time kept for the finishing steps: on a busy machine they take longer."""
+    options = _feature_options(setup)
+
+    def estimator(candidate: str, params: Mapping[str, Any]) -> Any:
+        return CANDIDATES[candidate].build(setup.task, {**params, **setup.params(candidate)},
+                                           setup.seed)
+
+    def wrap(option: str, model: Any) -> Any:
+        plan, features = options[option]
+        return make_pipeline(plan, features, model)
+
+    assert setup.y is not None  # only supervised tasks are searched
+    config = setup.ws.config.model
+    problem = Problem(setup.X, setup.y, setup.folds, setup.task, setup.metric, setup.metrics,
+                      setup.seed, families_for(setup.task, len(setup.X), config.candidates),
+                      list(options), estimator, wrap,
+                      None if setup.baseline is None else setup.baseline.name)
+    contenders, summary = search_contenders(problem, settings, started, progress,
+                                            contention=contention)
+    return _Searched(contenders, summary, options)
+
+
+def _search_entries(setup: _Setup, run: TrackedRun, factories: dict[str, Callable[[], Any]],
+                    plans: dict[str, FeaturePlan],
+                    searched: _Searched) -> tuple[list[Entry], SearchSummary]:
+    """The baseline, each searched family's best and the greedy ensemble as leaderboard entries
+    logged to MLflow (``plans``: the feature plan of each)."""
+    board = []
+    for c in searched.contenders:
+        factories[c.name] = c.factory
+        plans[c.name] = searched.options[c.features][0]
+        onnx = c.kind == "ensemble" or CANDIDATES[c.candidate].onnx
+        board.append(_entry(setup, run, c.name, c.candidate, _entry_kind(c.kind), c.params,
+                            c.result, onnx and plans[c.name].onnx))
+    return board, searched.summary
+
+
+def _feature_options(setup: _Setup) -> dict[str, tuple[FeaturePlan, FeatureConfig]]:
+    """The feature options searched: the configured features, and ordinal-encoded text columns
+    (for tree families) when there are text columns and ``model.features.encoding`` is unset."""
+    features = setup.ws.config.model.features
+    options = {"configured": (setup.plan, features)}
+    if setup.plan.categorical and "encoding" not in features.model_fields_set:
+        ordinal = features.model_copy(update={"encoding": "ordinal"})
+        plan = plan_features(setup.data.columns, setup.data.target, ordinal, setup.findings,
+                             task=setup.task, levels=setup.levels)
+        if plan.onnx or not setup.require_onnx:
+            options["ordinal"] = (plan, ordinal)
+    return options
+
+
+def _entry_kind(kind: str) -> EntryKind:
+    kinds: dict[str, EntryKind] = {"baseline": "baseline", "ensemble": "ensemble",
+                                   "tuned": "tuned"}
+    return kinds.get(kind, "candidate")
+
+
+def _log_budget(run: TrackedRun, summary: SearchSummary, elapsed: float) -> None:
+    """Record the budget asked for and the time spent (whole training) on the MLflow run."""
+    summary.elapsed_seconds = elapsed
+    metrics = {"search_trials": float(len(summary.trials)),
+               "search_seconds": summary.search_seconds, "budget_actual_seconds": elapsed}
+    if summary.budget_seconds is not None:
+        metrics["budget_requested_seconds"] = summary.budget_seconds
+    if summary.trials_requested is not None:
+        metrics["budget_requested_trials"] = float(summary.trials_requested)
+    run.log_metrics(metrics)
+
+
 # -- choosing, storing, reporting -------------------------------------------------------------
 
 
@@ -477,7 +594,7 @@ def _analyze(setup: _Setup, winner: Entry) -> ErrorAnalysis | None:
 
 
 def _store(setup: _Setup, pipeline: Any, winner: Entry, ranked: list[Entry],
-           run_id: str) -> Artifact:
+           run_id: str, plan: FeaturePlan) -> Artifact:
     data = setup.data
     types = {c.name: c.type for c in data.columns}
     classes = winner.result.classes
@@ -491,7 +608,7 @@ def _store(setup: _Setup, pipeline: Any, winner: Entry, ranked: list[Entry],
         "inputs": [{"name": c, "type": types[c]} for c in setup.plan.inputs],
         "classes": None if classes is None else [_plain(c) for c in classes],
         "dataset": data.dataset.id, "split": data.split.id if data.split else None,
-        "excluded": setup.plan.excluded, "features": setup.plan.to_dict(),
+        "excluded": plan.excluded, "features": plan.to_dict(),
         "onnx": winner.onnx, "threshold": None, "mlflow_run_id": run_id,
         "leaderboard": [{"name": e.name, "kind": e.kind, "mean": _json_float(e.score(
             setup.metric)), "std": _json_float(e.metrics[setup.metric][1])} for e in ranked],

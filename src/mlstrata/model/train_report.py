@@ -7,6 +7,7 @@ self-contained HTML page (plots embedded).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from rich.table import Table
 from ..reports import Fragment, Report, html_page, paragraph, table
 from ..workspace import Artifact
 from .error_analysis import ErrorAnalysis
+from .search_run import SearchSummary
 from .tune import Tuning
 
 __all__ = ["Entry", "EntryKind", "TrainResult"]
@@ -84,6 +86,12 @@ class TrainResult(Report):
     seconds: float
     report_paths: dict[str, Path] = field(default_factory=dict)
     plots: dict[str, str] = field(default_factory=dict, repr=False)
+    search: SearchSummary | None = None
+
+    @property
+    def cv_score(self) -> float:
+        """The winner's mean cross-validated primary metric (training rows only)."""
+        return self._winner_entry().score(self.metric)
 
     def to_dict(self) -> dict[str, Any]:
         """Every number of the report, JSON-ready."""
@@ -97,7 +105,16 @@ class TrainResult(Report):
             "clusters": self.clusters, "mlflow_run_id": self.mlflow_run_id,
             "tracking_uri": self.tracking_uri, "seconds": round(self.seconds, 3),
             "report": {k: str(v) for k, v in self.report_paths.items()},
+            "cv_score": _finite(self.cv_score),
+            "elapsed_seconds": round(self._elapsed(), 3),
+            "search": self.search.to_dict() if self.search is not None else None,
         }
+
+    def _elapsed(self) -> float:
+        """The whole training's wall time: the search's measure (publishing included) if any."""
+        if self.search is not None and not math.isnan(self.search.elapsed_seconds):
+            return self.search.elapsed_seconds
+        return self.seconds
 
     def render_terminal(self, console: Console) -> None:
         """The leaderboard as a table, then exclusions, tuning, the winner and the report path."""
@@ -110,6 +127,8 @@ class TrainResult(Report):
             console.print(f"tuned {tuning.candidate}: {tuning.trials} trials "
                           f"({tuning.new_trials} new, {tuning.pruned} pruned), best {best}",
                           highlight=False)
+        for line in self.search.lines() if self.search is not None else []:
+            console.print(line, highlight=False)
         mean, std = self._winner_entry().metrics[self.metric]
         console.print(f"[bold green]winner[/] {self.winner}: {self.metric} {mean:.4f} ± {std:.4f}"
                       f"  →  model [bold]{self.model.ref}[/] ({self.model.id[:12]})",
@@ -130,6 +149,9 @@ class TrainResult(Report):
             ("Excluded features", [table(self.excluded)]),
             ("Tuning", [table([t.to_dict() for t in self.tuning])]),
         ]
+        if self.search is not None:
+            sections.append(("Search", [paragraph(" ".join(self.search.lines())),
+                                        table([t.to_dict() for t in self.search.trials])]))
         if self.clusters is not None:
             sections.append(("Choosing k", [table(self.clusters)]))
         if self.errors is not None:

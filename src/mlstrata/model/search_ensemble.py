@@ -1,0 +1,83 @@
+"""Greedy ensemble selection (Caruana et al. 2004, as AutoGluon does) on out-of-fold predictions.
+
+The search leaves a pool of cross-validated models, each with its out-of-fold predictions. Ensemble
+selection starts from nothing and, round after round, adds the pool model (with replacement) that
+makes the averaged out-of-fold predictions score best; the weights are how often each model was
+added. The best round wins, so the ensemble never scores below the best single model on the
+rows the selection saw. Nothing is fitted: a weighted soft-voting classifier (averaging regressor)
+fitted on the same folds would predict exactly these averages, which is why its cross-validated
+score is computed from the members' out-of-fold predictions at no cost (``average_results``).
+
+>>> import numpy as np
+>>> from mlstrata.model.cv import CVResult
+>>> def oof(pred):
+...     return CVResult("m", {}, {}, 0.0, 0.0, np.array(pred, float), None, np.ones(4, bool))
+>>> y = np.array([1.0, 2.0, 3.0, 4.0])
+>>> select_weights([oof([0, 2, 2, 4]), oof([2, 2, 4, 4])], y, "rmse", rounds=4)
+[1, 1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .cv import CVResult
+from .metrics import greater_is_better, score
+
+__all__ = ["select_weights", "voting_estimator"]
+
+_ROUNDS = 25
+
+
+def select_weights(pool: Sequence[CVResult], y: Any, metric: str,
+                   rounds: int = _ROUNDS) -> list[int]:
+    """How many times greedy selection with replacement picks each pool model (best round kept).
+
+    Ties go to the earlier pool model, so the result is a pure function of the pool's
+    predictions. Rows that some model has no out-of-fold prediction for are left out.
+    """
+    rows = np.logical_and.reduce([r.oof_mask for r in pool])
+    target = np.asarray(y)[rows]
+    classes = pool[0].classes
+    outputs = [_output(r, rows) for r in pool]
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    counts = [0] * len(pool)
+    total = np.zeros_like(outputs[0])
+    best: tuple[float, list[int]] = (-np.inf, counts)
+    for n in range(1, rounds + 1):
+        trial = [sign * _score(metric, target, (total + out) / n, classes) for out in outputs]
+        pick = int(np.nanargmax(trial)) if not np.all(np.isnan(trial)) else 0
+        counts = [c + (i == pick) for i, c in enumerate(counts)]
+        total = total + outputs[pick]
+        if trial[pick] > best[0]:
+            best = (trial[pick], counts)
+    return best[1]
+
+
+def _output(result: CVResult, rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """What the ensemble averages: probabilities (classification) or predictions."""
+    if result.oof_proba is not None:
+        return np.asarray(result.oof_proba[rows], dtype=float)
+    return np.asarray(result.oof_pred[rows], dtype=float)
+
+
+def _score(metric: str, y: Any, blend: np.ndarray[Any, Any], classes: list[Any] | None) -> float:
+    if classes is None:
+        return score(metric, y, blend)
+    pred = np.asarray(classes, dtype=object)[np.argmax(blend, axis=1)]
+    return score(metric, y, pred, blend, None, classes)
+
+
+def voting_estimator(task: str, members: Sequence[tuple[str, Any]], weights: Sequence[int]) -> Any:
+    """The weighted soft-voting classifier (averaging regressor) of ``members``; converts to ONNX
+    (skl2onnx multiplies each member's output by its normalized weight)."""
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    counts = np.asarray(weights, dtype=float)  # skl2onnx normalizes with ``weights.sum()``
+    if task in ("binary", "multiclass"):
+        return VotingClassifier(list(members), voting="soft", weights=counts,
+                                flatten_transform=False)
+    return VotingRegressor(list(members), weights=counts)

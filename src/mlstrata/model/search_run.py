@@ -1,0 +1,303 @@
+"""One budgeted search from settings to leaderboard contenders: budget, search, ensemble.
+
+:func:`settings_for` decides whether ``train`` searches (``model.strategy``) and with which
+budget; :func:`check_budget` refuses a budget too small to fit even one model, before anything
+is fitted; :func:`search_contenders` runs :func:`mlstrata.model.search.run_search`, keeps each
+family's best trial and adds the greedy ensemble of the completed trials when it scores better
+than the best single model and its refit fits in the time left. What the search did — budget
+requested and spent, trials, what was skipped to keep the budget — is a :class:`SearchSummary`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import ModelConfig, SearchConfig
+from ..errors import ConfigError
+from .cv import CVResult, average_results
+from .search import Budget, Problem, SearchProgress, Trial, run_search
+from .search_ensemble import select_weights, voting_estimator
+
+__all__ = ["DEFAULT_BUDGET_SECONDS", "Contender", "SearchSettings", "SearchSummary",
+           "check_budget", "minimum_budget", "search_contenders", "settings_for"]
+
+DEFAULT_BUDGET_SECONDS = 60.0
+"""The budget of a search when neither ``model.search`` nor ``model.time_budget_seconds`` sets
+one."""
+_FINISH_SECONDS = 3.0
+"""Kept for the steps after the refit: error analysis and plots, storing, the report, MLflow."""
+_MAX_CONTENTION = 6.0
+_SLACK = 0.05
+"""The share of the budget an ensemble's refit may run over the estimate (half the 10% the
+budget allows)."""
+_MIN_SECONDS = 10.0
+_ROWS_PER_SECOND = 20_000
+_ENSEMBLE_POOL = 20
+_RESERVE_MEMBERS = 5
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The resolved budget: ``seconds`` of wall time, or exactly ``trials`` (then no clock)."""
+
+    seconds: float | None
+    trials: int | None
+    ensemble: bool
+
+
+def settings_for(config: ModelConfig, task: str,
+                 override: SearchConfig | None = None) -> SearchSettings | None:
+    """The search settings ``train`` runs with, or None for the classic stages.
+
+    ``override`` (``mlstrata automl``'s options) always searches; otherwise
+    ``model.strategy`` decides (``auto``: search unless mlstrata.yaml sets ``tune`` or
+    ``ensembles``). Clustering is never searched.
+    """
+    if task == "clustering":
+        if override is not None or config.strategy == "search":
+            raise ConfigError("model.strategy: the search handles classification and regression, "
+                              "not clustering; use mlstrata train with strategy classic")
+        return None
+    classic = bool({"tune", "ensembles"} & config.model_fields_set)
+    if override is None and (config.strategy == "classic" or (
+            config.strategy == "auto" and classic)):
+        return None
+    chosen = override or config.search
+    if chosen.trials is not None:
+        return SearchSettings(None, chosen.trials, chosen.ensemble)
+    seconds = (chosen.time_budget_seconds or config.search.time_budget_seconds
+               or config.time_budget_seconds or DEFAULT_BUDGET_SECONDS)
+    return SearchSettings(seconds, None, chosen.ensemble)
+
+
+def minimum_budget(rows: int) -> float:
+    """The smallest time budget that fits one model: the fixed cost of a training (tracking,
+    baseline, refit, report) plus a second per whole 20,000 rows.
+
+    >>> minimum_budget(1_000), minimum_budget(100_000)
+    (10.0, 15.0)
+    """
+    return _MIN_SECONDS + rows // _ROWS_PER_SECOND
+
+
+def check_budget(settings: SearchSettings, rows: int) -> None:
+    """Refuse a budget that cannot fit one model, naming the minimum (before any fitting).
+
+    Past this check the cheapest family's first trial always runs to its end, even when
+    opening the tracking store left less time than it needs (the summary then shows the
+    overrun)."""
+    if settings.seconds is None:
+        return
+    needed = minimum_budget(rows)
+    if settings.seconds < needed:
+        raise ConfigError(
+            f"time budget {settings.seconds:g} s is too small to fit even one model on {rows} "
+            f"rows; the minimum is {needed:g} s — raise --time-budget / "
+            "model.search.time_budget_seconds, or give --trials instead")
+
+
+@dataclass
+class SearchSummary:
+    """What the search did, for the report, the terminal and MLflow."""
+
+    budget_seconds: float | None
+    trials_requested: int | None
+    trials: list[Trial]
+    stopped: str
+    skipped: list[str] = field(default_factory=list)
+    ensemble: dict[str, int] = field(default_factory=dict)
+    search_seconds: float = 0.0
+    elapsed_seconds: float = math.nan
+
+    @property
+    def within_budget(self) -> bool | None:
+        """Whether the whole training ended within 10% of the budget (None counting trials)."""
+        if self.budget_seconds is None or math.isnan(self.elapsed_seconds):
+            return None
+        return self.elapsed_seconds <= 1.1 * self.budget_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: requested vs spent, the stop reason, the skips and every trial."""
+        states = [t.state for t in self.trials]
+        return {
+            "budget_seconds": self.budget_seconds, "trials_requested": self.trials_requested,
+            "elapsed_seconds": None if math.isnan(self.elapsed_seconds)
+            else round(self.elapsed_seconds, 3),
+            "search_seconds": round(self.search_seconds, 3),
+            "within_budget": self.within_budget, "stopped": self.stopped,
+            "trials": len(self.trials),
+            "states": {s: states.count(s) for s in dict.fromkeys(states)},
+            "skipped": self.skipped, "ensemble": self.ensemble,
+            "history": [t.to_dict() for t in self.trials],
+        }
+
+    def lines(self) -> list[str]:
+        """The budget statement and the skips, one line each, for the terminal."""
+        spent = "" if math.isnan(self.elapsed_seconds) else f", spent {self.elapsed_seconds:.1f} s"
+        head = (f"budget: {self.budget_seconds:g} s of wall time{spent}"
+                if self.budget_seconds is not None else
+                f"budget: {self.trials_requested} trials (reproducible, no clock){spent}")
+        return [f"{head}; {len(self.trials)} trials, {self.stopped}",
+                *[f"skipped: {s}" for s in self.skipped]]
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A leaderboard entry the search proposes: a family's best trial or the ensemble."""
+
+    name: str
+    candidate: str
+    kind: str
+    params: dict[str, Any]
+    result: CVResult
+    features: str
+    factory: Callable[[], Any]
+
+
+def search_contenders(
+    problem: Problem, settings: SearchSettings, started: float, progress: SearchProgress,
+    contention: float = 1.0,
+) -> tuple[list[Contender], SearchSummary]:
+    """Run the search from ``started`` (``time.monotonic()``, when training began) and return
+    each family's best trial, the ensemble when it could win, and the summary.
+
+    ``contention`` (wall time over CPU time so far, at least 1: how much of a core this process
+    gets on a busy machine) scales the time kept for the finishing steps."""
+    finish = _FINISH_SECONDS * min(max(contention, 1.0), _MAX_CONTENTION)
+    budget = Budget(settings.seconds, settings.trials, started,
+                    reserve=lambda trials: finish + _reserve(trials, len(problem.X),
+                                                             problem.sign))
+    begun = time.monotonic()
+    baseline, trials, converged = run_search(problem, budget, progress)
+    summary = SearchSummary(settings.seconds, settings.trials, trials,
+                            _stop_reason(trials, settings, converged),
+                            search_seconds=time.monotonic() - begun)
+    summary.skipped += _unsearched(problem, trials)
+    contenders = [] if baseline is None else [_scored(problem, baseline, "baseline")]
+    best = _best_per_family(trials, problem.sign)
+    if not best:
+        return contenders, summary
+    contenders += [_single(problem, t, initial=problem.families) for t in best]
+    if settings.ensemble:
+        ensemble = _ensemble(problem, trials, best[0], budget, finish, summary)
+        contenders += [ensemble] if ensemble is not None else []
+    return contenders, summary
+
+
+def _reserve(trials: Sequence[Trial], rows: int, sign: float) -> float:
+    """Seconds to keep for refitting the best few trials on all ``rows``."""
+    done = sorted((t for t in trials if t.state == "complete" and t.result is not None),
+                  key=lambda t: -sign * t.score)[:_RESERVE_MEMBERS]
+    return sum(_refit_seconds(t, rows) for t in done)
+
+
+def _refit_seconds(trial: Trial, rows: int) -> float:
+    """The estimated fit time of ``trial`` on all ``rows`` (fit time grows about linearly)."""
+    assert trial.result is not None
+    return 1.5 * trial.result.fit_seconds * max(1.0, rows / max(trial.rows, 1))
+
+
+def _stop_reason(trials: Sequence[Trial], settings: SearchSettings, converged: bool) -> str:
+    if settings.trials is not None and len(trials) >= settings.trials:
+        return f"stopped after the {settings.trials} trials asked for"
+    if converged:
+        return "every family converged before the budget ran out"
+    return "stopped by the time budget (the rest is kept for the refit and the finish)"
+
+
+def _unsearched(problem: Problem, trials: Sequence[Trial]) -> list[str]:
+    tried = {t.candidate for t in trials}
+    return [f"{f.candidate}: never tried, no time left" for f in problem.families
+            if f.candidate not in tried]
+
+
+def _best_per_family(trials: Sequence[Trial], sign: float) -> list[Trial]:
+    """Each family's best completed trial on the most rows it reached, best first."""
+    best: dict[str, Trial] = {}
+    for t in trials:
+        if t.state != "complete":
+            continue
+        held = best.get(t.candidate)
+        if held is None or (t.rows, sign * t.score) > (held.rows, sign * held.score):
+            best[t.candidate] = t
+    return sorted(best.values(), key=lambda t: -sign * t.score)
+
+
+def _single(problem: Problem, trial: Trial, initial: Sequence[Any]) -> Contender:
+    family = next(f for f in initial if f.candidate == trial.candidate)
+    kind = "candidate" if trial.params == family.initial() else "tuned"
+    assert trial.result is not None
+
+    def factory() -> Any:
+        return problem.pipeline(trial.candidate, trial.features, trial.params)
+
+    params = {**trial.params, "features": trial.features, "trial": trial.number}
+    scored = _scored(problem, trial.result, kind, params)
+    return dataclasses.replace(scored, features=trial.features, factory=factory)
+
+
+def _scored(problem: Problem, result: CVResult, kind: str,
+            params: dict[str, Any] | None = None) -> Contender:
+    """A contender from a trial's result, scored on every metric from its out-of-fold
+    predictions (the search itself scores the primary metric only)."""
+    features = problem.feature_options[0]
+    name = result.candidate
+    rescored = average_results([result], problem.y, problem.folds, problem.task, problem.metrics,
+                               candidate=name, params=params or {})
+
+    def factory() -> Any:
+        return problem.pipeline(name, features, params or {})
+
+    return Contender(name, name, kind, params or {}, rescored, features, factory)
+
+
+def _ensemble(problem: Problem, trials: Sequence[Trial], best: Trial, budget: Budget,
+              finish: float, summary: SearchSummary) -> Contender | None:
+    """The greedy ensemble of the completed trials that share the best one's features, when it
+    has two members or more, scores strictly better than the best, and its refit fits."""
+    pool = _pool(trials, best, problem.sign)
+    if len(pool) < 2:
+        return None
+    results = [t.result for t in pool if t.result is not None]
+    weights = select_weights(results, problem.y, problem.metric)
+    members = [(t, w) for t, w in zip(pool, weights, strict=True) if w > 0]
+    if len(members) < 2:
+        return None
+    refit = sum(_refit_seconds(t, len(problem.X)) for t, _ in members)
+    left = (math.inf if budget.seconds is None else budget.started
+            + budget.seconds * (1 + _SLACK) - finish - time.monotonic())
+    if refit > left:
+        summary.skipped.append(f"ensemble of {len(members)}: its refit would take about "
+                               f"{refit:.0f} s, {left:.0f} s were left")
+        return None
+    summary.ensemble = {t.name: w for t, w in members}
+    params = {"kind": "greedy", "members": summary.ensemble, "features": best.features}
+    result = average_results([t.result for t, _ in members if t.result is not None], problem.y,
+                             problem.folds, problem.task, problem.metrics,
+                             candidate="ensemble", params=params,
+                             weights=[w for _, w in members])
+
+    def factory() -> Any:
+        estimators = [(t.name.replace("#", "_"), problem.estimator(t.candidate, t.params))
+                      for t, _ in members]
+        return problem.wrap(best.features, voting_estimator(
+            problem.task, estimators, [w for _, w in members]))
+
+    return Contender("ensemble", "voting", "ensemble", params, result, best.features, factory)
+
+
+def _pool(trials: Sequence[Trial], best: Trial, sign: float) -> list[Trial]:
+    """The best distinct completed trials with the best one's feature option, best first."""
+    seen: set[str] = set()
+    pool = []
+    for t in sorted(trials, key=lambda t: (-sign * t.score, t.number)):
+        key = repr(sorted(t.params.items()))
+        if t.state == "complete" and t.features == best.features and key not in seen:
+            seen.add(key)
+            pool.append(t)
+    return pool[:_ENSEMBLE_POOL]
