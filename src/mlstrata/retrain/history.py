@@ -61,6 +61,7 @@ class AppendedBatch:
                 "slice_rows": self.slice.meta.get("rows") if self.slice else None,
                 "dataset": self.version.ref, "dataset_id": self.version.id,
                 "dataset_rows": self.version.meta.get("rows"),
+                "testset": self.testset.ref if self.testset else None,
                 "batches": len(self.version.meta.get("batches", []))}
 
 
