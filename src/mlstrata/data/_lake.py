@@ -147,16 +147,21 @@ def read_lake(plan: LakePlan, con: duckdb.DuckDBPyConnection, staging: Path, raw
         about["bucket"] = plan.store[1].bucket
     bundle = write_bundle(staging / f"{raw}.tar", [(f.path, f.entry, f.shown) for f in files],
                           about)
-    details: dict[str, Any] = {"files": len(files), "bytes": plan.size,
-                               "partitions": list(types), "backup": "tar of the files and "
-                               "manifest.json (key, size, sha256" +
-                               (", ETag)" if plan.store else ")")}
+    text = plan.format != "parquet" or "text" in plan.about  # a Spark snapshot of text
+    return Extract(plan.shown, text, table.locate, bundle, database=bool(plan.about),
+                   details=_details(plan, len(files), list(types)))
+
+
+def _details(plan: LakePlan, files: int, partitions: list[str]) -> dict[str, Any]:
+    """What the catalog records about a lake read (never a credential)."""
+    details: dict[str, Any] = {
+        "files": files, "bytes": plan.size, "partitions": partitions,
+        "backup": "tar of the files and manifest.json (key, size, sha256"
+                  + (", ETag)" if plan.store else ")"),
+        **{key: value for key, value in plan.about.items() if key != "text"}}
     if plan.store is not None:
         details["store"] = store_details()
-    text = plan.format != "parquet" or "text" in plan.about  # a Spark snapshot of text
-    return Extract(plan.shown, text, table.locate, bundle,
-                   database=bool(plan.about),
-                   details={**details, **{k: v for k, v in plan.about.items() if k != "text"}})
+    return details
 
 
 def _local_files(location: str) -> tuple[Path, list[Path]]:
