@@ -53,6 +53,7 @@ def test_the_champion_answers_and_the_shadow_is_logged_beside_it(
         assert (f"r{number}", 1, "rest") in served_lines
         assert (f"r{number}", 2, "shadow") in served_lines
     assert "shadow credit.model version 2 scores every request" in served.output
+    assert f"{len(records)} requests scored, 0 skipped (queue full), 0 failed" in served.output
 
     report = shadow_report(log, champion, challenger)
     assert report.pairs == report.champion_records == len(records)

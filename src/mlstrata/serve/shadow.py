@@ -79,13 +79,14 @@ class ShadowScorer:
         except queue.Full:
             self.skipped += 1
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Score what is queued, then stop (idempotent)."""
+    def close(self, timeout: float = 30.0) -> bool:
+        """Score what is queued, then stop; False when it had stopped already."""
         if not self._thread.is_alive():
-            return
+            return False
         with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=timeout)
         self._thread.join(timeout)
+        return True
 
     def _run(self) -> None:
         refreshed = time.monotonic()
@@ -176,5 +177,8 @@ class ShadowLog(PredictionLog):
 
     def close(self, timeout: float = 30.0) -> None:
         """Let the shadow score what is queued, then write and close the log."""
-        self.shadow.close(timeout)
+        shadow = self.shadow
+        if shadow.close(timeout):
+            _log.info("shadow %s: %d requests scored, %d skipped (queue full), %d failed",
+                      shadow.holder.current.name, shadow.scored, shadow.skipped, shadow.failed)
         super().close(timeout)
