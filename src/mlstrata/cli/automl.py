@@ -113,6 +113,7 @@ def automl(
     leaderboard, then the final one with the budget asked for and the time spent. Tracked in
     MLflow like train.
     """
+    begun = time.monotonic()  # the budget covers the imports of the training stack too
     from ..model.automl import automl as run_automl
     from ..model.automl import search_config
     from ..package.onnx_export import onnx_problem
@@ -121,7 +122,8 @@ def automl(
     search = search_config(ws, time_budget, trials)
     with _live(as_json, search.time_budget_seconds, search.trials) as board:
         result = run_automl(ws, ref, time_budget=time_budget, trials=trials, seed=seed,
-                            tracking_uri=tracking_uri, progress=board, onnx_check=onnx_problem)
+                            tracking_uri=tracking_uri, progress=board, onnx_check=onnx_problem,
+                            budget_started=begun)
     emit(result, as_json)
     if not as_json:
         console.print(f"next: mlstrata package {result.model.ref}", highlight=False)

@@ -48,7 +48,7 @@ def search_config(ws: Workspace, time_budget: float | None,
 def automl(
     ws: Workspace, ref: str, *, time_budget: float | None = None, trials: int | None = None,
     seed: int | None = None, tracking_uri: str | None = None, progress: Progress | None = None,
-    onnx_check: OnnxCheck | None = None,
+    onnx_check: OnnxCheck | None = None, budget_started: float | None = None,
 ) -> TrainResult:
     """Search models for dataset ``ref`` within ``time_budget`` seconds or ``trials`` trials.
 
@@ -61,4 +61,4 @@ def automl(
         ws = copy.copy(ws)
         ws.config = ws.config.model_copy(update={"model": model})
     return train(ws, ref, tracking_uri=tracking_uri, progress=progress, onnx_check=onnx_check,
-                 search=search)
+                 search=search, budget_started=budget_started)

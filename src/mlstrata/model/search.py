@@ -181,6 +181,8 @@ class _Walker:
         self.seconds: list[float] = []
         self.converged = False
         self.pending: list[tuple[dict[str, Any], str]] = [(family.initial(), self.features)]
+        self.presets = family.presets()
+        self.last: Mapping[str, Any] = family.initial()
 
     def propose(self) -> tuple[dict[str, Any], str]:
         """The next configuration and feature option to try."""
@@ -196,6 +198,7 @@ class _Walker:
     def tell(self, trial: Trial, sign: float) -> None:
         """Move to ``trial`` when it beats the incumbent; otherwise count a failure."""
         self.seconds.append(trial.seconds)
+        self.last = trial.params
         better = trial.state == "complete" and (
             self.best is None or sign * trial.score > sign * self.best.score
             or self.best.rows < trial.rows)
@@ -205,6 +208,8 @@ class _Walker:
             self.failures += 1
         if self.best is not None and self.best.number == trial.number and self.options:
             self.pending.append((self.family.initial(), self.options.pop(0)))
+        elif not self.pending and self.presets:
+            self.pending.append((self.presets.pop(0), self.features))
         if self.failures >= self.patience:
             self._shrink()
 
@@ -226,11 +231,18 @@ class _Walker:
             self.converged = True
 
     def cost(self) -> float:
-        """The expected seconds of the next trial (the last one's, doubled after a sample grew)."""
+        """The expected seconds of the next trial: the last one's, doubled after a sample grew,
+        scaled by the trees (iterations) of a planned trial such as the preset."""
         if not self.seconds:
             return 0.0
         grown = self.best is not None and self.best.rows < self.rows
-        return self.seconds[-1] * (2.0 if grown else 1.0)
+        ratio = _size(self.pending[0][0]) / _size(self.last) if self.pending else 1.0
+        return self.seconds[-1] * (2.0 if grown else 1.0) * max(ratio, 1.0)
+
+
+def _size(params: Mapping[str, Any]) -> float:
+    """How many trees (boosting iterations) a configuration fits: its cost grows with them."""
+    return float(params.get("n_estimators", params.get("max_iter", 1)))
 
 
 def run_search(problem: Problem, budget: Budget,
@@ -287,7 +299,8 @@ def _next_walker(walkers: Sequence[_Walker], trials: Sequence[Trial], problem: P
                  budget: Budget, baseline: CVResult | None) -> _Walker | None:
     """The family with the lowest estimated cost of an improvement that the time left affords.
 
-    A family not tried yet goes first (cheapest first); after that the priority is its cost,
+    A family with planned trials (its start, the ordinal feature option, its preset) goes first
+    (cheapest family first); after that the priority is its cost,
     times ``1 + 20·gap`` (its distance behind the best, as a share of the best's lead over the
     baseline), times one plus its trials so far — so every family keeps a share that shrinks
     with how far it trails. Counting trials, the cost of every family is taken as equal, so the
@@ -297,7 +310,7 @@ def _next_walker(walkers: Sequence[_Walker], trials: Sequence[Trial], problem: P
     open_ = [w for w in walkers if not w.converged and (w.cost() < left or budget.seconds is None)]
     if not open_ or left <= 0:
         return None
-    fresh = [w for w in open_ if w.best is None and not w.seconds]
+    fresh = [w for w in open_ if w.pending]
     if fresh:
         return fresh[0]
     best = max((problem.sign * t.score for t in trials if t.state == "complete"), default=0.0)

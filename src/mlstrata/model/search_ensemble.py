@@ -67,7 +67,7 @@ def _output(result: CVResult, rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any
 def _score(metric: str, y: Any, blend: np.ndarray[Any, Any], classes: list[Any] | None) -> float:
     if classes is None:
         return score(metric, y, blend)
-    pred = np.asarray(classes, dtype=object)[np.argmax(blend, axis=1)]
+    pred = np.asarray(classes)[np.argmax(blend, axis=1)]  # ints stay ints (digits' 0..9)
     return score(metric, y, pred, blend, None, classes)
 
 

@@ -76,12 +76,22 @@ class Dim:
 
 @dataclass(frozen=True)
 class Family:
-    """A candidate and the box the search moves in; ``fixed`` parameters are always set."""
+    """A candidate and the box the search moves in; ``fixed`` parameters are always set.
+
+    ``preset``: a configuration known to do well on most tables (a few hundred trees at a
+    moderate learning rate), tried right after the low-cost start — where AutoGluon's
+    hand-picked defaults beat a cost-frugal search that is still growing from four trees when
+    a short budget ends."""
 
     candidate: str
     dims: tuple[Dim, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)
     tree_based: bool = True
+    preset: Mapping[str, Any] = field(default_factory=dict)
+
+    def presets(self) -> list[dict[str, Any]]:
+        """The preset as a full configuration (starting values for what it leaves out)."""
+        return [{**self.initial(), **self.preset}] if self.preset else []
 
     def initial(self) -> dict[str, Any]:
         """The low-cost starting configuration."""
@@ -110,6 +120,8 @@ _ALPHA = Dim("reg_alpha", 1 / 1024, 1024.0, init=1 / 1024, log=True)
 _FOREST = (_trees(512), Dim("max_features", 0.1, 1.0, init=1.0),
            Dim("max_leaf_nodes", 4, 4096, init=4, log=True, integer=True),
            Dim("min_samples_leaf", 1, 32, init=1, log=True, integer=True))
+_FOREST_PRESET = MappingProxyType({"n_estimators": 200, "max_features": 0.5,
+                                   "max_leaf_nodes": 2048, "min_samples_leaf": 2})
 
 _CATALOGUE = (
     Family("logistic", (Dim("C", 1e-3, 1e3, init=1.0, log=True),), tree_based=False),
@@ -120,19 +132,25 @@ _CATALOGUE = (
     Family("lightgbm", (_trees(4096), Dim("num_leaves", 4, 1024, init=4, log=True, integer=True),
                         Dim("min_child_samples", 2, 128, init=20, log=True, integer=True),
                         _BOOST_RATE, Dim("colsample_bytree", 0.3, 1.0, init=1.0), _ALPHA,
-                        _LAMBDA)),
+                        _LAMBDA),
+           preset=MappingProxyType({"n_estimators": 300, "num_leaves": 31,
+                                    "learning_rate": 0.05, "colsample_bytree": 0.8})),
     Family("xgboost", (_trees(4096), Dim("max_depth", 1, 12, init=3, integer=True),
                        Dim("min_child_weight", 0.01, 128.0, init=1.0, log=True), _BOOST_RATE,
                        Dim("subsample", 0.5, 1.0, init=1.0),
-                       Dim("colsample_bytree", 0.3, 1.0, init=1.0), _ALPHA, _LAMBDA)),
+                       Dim("colsample_bytree", 0.3, 1.0, init=1.0), _ALPHA, _LAMBDA),
+           preset=MappingProxyType({"n_estimators": 300, "max_depth": 6, "learning_rate": 0.05,
+                                    "subsample": 0.8, "colsample_bytree": 0.8})),
     Family("hist_gb", (Dim("max_iter", 4, 2048, init=4, log=True, integer=True),
                        Dim("max_leaf_nodes", 4, 512, init=4, log=True, integer=True),
                        Dim("min_samples_leaf", 2, 128, init=20, log=True, integer=True),
                        _BOOST_RATE,
                        Dim("l2_regularization", 1e-6, 100.0, init=1e-6, log=True)),
-           fixed=MappingProxyType({"early_stopping": False})),
-    Family("extra_trees", _FOREST),
-    Family("random_forest", _FOREST),
+           fixed=MappingProxyType({"early_stopping": False}),
+           preset=MappingProxyType({"max_iter": 300, "max_leaf_nodes": 31,
+                                    "learning_rate": 0.05})),
+    Family("extra_trees", _FOREST, preset=_FOREST_PRESET),
+    Family("random_forest", _FOREST, preset=_FOREST_PRESET),
 )
 FAMILIES: Mapping[str, Family] = MappingProxyType({f.candidate: f for f in _CATALOGUE})
 

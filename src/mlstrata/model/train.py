@@ -166,16 +166,20 @@ conversion and parity measurement, passed in by the callers (this layer cannot i
 def train(
     ws: Workspace, ref: str, *, tracking_uri: str | None = None, progress: Progress | None = None,
     onnx_check: OnnxCheck | None = None, search: SearchConfig | None = None,
+    budget_started: float | None = None,
 ) -> TrainResult:
     """Train on dataset ``ref`` as ``mlstrata.yaml`` says; store and return the winner.
 
     ``tracking_uri`` overrides ``model.tracking_uri``. With ``model.require_onnx``, an
     ``onnx_check`` is run on the refitted winner before it is stored; a winner that fails it is
     named and the next best takes its place. ``search`` (``mlstrata automl``) runs the budgeted
-    search with these settings whatever ``model.strategy`` says. Nothing is stored in the
-    workspace when any stage fails.
+    search with these settings whatever ``model.strategy`` says; ``budget_started`` (a
+    ``time.monotonic()`` value, default now) is when its time budget began — the command
+    line passes its process's start, so the budget covers the whole command. Nothing is
+    stored in the workspace when any stage fails.
     """
     started, clock, cpu = time.perf_counter(), time.monotonic(), time.process_time()
+    budget_clock = clock if budget_started is None else min(budget_started, clock)
     shown: Progress = progress or _Silent()
     setup = _prepare(ws, ref)
     contention = (time.monotonic() - clock) / max(time.process_time() - cpu, 1e-3)
@@ -194,7 +198,7 @@ def train(
         if setup.task == "clustering":
             board, clusters = _clustering_board(setup, run, shown, factories)
         elif settings is not None:
-            searched = _search(setup, shown, settings, clock, contention)
+            searched = _search(setup, shown, settings, budget_clock, contention)
             board, summary = _search_entries(setup, run, factories, plans, searched)
         else:
             board_started = time.monotonic()
@@ -216,7 +220,7 @@ def train(
         )
         _publish(ws, result, run)
         if summary is not None:
-            _log_budget(run, summary, time.perf_counter() - started)
+            _log_budget(run, summary, time.monotonic() - budget_clock)
     return result
 
 
