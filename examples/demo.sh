@@ -181,6 +181,19 @@ step "   Stop the server (SIGTERM: a last checkpoint)"
 stop_server
 tail -1 online.log
 
+step "R. Retrain: a new batch → a challenger → champion vs challenger on the same sealed rows"
+# Self-contained: the policy (train on the newest batch only, 500 paired resamples) is appended
+# to this demo's mlstrata.yaml; exit 1 means the champion was kept, with the reasons shown.
+printf 'retrain: {history_batches: 1, bootstrap: 500}\n' >> mlstrata.yaml
+if mlstrata retrain credit --data data/new-batch.csv; then
+  echo "→ promoted: servers started with credit@champion now answer with the challenger"
+else
+  echo "→ exit $?: the champion stays (the reasons are above; reports/credit-retrain.html)"
+fi
+mlstrata models list
+echo "scheduled (crontab line):"
+mlstrata retrain credit --data "$DEMO/data/incoming.csv" --print-cron
+
 step "Where things are"
 echo "model card:   $(ls -d "$DEMO"/packages/*/ | head -1)model_card.html"
 echo "reports:      $DEMO/reports/"
