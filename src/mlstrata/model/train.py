@@ -35,9 +35,12 @@ import base64
 import dataclasses
 import logging
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -187,6 +190,7 @@ def train(
     if settings is not None:
         check_budget(settings, len(setup.X))
     dataset, split = setup.data.dataset, setup.data.split
+    _seed_tracking_store(ws, tracking_uri)
     with training_run(ws, uri=tracking_uri, run_name=f"train {dataset.ref}") as run:
         run.log_dataset(setup.data.frame.loc[~setup.data.is_validation], name=dataset.ref,
                         digest=dataset.id, target=setup.data.target)
@@ -225,6 +229,34 @@ def train(
 
 
 # -- preparation ------------------------------------------------------------------------------
+
+
+def _seed_tracking_store(ws: Workspace, uri: str | None) -> None:
+    """Give a workspace without one an empty, current MLflow SQLite store by copying a cached
+    one: creating it runs MLflow's schema migrations, 3 s of CPU (20 s of wall time on a busy
+    machine) that every new workspace would pay inside its training budget. The cached copy
+    (``$XDG_CACHE_HOME/mlstrata/mlflow-<version>.db``) is made once per MLflow version."""
+    import mlflow
+
+    from .._atomic import atomic_path
+    from .tracking import TrackingError, default_tracking_uri, mlflow_calls, resolve_uri
+
+    store = ws.store / "mlflow.db"
+    if resolve_uri(ws, uri) != default_tracking_uri(ws) or store.exists():
+        return
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlstrata"
+    template = cache / f"mlflow-{mlflow.__version__}.db"
+    try:
+        if not template.exists():
+            with atomic_path(template) as fresh:
+                empty = f"sqlite:///{fresh}"
+                with mlflow_calls(empty, "store template"):
+                    mlflow.MlflowClient(tracking_uri=empty).search_experiments()
+        shutil.copyfile(template, store)
+    except (OSError, TrackingError) as exc:
+        store.unlink(missing_ok=True)
+        _log.warning("no cached MLflow store (%s); MLflow creates one", exc)
+
 
 
 def _prepare(ws: Workspace, ref: str) -> _Setup:
