@@ -88,3 +88,4 @@ def test_wrong_password_is_not_shown(mariadb: MariaDBServer, tmp_path: Path) -> 
     with pytest.raises(SourceError, match="cannot connect to mysql\\+pymysql://mlstrata@") as error:
         _load(url, tmp_path, table="x")
     assert "Wrong-Secret" not in str(error.value)
+    assert "(error 1045: Access denied for user 'mlstrata'" in str(error.value)

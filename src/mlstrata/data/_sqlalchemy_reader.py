@@ -84,7 +84,7 @@ def read_sqlalchemy(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw
             converters = [_converter(f.type) for f in schema]
             append_rows(con, raw, schema, _stream(result), converters)
     except sa.exc.SQLAlchemyError as exc:
-        reason = first_line(getattr(exc, "orig", None) or exc)
+        reason = _reason(exc)
         if isinstance(exc, sa.exc.OperationalError) and what == "the database":
             raise SourceError(f"cannot connect to {shown} ({_hide(reason, url)}); check the host, "
                               "port, database, user and password") from exc
@@ -157,6 +157,16 @@ def _to_float(value: Any) -> float | None:
 def _stream(result: Any) -> Iterator[Sequence[Any]]:
     for rows in result.partitions(CHUNK_ROWS):
         yield from rows
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's message: ``error 1045: Access denied ...`` for DB-API ``(code, text)``
+    errors, else its first line."""
+    original = getattr(exc, "orig", None) or exc
+    args: tuple[Any, ...] = tuple(getattr(original, "args", ()))
+    if len(args) >= 2 and isinstance(args[0], int):
+        return f"error {args[0]}: {str(args[1]).splitlines()[0]}"
+    return first_line(original)
 
 
 def _hide(reason: str, url: str) -> str:
