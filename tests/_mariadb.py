@@ -60,7 +60,7 @@ def start_mariadb(base: Path) -> MariaDBServer:
     if os.geteuid() == 0:
         run_as = ["--user=mysql"]
         shutil.chown(base, "mysql")
-    data_dir, sock, port = base / "data", base / "mysqld.sock", _free_port()
+    data_dir, sock, port = base / "data", base / "mysqld.sock", free_port()
     _run([_require("mariadb-install-db"), "--no-defaults", f"--datadir={data_dir}",
           "--auth-root-authentication-method=normal", "--skip-test-db", *run_as])
     process = subprocess.Popen(
@@ -117,7 +117,8 @@ def _require(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on (for the server, or to test an unreachable one)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from mlstrata.data.sources import SourceSpec, load_source
 from mlstrata.errors import SourceError
 from mlstrata.workspace import Workspace
 
-from .._mariadb import PASSWORD, MariaDBServer
+from .._mariadb import PASSWORD, MariaDBServer, free_port
 
 TYPED = """CREATE TABLE IF NOT EXISTS typed (
   id BIGINT UNSIGNED PRIMARY KEY, amount DECIMAL(10,2), rate DOUBLE, paid TINYINT(1),
@@ -112,12 +111,6 @@ def test_ingest_keeps_every_guarantee(server: MariaDBServer, workspace: Workspac
     assert again.reused_existing and again.dataset.id == result.dataset.id
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize(("case", "expected"), [
     ("unreachable", "cannot connect to mysql://mlstrata@127.0.0.1:"),
     ("password", "Access denied for user 'mlstrata'"),
@@ -129,7 +122,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
         case: str, expected: str, server: MariaDBServer, workspace: Workspace, cli: Any) -> None:
     url, options = server.url(), ["--table", "loans"]
     if case == "unreachable":
-        url = f"mysql://mlstrata:{PASSWORD}@127.0.0.1:{_free_port()}/mlstrata"
+        url = f"mysql://mlstrata:{PASSWORD}@127.0.0.1:{free_port()}/mlstrata"
     elif case == "password":
         url = server.url(password="wrong-" + PASSWORD)
     elif case == "database":
