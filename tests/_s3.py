@@ -28,11 +28,13 @@ _POLICY = {"Version": "2012-10-17",
 
 @dataclass(frozen=True)
 class S3Server:
-    """A running server: its endpoint, a valid key pair, and the process to stop."""
+    """A running server: its endpoint, a valid key pair, the key pair of a user without any
+    permission (``stranger``), and the process to stop."""
 
     endpoint: str
     access_key: str
     secret_key: str
+    stranger: tuple[str, str]
     process: subprocess.Popen[bytes]
 
     def env(self) -> dict[str, str]:
@@ -68,6 +70,8 @@ def start_s3(log: Path) -> S3Server:
         iam.put_user_policy(UserName="reader", PolicyName="s3",
                             PolicyDocument=json.dumps(_POLICY))
         key = iam.create_access_key(UserName="reader")["AccessKey"]
+        iam.create_user(UserName="stranger")
+        other = iam.create_access_key(UserName="stranger")["AccessKey"]
         urllib.request.urlopen(urllib.request.Request(
             f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST",
             headers={"Content-Type": "text/plain"}), timeout=10).read()
@@ -75,7 +79,8 @@ def start_s3(log: Path) -> S3Server:
         process.kill()
         process.wait()
         raise
-    return S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], process)
+    return S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"],
+                    (other["AccessKeyId"], other["SecretAccessKey"]), process)
 
 
 def _boto(service: str, endpoint: str, key: str, secret: str) -> Any:

@@ -172,6 +172,15 @@ def test_wrong_credentials_never_shows_the_secret(variable: str, s3_env: S3Serve
     assert s3_env.secret_key not in message and "not-the-s3cret" not in message
 
 
+def test_credentials_without_permission(s3_env: S3Server, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_env.stranger[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_env.stranger[1])
+    message = source_error(tmp_path, "s3://lake/sales/")
+    assert "access denied" in message and "s3:ListBucket and s3:GetObject" in message
+    assert s3_env.stranger[1] not in message
+
+
 def test_missing_bucket(s3_env: S3Server, tmp_path: Path) -> None:
     message = source_error(tmp_path, "s3://no-such-bucket/sales/")
     assert "bucket 'no-such-bucket' does not exist" in message
