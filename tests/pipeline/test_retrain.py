@@ -118,6 +118,13 @@ def test_a_batch_whose_values_do_not_read_with_the_history_types_is_refused(
 
 
 @pytest.mark.slow
+def test_a_batch_already_in_the_history_is_refused_and_nothing_changes(
+        project: Workspace) -> None:
+    message = _refused(project, project.root / "data" / "credit.csv")
+    assert "this batch is already in credit's history (credit@1)" in message
+
+
+@pytest.mark.slow
 def test_a_retrain_while_another_holds_the_lock_is_refused_in_one_line(
         project: Workspace, batch: pa.Table, tmp_path: Path) -> None:
     path = write(batch, tmp_path / "batch.csv")

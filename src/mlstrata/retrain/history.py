@@ -189,6 +189,10 @@ def append_batch(
         time=previous.meta.get("time"), access=previous.access, pii=policy,
         test_fraction=previous.meta.get("sealed_fraction"),
         description=f"a new batch of {name}, appended by mlstrata retrain"))
+    if any(item["dataset"] == result.dataset.id for item in batches_of(previous)):
+        raise BatchRefusedError(f"{spec.location}: this batch is already in {name}'s history "
+                                f"({result.dataset.ref}); nothing was stored — a retrain needs "
+                                "new rows")
     history = [*batches_of(previous),
                {"dataset": result.dataset.id,
                 "testset": result.testset.id if result.testset else None}]
