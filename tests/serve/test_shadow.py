@@ -3,6 +3,7 @@ requests off the request path, both are logged, and the shadow view pairs them."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -62,3 +63,28 @@ def test_the_champion_answers_and_the_shadow_is_logged_beside_it(
     assert set(report.metrics) == {"champion", "challenger"}
     assert report.metrics["champion"]["accuracy"] is not None
     assert report.summary().startswith(f"{len(records)} of {len(records)} records shadowed")
+
+
+@pytest.mark.slow
+def test_the_shadow_report_command_pairs_the_aliased_champion_and_challenger(
+        packages: tuple[Path, Path], cli) -> None:  # type: ignore[no-untyped-def]
+    """Run after the serving test (same module): its logged traffic is what is compared."""
+    from mlflow import MlflowClient
+
+    from mlstrata.model.tracking import resolve_uri
+    from mlstrata.package.registry import register
+
+    champion, challenger = packages
+    project = champion.parent.parent
+    ws = Workspace(project)
+    version = register(ws, ws.resolve("credit.model@2").ref, challenger).version
+    uri = resolve_uri(ws, None)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias("credit", "champion", "1")
+    client.set_registered_model_alias("credit", "challenger", str(version))
+    done = cli("retrain", "credit", "--shadow-report", "--json", "-w", project)
+    assert done.code == 0, done.err
+    report = json.loads(done.out)
+    assert report["champion_version"] == 1 and report["challenger_version"] == 2
+    assert report["paired_records"] == report["champion_records"] == 30
+    assert (project / "reports" / "credit-shadow.html").is_file()
