@@ -85,5 +85,14 @@ def test_cli_engine_spark(spark: Any, workspace: Workspace, cli: Any) -> None:
                  "--test-fraction", "0", "--json", cwd=workspace.root)
     assert result.code == 0, result.err
     assert json.loads(result.out)["dataset"]["meta"]["rows"] == 40
+    result = cli("ingest", "--spark-sql", "SELECT id FROM loans WHERE paid", "--name", "paid",
+                 "--test-fraction", "0", "--json", cwd=workspace.root)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["dataset"]["meta"]["source"] == \
+        "spark:SELECT id FROM loans WHERE paid"
     wrong = cli("ingest", "--engine", "flink", "x", "--name", "x", cwd=workspace.root)
     assert wrong.code == 2 and "--engine: 'flink' is not one of local, spark" in wrong.err
+    both = cli("ingest", "x", "--spark-sql", "SELECT 1", "--name", "x", cwd=workspace.root)
+    assert both.code == 2 and "either SOURCE (x) or --spark-sql, not both" in both.err
+    none = cli("ingest", "--name", "x", cwd=workspace.root)
+    assert none.code == 2 and "pass SOURCE" in none.err

@@ -29,13 +29,14 @@ def register(app: typer.Typer) -> None:
 
 
 def ingest_command(
-    source: Annotated[str, typer.Argument(
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name in the catalog.")],
+    source: Annotated[str | None, typer.Argument(
         help="File (csv, tsv, parquet, json, jsonl, xlsx, sqlite, duckdb) or database URL: "
              "postgresql://, mysql:// or mariadb:// (password in the URL or MYSQL_PWD), or a "
              "SQLAlchemy dialect+driver:// URL; or a lake of csv/tsv/parquet/json/jsonl "
              "files: a folder, a glob ('lake/year=*/*.parquet') or s3://bucket/prefix (globs "
-             "allowed; endpoint, region and credentials from AWS_* variables or AWS_PROFILE).")],
-    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name in the catalog.")],
+             "allowed; endpoint, region and credentials from AWS_* variables or "
+             "AWS_PROFILE). Omitted with --spark-sql.")] = None,
     target: Annotated[str | None, _option("Target column (seals a stratified test set).")] = None,
     key: Annotated[str | None, _option("Column that identifies each row uniquely.")] = None,
     time: Annotated[str | None, _option("Time column: the most recent rows are sealed.")] = None,
@@ -57,6 +58,8 @@ def ingest_command(
     engine: Annotated[str, _option(
         "local, or spark: Spark reads SOURCE — a SELECT query, a table or a lake path — and "
         "writes the snapshot (the active session, else local[*]).")] = "local",
+    spark_sql: Annotated[str | None, _option(
+        "A Spark SQL query to ingest instead of SOURCE (implies --engine spark).")] = None,
     join: Annotated[str | None, _option(
         "Enrich with this dataset version (REF), joined on --on; stored as a new version.")
         ] = None,
@@ -69,8 +72,8 @@ def ingest_command(
     ws = open_workspace(workspace)
     overrides = _pairs(schema, "--schema", ColumnType)
     spec = SourceSpec(
-        location=_location(source, engine), format=format, delimiter=delimiter, encoding=encoding,
-        sheet=sheet, table=table, query=query,
+        location=_location(source, engine, spark_sql), format=format, delimiter=delimiter,
+        encoding=encoding, sheet=sheet, table=table, query=query,
         schema=typing.cast(dict[str, ColumnType], {**ws.config.data.schema_overrides, **overrides}),
     )
     options = IngestOptions(
@@ -89,10 +92,16 @@ def ingest_command(
     emit(result, as_json)
 
 
-def _location(source: str, engine: str) -> str:
+def _location(source: str | None, engine: str, spark_sql: str | None) -> str:
     """The source's location: an absolute path or a URL; ``spark:...`` for the Spark engine."""
     if engine not in ("local", "spark"):
         raise ConfigError(f"--engine: {engine!r} is not one of local, spark")
+    if spark_sql is not None:
+        if source is not None:
+            raise ConfigError(f"pass either SOURCE ({source}) or --spark-sql, not both")
+        return "spark:" + spark_sql
+    if source is None:
+        raise ConfigError("pass SOURCE (a file, folder, glob or URL), or --spark-sql QUERY")
     if engine == "local":
         return _absolute(source)
     return "spark:" + (_absolute(source) if Path(source).expanduser().exists() else source)
