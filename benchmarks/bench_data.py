@@ -79,6 +79,14 @@ def mlstrata(*args: str) -> list[str]:
     return [str(BIN / "mlstrata"), *args]
 
 
+def fresh_project(name: str) -> Path:
+    """An empty mlstrata project ``benchmarks/work/<name>`` (an older one is removed)."""
+    project = WORK / name
+    subprocess.run(["rm", "-rf", str(project)], check=True)
+    subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
+    return project
+
+
 def large_run(project: Path, rows: int) -> list[dict[str, object]]:
     data = project / "credit-large.csv"
     subprocess.run(mlstrata("synth", "credit", "--rows", str(rows), "--seed", "1",
@@ -124,26 +132,18 @@ def main() -> None:
                              "--rows rows) into results/bench_data_mariadb.json")
     args = parser.parse_args()
     if args.mariadb_only:
-        project = WORK / "mariadb-project"
-        subprocess.run(["rm", "-rf", str(project)], check=True)
-        subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
+        project = fresh_project("mariadb-project")
         write_results("bench_data_mariadb", mariadb_rows(project, args.rows, mlstrata, measure))
         return
     if args.lake_only:
-        project = WORK / "lake-project"
-        subprocess.run(["rm", "-rf", str(project)], check=True)
-        subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
+        project = fresh_project("lake-project")
         write_results("bench_data_lake", lake_rows(project, args.rows, mlstrata, measure))
         return
-    project = WORK / "data-project"
+    project = fresh_project("data-project")
     if args.small_only:
         previous = json.loads((RESULTS / "bench_data.json").read_text())
         large, args.rows = previous["large"], previous["rows_large"]
-        subprocess.run(["rm", "-rf", str(project)], check=True)
-        subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
     else:
-        subprocess.run(["rm", "-rf", str(project)], check=True)
-        subprocess.run(mlstrata("init", str(project)), check=True, stdout=subprocess.DEVNULL)
         large = large_run(project, args.rows)
     small = small_run(project, args.small_rows)
     by_step = {r["step"]: r for r in small}
