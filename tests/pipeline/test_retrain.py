@@ -22,9 +22,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from mlstrata.config import RetrainConfig
+from mlstrata.config import RetrainConfig, SearchConfig
 from mlstrata.data.clean import fitted_recipes_since_ingest
 from mlstrata.data.sources import SourceSpec
+from mlstrata.errors import ConfigError
 from mlstrata.model.evaluate import ModelScores
 from mlstrata.package.locate import locate_package
 from mlstrata.package.registry import rollback, show
@@ -151,6 +152,20 @@ def test_a_retrain_the_policy_says_is_not_due_changes_nothing(
     report = retrain(ws, RetrainRequest("credit", SourceSpec(str(path))))
     assert report.status == "not due" and report.exit_code == 0
     assert report.reasons[0].endswith("(< retrain.min_new_rows 1000000)")
+    assert _state(ws) == before
+
+
+@pytest.mark.slow
+def test_a_search_budget_too_small_to_fit_a_model_is_refused_before_anything_changes(
+        project: Workspace, batch: pa.Table, tmp_path: Path) -> None:
+    ws = Workspace(project.root)
+    model = ws.config.model.model_copy(update={
+        "strategy": "search", "search": SearchConfig(time_budget_seconds=1)})
+    ws.config = ws.config.model_copy(update={"model": model})
+    before = _state(ws)
+    with pytest.raises(ConfigError, match=r"time budget 1 s is too small to fit even one model "
+                                          r"on \d+ rows; the minimum is 10 s"):
+        retrain(ws, RetrainRequest("credit", SourceSpec(str(write(batch, tmp_path / "b.csv")))))
     assert _state(ws) == before
 
 

@@ -89,6 +89,7 @@ def retrain(ws: Workspace, request: RetrainRequest, notify: Notify | None = None
             return report
         if request.force and not due:
             report.reasons = ["forced (--force)"]
+        _check_budget(ws, champion.model if champion else None, previous, rows)
         report.step("check batch", "passed", f"{rows} rows; contract {contract.name} holds")
         appended = append_batch(ws, request.source, request.name, previous,
                                 settings.history_batches, step)
@@ -130,6 +131,24 @@ def due_reasons(settings: RetrainConfig, rows: int, champion: Artifact | None,
             "mlstrata monitor found drift or decay" + ("" if settings.on_drift
                                                        else " (retrain.on_drift is off)"))
     return (True, due) if due else (False, not_due)
+
+
+def _check_budget(ws: Workspace, champion: Artifact | None, previous: Artifact,
+                  rows: int) -> None:
+    """Refuse, before the batch is appended, a search budget too small to fit one model on
+    about as many rows as the challenger will train on (the window's training sides)."""
+    from ..model.search_run import check_budget, settings_for
+
+    task = str(champion.meta.get("task")) if champion is not None else ws.config.model.task
+    settings = settings_for(ws.config.model, task)
+    if settings is None:
+        return
+    window = ws.config.retrain.history_batches
+    kept = batches_of(previous)[-(window - 1):] if window and window > 1 else (
+        [] if window == 1 else batches_of(previous))
+    history = sum(int(ws.get(str(b["dataset"])).meta.get("rows", 0)) for b in kept)
+    fraction = float(previous.meta.get("sealed_fraction") or 0.0)
+    check_budget(settings, history + round(rows * (1 - fraction)))
 
 
 def _champion(ws: Workspace, registered: str) -> _Champion | None:
