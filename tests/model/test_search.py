@@ -130,3 +130,33 @@ def test_text_multiclass_and_regression_search_to_an_onnx_model(
     else:
         assert result.metric == "rmse" and result.cv_score < 0.5
     assert result.model.meta["onnx"] is True
+
+
+def test_stacking_is_judged_on_out_of_fold_predictions_before_it_is_cross_validated(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from mlstrata.model.search_ensemble import stacked_score
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300)
+    a, b = y + rng.normal(scale=0.5, size=300), y + rng.normal(scale=0.5, size=300)
+    pool = [CVResult("m", {}, {}, 0.0, 0.0, p, None, np.ones(300, dtype=bool)) for p in (a, b)]
+    assert stacked_score(pool, y, "regression", "rmse", seed=0) < 0.45  # each alone: ~0.5
+    ws = write_config(workspace, """
+        model:
+          candidates: [logistic, tree]
+          cv: {folds: 3}
+          tune: {top_k: 0}
+          ensembles: [stacking]
+    """)
+    make_dataset(ws, "SELECT (hash(range) % 1000) / 1000.0 AS x1, (hash(range * 7) % 1000) / "
+                     "1000.0 AS x2, CASE WHEN (hash(range) % 1000) + (hash(range * 7) % 1000) + "
+                     "(hash(range * 13) % 600) > 1300 THEN 'yes' ELSE 'no' END AS y "
+                     "FROM range(300)", target="y")
+    with caplog.at_level(logging.WARNING, logger="mlstrata.model.train"):
+        result = train(ws, "toy")
+    assert result.search is None  # tune / ensembles configured: the classic stages
+    stacked = "stacking" in [e.name for e in result.leaderboard]
+    assert stacked != ("ensemble stacking skipped" in caplog.text)

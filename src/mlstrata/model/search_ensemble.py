@@ -27,7 +27,7 @@ import numpy as np
 from .cv import CVResult
 from .metrics import greater_is_better, score
 
-__all__ = ["select_weights", "voting_estimator"]
+__all__ = ["select_weights", "stacked_score", "voting_estimator"]
 
 _ROUNDS = 25
 
@@ -81,3 +81,24 @@ def voting_estimator(task: str, members: Sequence[tuple[str, Any]], weights: Seq
         return VotingClassifier(list(members), voting="soft", weights=counts,
                                 flatten_transform=False)
     return VotingRegressor(list(members), weights=counts)
+
+
+def stacked_score(pool: Sequence[CVResult], y: Any, task: str, metric: str, seed: int) -> float:
+    """What stacking ``pool`` could score: its meta-model (logistic or ridge regression, as
+    :func:`mlstrata.model.ensemble.build_ensembles` stacks) cross-validated on the members'
+    out-of-fold predictions — seconds, where cross-validating the stack refits every member
+    inside every fold. ``train`` cross-validates stacking only when this beats the best."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import cross_val_predict
+
+    from .cv import StratifiedFolds
+
+    rows = np.logical_and.reduce([r.oof_mask for r in pool])
+    features = np.hstack([_output(r, rows).reshape(int(rows.sum()), -1) for r in pool])
+    target = np.asarray(y)[rows]
+    folds = StratifiedFolds(3, seed)
+    if pool[0].classes is None:
+        return score(metric, target, cross_val_predict(Ridge(), features, target, cv=folds))
+    proba = cross_val_predict(LogisticRegression(max_iter=1000), features, target, cv=folds,
+                              method="predict_proba")
+    return _score(metric, target, proba, pool[0].classes)

@@ -60,6 +60,7 @@ from .features import FeaturePlan, make_pipeline, plan_features
 from .leakage import screen_features
 from .metrics import greater_is_better, metric_names, primary_metric
 from .search import Problem
+from .search_ensemble import stacked_score
 from .search_run import (
     Contender,
     SearchSettings,
@@ -445,6 +446,8 @@ def _ensemble_board(setup: _Setup, board: list[Entry], run: TrackedRun, progress
     for ensemble in build_ensembles(setup.ws.config.model.ensembles, setup.task, members,
                                     setup.seed):
         parts = [best[name] for name in ensemble.members]
+        if ensemble.kind == "stacking" and not _stacking_could_win(setup, parts, board):
+            continue
         cost = fits_per_fold(ensemble.kind) * len(setup.folds) * sum(p.fit_seconds
                                                                        for p in parts)
         if cost > 0 and time.monotonic() + cost > until:
@@ -461,6 +464,25 @@ def _ensemble_board(setup: _Setup, board: list[Entry], run: TrackedRun, progress
                               ensemble.params, _ensemble_cv(setup, ensemble, parts, factory,
                                                             progress), ensemble.onnx))
     return entries
+
+
+def _stacking_could_win(setup: _Setup, parts: list[Entry], board: list[Entry]) -> bool:
+    """Whether a stack of ``parts`` could beat the best entry so far, judged by its meta-model
+    on their out-of-fold predictions; if not, its nested cross-validation is not spent."""
+    assert setup.y is not None  # no ensembles without a target
+    metric = setup.metric
+    scored = [e for e in board if e.eligible and not math.isnan(e.score(metric))]
+    if not scored:
+        return True
+    leader = _rank(scored, metric)[0]
+    estimate = stacked_score([p.result for p in parts], setup.y, setup.task, metric, setup.seed)
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    if sign * estimate > sign * leader.score(metric):
+        return True
+    _log.warning("ensemble stacking skipped: its meta-model on the members' out-of-fold "
+                 "predictions scores %s %.4f, not better than %s's %.4f, so cross-validating "
+                 "it cannot win", metric, estimate, leader.name, leader.score(metric))
+    return False
 
 
 def _ensemble_cv(setup: _Setup, ensemble: Ensemble, parts: list[Entry],
