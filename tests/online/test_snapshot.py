@@ -95,8 +95,9 @@ def test_the_packaged_model_answers_what_the_live_model_answers(
 def test_evaluate_and_the_acceptance_test_read_the_snapshot_like_any_model(
         snapped: tuple[Workspace, SnapshotResult]) -> None:
     ws, result = snapped
-    evaluation = evaluate_model(ws, result.model.ref)
+    evaluation = evaluate_model(ws, result.model.ref, result.package.path)
     assert evaluation.passed and evaluation.metrics["roc_auc"] > 0.6
+    assert list(evaluation.latency_ms) == ["native"]  # the package runs the frozen model itself
     acceptance = run_acceptance(ws, result.model.ref, n_boot=20)
     assert acceptance.rows > 200 and "roc_auc" in {m.metric for m in acceptance.metrics}
 

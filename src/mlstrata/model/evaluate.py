@@ -315,6 +315,8 @@ def _latencies(pipeline: Any, features: Any, package_dir: Path | None) -> dict[s
     rows = [features.iloc[[i % len(features)]] for i in range(LATENCY_CALLS)]
     predict = pipeline.predict_proba if hasattr(pipeline, "predict_proba") else pipeline.predict
     latency = {"native": _median_ms(predict, rows)}
+    if package_dir is not None and _flavour(package_dir) == "river":
+        return latency  # a River package runs the native (frozen) model itself
     if package_dir is not None:
         if not (package_dir / "model.onnx").is_file():
             raise DataError(f"{package_dir}: no model.onnx here, so this is not a package; pass "
@@ -327,6 +329,14 @@ def _latencies(pipeline: Any, features: Any, package_dir: Path | None) -> dict[s
                  for row in rows]
         latency["onnx"] = _median_ms(lambda feed: session.run(None, feed), feeds)
     return latency
+
+
+def _flavour(package_dir: Path) -> str | None:
+    """The package's flavour (``onnx``, ``river``), or None when it is no package."""
+    from ..runtime.manifest import MANIFEST_FILE, load_manifest
+
+    return load_manifest(package_dir).flavour if (package_dir / MANIFEST_FILE).is_file() \
+        else None
 
 
 def _median_ms(call: Callable[[Any], Any], inputs: list[Any]) -> float:
