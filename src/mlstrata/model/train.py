@@ -446,13 +446,13 @@ def _ensemble_board(setup: _Setup, board: list[Entry], run: TrackedRun, progress
     for ensemble in build_ensembles(setup.ws.config.model.ensembles, setup.task, members,
                                     setup.seed):
         parts = [best[name] for name in ensemble.members]
-        if ensemble.kind == "stacking" and not _stacking_could_win(setup, parts, board):
-            continue
         cost = fits_per_fold(ensemble.kind) * len(setup.folds) * sum(p.fit_seconds
                                                                        for p in parts)
         if cost > 0 and time.monotonic() + cost > until:
             _log.warning("ensemble %s skipped: it would take about %.0f s, more than is left of "
                          "the time budget (model.time_budget_seconds)", ensemble.name, cost)
+            continue
+        if ensemble.kind == "stacking" and not _stacking_could_win(setup, parts, board):
             continue
 
         def factory(estimator: Any = ensemble.estimator) -> Any:
