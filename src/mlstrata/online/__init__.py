@@ -7,7 +7,9 @@ a model (:mod:`.events`), learning that is durable — a write-ahead event log w
 (:mod:`.checkpoints`, :mod:`.durability`) — and recovery after any crash to exactly the model an
 uninterrupted run would hold (:mod:`.recovery`). :mod:`.creation` creates a model (with an
 optional warm start), :mod:`.replay` runs progressive validation over a file
-(:mod:`.reading`), :mod:`.status` and :mod:`.report` say what happened.
+(:mod:`.reading`), :mod:`.status` and :mod:`.report` say what happened, and :mod:`.snapshot`
+freezes a model as a regular, versioned model with a River package (:mod:`.frozen`; scored
+where packages are by :mod:`.frozen_package`).
 
 What it is not: a server. HTTP routes, stream consumers and the guard against poisoned streams
 build on :class:`OnlineModel`; River never enters the lean serving runtime
