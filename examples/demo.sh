@@ -6,7 +6,9 @@
 # then the code stratum: the champion served over REST and gRPC, a model wheel, a streamed batch
 # forecast, predictions precomputed into SQLite and looked up over HTTP, and monitoring: a
 # stream that drifts half-way with delayed feedback, judged by `mlstrata monitor`, and /metrics;
-# then the deployable artifacts: a Docker build context, Kubernetes/KServe manifests, a Lambda zip.
+# then the deployable artifacts: a Docker build context, Kubernetes/KServe manifests, a Lambda zip;
+# then an online model served live, learning from a stream with a poisoned burst that its guard
+# rolls back and quarantines, frozen by `mlstrata online snapshot` while it serves.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 DEMO="${DEMO_DIR:-$PWD/demo-workspace}"
