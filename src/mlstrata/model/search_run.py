@@ -177,7 +177,7 @@ def search_contenders(
     summary = SearchSummary(settings.seconds, settings.trials, trials,
                             _stop_reason(trials, settings, converged),
                             search_seconds=time.monotonic() - begun)
-    summary.skipped += _unsearched(problem, trials)
+    summary.skipped += _unsearched(problem, trials, settings)
     contenders = [] if baseline is None else [_scored(problem, baseline, "baseline")]
     best = _best_per_family(trials, problem.sign)
     if not best:
@@ -210,9 +210,11 @@ def _stop_reason(trials: Sequence[Trial], settings: SearchSettings, converged: b
     return "stopped by the time budget (the rest is kept for the refit and the finish)"
 
 
-def _unsearched(problem: Problem, trials: Sequence[Trial]) -> list[str]:
+def _unsearched(problem: Problem, trials: Sequence[Trial], settings: SearchSettings) -> list[str]:
     tried = {t.candidate for t in trials}
-    return [f"{f.candidate}: never tried, no time left" for f in problem.families
+    why = ("no time left" if settings.trials is None
+           else f"not reached within the {settings.trials} trials")
+    return [f"{f.candidate}: never tried, {why}" for f in problem.families
             if f.candidate not in tried]
 
 
