@@ -44,9 +44,11 @@ def train(
 ) -> None:
     """Train the configured candidates on dataset REF and store the best as a model.
 
-    Cross-validates every candidate, tunes the best with Optuna, tries ensembles, prints the
-    leaderboard and writes <model>-v<N>-train.json and .html to reports/. Every run is tracked
-    in MLflow.
+    By default runs the budgeted AutoML search (as mlstrata automl) within one absolute time
+    budget (model.search.time_budget_seconds, else model.time_budget_seconds, else 60 s);
+    when mlstrata.yaml sets model.tune or model.ensembles, cross-validates every candidate,
+    tunes the best with Optuna and tries ensembles instead. Prints the leaderboard and writes
+    <model>-v<N>-train.json and .html to reports/. Every run is tracked in MLflow.
     """
     from ..model.train import train as run_training
     from ..package.onnx_export import onnx_problem
