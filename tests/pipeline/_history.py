@@ -22,38 +22,13 @@ from mlstrata import api
 from mlstrata.data.synth import credit_batches
 from mlstrata.package.registry import promote
 from mlstrata.workspace import Workspace
+from tests import _packaged
 
-CONFIG = """\
-project: retrain-tests
-data: {sealed_test_fraction: 0.2, seed: 0, pii: {email: drop, phone: drop}}
-model:
-  seed: 0
-  candidates: [logistic]
-  cv: {folds: 2}
-  tune: {top_k: 0}
-  ensembles: []
-  gates: {metrics: ["roc_auc >= 0.62"]}
-pipeline:
-  source: data/credit.csv
-  name: credit
-  target: default
-  key: application_id
-  time: application_date
-  recipe: recipe.yaml
-  contract: contracts/credit.yaml
-  split: {strategy: stratified, val: 0.2, seed: 0}
-retrain:
-  history_batches: 1
-  bootstrap: 300
-  confidence: 0.95
-  margin: 0.0
-"""
-
-RECIPE = """\
-steps:
-  - filter: {sql: "regexp_full_match(postal_code, '[0-9]{5}')"}
-  - impute: {columns: [income, age, employment_years], strategy: median}
-"""
+GATE = '  gates: {metrics: ["roc_auc >= 0.62"]}\n'
+CONFIG = (_packaged.CONFIG.replace("{candidate}", "logistic")
+          .replace("  ensembles: []\n", "  ensembles: []\n" + GATE)
+          + "retrain: {history_batches: 1, bootstrap: 300, confidence: 0.95, margin: 0.0}\n")
+"""The serving tests' small, fast project, with a gate and the retrain policy of the tests."""
 
 
 def credit_months(rows: int = 6000, seed: int = 5) -> pa.Table:
@@ -101,7 +76,7 @@ def champion_project(root: Path, first_year: pa.Table, config: str = CONFIG) -> 
     project = root / "project"
     api.init(project, "retrain-tests")
     (project / "mlstrata.yaml").write_text(config)
-    (project / "recipe.yaml").write_text(RECIPE)
+    (project / "recipe.yaml").write_text(_packaged.RECIPE)
     write(first_year, project / "data" / "credit.csv")
     report = api.run(workspace=project)
     assert report.passed, report.to_json()

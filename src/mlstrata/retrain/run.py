@@ -144,9 +144,10 @@ def _check_budget(ws: Workspace, champion: Artifact | None, previous: Artifact,
     if settings is None:
         return
     window = ws.config.retrain.history_batches
-    kept = batches_of(previous)[-(window - 1):] if window and window > 1 else (
-        [] if window == 1 else batches_of(previous))
-    history = sum(int(ws.get(str(b["dataset"])).meta.get("rows", 0)) for b in kept)
+    earlier = batches_of(previous)  # the new batch joins the newest window - 1 of them
+    if window is not None:
+        earlier = earlier[max(len(earlier) - (window - 1), 0):]
+    history = sum(int(ws.get(str(b["dataset"])).meta.get("rows", 0)) for b in earlier)
     fraction = float(previous.meta.get("sealed_fraction") or 0.0)
     check_budget(settings, history + round(rows * (1 - fraction)))
 
