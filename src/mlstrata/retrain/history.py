@@ -105,8 +105,7 @@ def check_batch(
             except BatchRefusedError:
                 raise
             except MlstrataError as exc:
-                raise BatchRefusedError(f"the batch does not read as the history's columns "
-                                        f"({exc}); nothing was stored") from exc
+                raise BatchRefusedError(f"batch refused, nothing stored: {exc}") from exc
             sql = _with_pii(ws, previous, loaded.table, [c["name"] for c in columns])
             step("cleaning the batch with the stored recipe")
             cleaned = _cleaned(ws, con, model, sql)
