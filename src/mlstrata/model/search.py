@@ -45,6 +45,9 @@ _log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 10_000
 """Fold training rows a family's first trials see on large data."""
+MIN_GAIN = 0.002
+"""A move must gain this share of the incumbent's lead over the baseline (0.00055 ROC AUC at a
+lead of 0.27)."""
 THREADED_ROWS = 10_000
 """From this many training rows on, a trial's model uses every core (its ``n_jobs``)."""
 _STEP = 0.1
@@ -91,6 +94,7 @@ class Trial:
     seconds: float
     result: CVResult | None = field(default=None, repr=False)
     note: str = ""
+    folds_done: int = 0
 
     @property
     def name(self) -> str:
@@ -170,6 +174,7 @@ class _Walker:
         self.features = problem.feature_options[0]
         self.options = [o for o in problem.feature_options[1:] if family.tree_based]
         self.rows = min(SAMPLE_ROWS, problem.full_rows)
+        self.folds = len(problem.folds)
         self.full = problem.full_rows
         dims = len(family.dims)
         self.step, self.floor = _STEP * math.sqrt(dims), _STEP_FLOOR * math.sqrt(dims)
@@ -183,6 +188,7 @@ class _Walker:
         self.pending: list[tuple[dict[str, Any], str]] = [(family.initial(), self.features)]
         self.presets = family.presets()
         self.last: Mapping[str, Any] = family.initial()
+        self.baseline = math.nan
 
     def propose(self) -> tuple[dict[str, Any], str]:
         """The next configuration and feature option to try."""
@@ -196,11 +202,14 @@ class _Walker:
         return self.family.from_unit(back), self.features
 
     def tell(self, trial: Trial, sign: float) -> None:
-        """Move to ``trial`` when it beats the incumbent; otherwise count a failure."""
-        self.seconds.append(trial.seconds)
+        """Move to ``trial`` when it beats the incumbent; otherwise count a failure. A trial
+        stopped for time counts at what all its folds would have cost, so the family is not
+        picked again until that fits."""
+        whole = trial.seconds * self.folds / max(trial.folds_done, 1)
+        self.seconds.append(whole if trial.state == "unaffordable" else trial.seconds)
         self.last = trial.params
         better = trial.state == "complete" and (
-            self.best is None or sign * trial.score > sign * self.best.score
+            self.best is None or sign * (trial.score - self.best.score) > self._min_gain(sign)
             or self.best.rows < trial.rows)
         if better:
             self._accept(trial)
@@ -212,6 +221,14 @@ class _Walker:
             self.pending.append((self.presets.pop(0), self.features))
         if self.failures >= self.patience:
             self._shrink()
+
+    def _min_gain(self, sign: float) -> float:
+        """How much a trial must beat the incumbent by to move there: ``MIN_GAIN`` of the
+        incumbent's lead over the baseline (a cheap family otherwise keeps the turn with gains
+        in the fourth decimal)."""
+        if self.best is None or math.isnan(self.baseline):
+            return 0.0
+        return MIN_GAIN * abs(sign * self.best.score - self.baseline)
 
     def _accept(self, trial: Trial) -> None:
         self.best, self.features, self.failures = trial, trial.features, 0
@@ -232,12 +249,19 @@ class _Walker:
 
     def cost(self) -> float:
         """The expected seconds of the next trial: the last one's, doubled after a sample grew,
-        scaled by the trees (iterations) of a planned trial such as the preset."""
+        scaled by the square root of how many more trees (iterations) a planned trial such as
+        the preset fits (a trial's fixed costs — preprocessing, prediction, scoring — dominate
+        a 4-tree start, so cost grows slower than the trees)."""
         if not self.seconds:
             return 0.0
         grown = self.best is not None and self.best.rows < self.rows
         ratio = _size(self.pending[0][0]) / _size(self.last) if self.pending else 1.0
-        return self.seconds[-1] * (2.0 if grown else 1.0) * max(ratio, 1.0)
+        return self.seconds[-1] * (2.0 if grown else 1.0) * math.sqrt(max(ratio, 1.0))
+
+    def drop_planned(self) -> None:
+        """Give up a planned trial the time left cannot pay for; the local search goes on."""
+        if self.pending:
+            self.pending.pop(0)
 
 
 def _size(params: Mapping[str, Any]) -> float:
@@ -272,6 +296,9 @@ def _search(problem: Problem, budget: Budget,
                                    problem.feature_options[0], {}, problem.full_rows,
                                    lambda scores: progress.advance())
     trials: list[Trial] = []
+    if baseline is not None:
+        for w in walkers:
+            w.baseline = problem.sign * baseline.metrics[problem.metric][0]
     while budget.trials is None or len(trials) < budget.trials:
         walker = walkers[0] if not trials else _next_walker(
             walkers, trials, problem, budget, baseline)
@@ -283,8 +310,6 @@ def _search(problem: Problem, budget: Budget,
         trials.append(trial)
         walker.tell(trial, problem.sign)
         _report(progress, trial, trials)
-        if trial.state == "unaffordable":
-            break
     return baseline, trials, all(w.converged for w in walkers)
 
 
@@ -307,6 +332,9 @@ def _next_walker(walkers: Sequence[_Walker], trials: Sequence[Trial], problem: P
     choice depends on scores only.
     """
     left = budget.left(trials)
+    for w in walkers:
+        if w.pending and w.seconds and budget.seconds is not None and w.cost() >= left:
+            w.drop_planned()
     open_ = [w for w in walkers if not w.converged and (w.cost() < left or budget.seconds is None)]
     if not open_ or left <= 0:
         return None
@@ -334,8 +362,10 @@ def _evaluate(problem: Problem, prepared: _Prepared, walker: _Walker, number: in
     progress.start(f"trial {number}: {candidate}", len(problem.folds))
     incumbent = walker.best.result if walker.best and walker.best.rows == walker.rows else None
     started = time.perf_counter()
+    done = [0]
 
     def check(scores: Sequence[float]) -> None:
+        done[0] = len(scores)
         progress.advance()
         _check_fold(problem, incumbent, scores, budget, trials, time.perf_counter() - started,
                     len(problem.folds))
@@ -353,7 +383,7 @@ def _evaluate(problem: Problem, prepared: _Prepared, walker: _Walker, number: in
     if result is not None and math.isnan(value):
         state = "failed"
     return Trial(number, candidate, features, dict(params), walker.rows, state, value,
-                 time.perf_counter() - started, result, note)
+                 time.perf_counter() - started, result, note, done[0])
 
 
 def _cross_validate(problem: Problem, prepared: _Prepared, candidate: str, features: str,
