@@ -88,3 +88,20 @@ def test_the_shadow_report_command_pairs_the_aliased_champion_and_challenger(
     assert report["champion_version"] == 1 and report["challenger_version"] == 2
     assert report["paired_records"] == report["champion_records"] == 30
     assert (project / "reports" / "credit-shadow.html").is_file()
+
+
+@pytest.mark.slow
+def test_a_full_shadow_queue_skips_requests_instead_of_making_them_wait(
+        packages: tuple[Path, Path]) -> None:
+    import time
+
+    from mlstrata.serve.holder import ModelHolder
+    from mlstrata.serve.shadow import ShadowScorer
+
+    scorer = ShadowScorer(ModelHolder(lambda: packages[1]), capacity=2)  # not started: no drain
+    started = time.perf_counter()
+    for number in range(5):
+        scorer.submit(f"r{number}", {}, [{}])
+    assert time.perf_counter() - started < 0.5
+    assert (scorer.skipped, scorer.scored, scorer.failed) == (3, 0, 0)
+    assert scorer.close() is False  # never started: nothing to stop
