@@ -21,11 +21,12 @@ from ..errors import WorkspaceError
 from ..reports import Report, save_report
 from ..runtime.manifest import is_package_dir
 from ..workspace import Workspace
-from ._options import JsonOption, WorkspaceOption, console, err_console
+from ._options import JsonOption, TrackingUriOption, WorkspaceOption, console, err_console
 
 __all__ = [
     "JsonOption",
     "RecipeOption",
+    "TrackingUriOption",
     "WorkspaceOption",
     "console",
     "emit",

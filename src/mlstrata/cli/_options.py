@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-__all__ = ["JsonOption", "StrictOption", "WorkspaceOption", "console", "err_console"]
+__all__ = ["JsonOption", "StrictOption", "TrackingUriOption", "WorkspaceOption", "console",
+           "err_console"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,6 +28,9 @@ WorkspaceOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+TrackingUriOption = Annotated[str | None, typer.Option(
+    "--tracking-uri",
+    help="MLflow tracking URI (default: model.tracking_uri, else the workspace's SQLite).")]
 StrictOption = Annotated[bool, typer.Option(
     "--strict", help="Reject rows that break the contract's warn rules too (else they are "
                      "scored, with a warning).")]

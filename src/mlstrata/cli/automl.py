@@ -9,7 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOption, WorkspaceOption, console, emit, err_console, open_workspace
+from ._common import (
+    JsonOption,
+    TrackingUriOption,
+    WorkspaceOption,
+    console,
+    emit,
+    err_console,
+    open_workspace,
+)
 
 __all__ = ["register"]
 
@@ -97,10 +105,7 @@ def automl(
         "data and seed, same model).")] = None,
     seed: Annotated[int | None, typer.Option(
         "--seed", help="Seed of folds, samples and search (default model.seed).")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: model.tracking_uri, else the workspace's SQLite).",
-    )] = None,
+    tracking_uri: TrackingUriOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:

@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOption, WorkspaceOption, console, emit, open_workspace, progress_bar
+from ._common import (
+    JsonOption,
+    TrackingUriOption,
+    WorkspaceOption,
+    console,
+    emit,
+    open_workspace,
+    progress_bar,
+)
 
 __all__ = ["register"]
 
@@ -35,10 +43,7 @@ class _Bar:
 
 def train(
     ref: Annotated[str, typer.Argument(help="Dataset: NAME, NAME@N or an id prefix.")],
-    tracking_uri: Annotated[str | None, typer.Option(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: model.tracking_uri, else the workspace's SQLite).",
-    )] = None,
+    tracking_uri: TrackingUriOption = None,
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
