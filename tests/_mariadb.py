@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ._processes import free_port, run_checked
 
 PASSWORD = "s3cret-Pw"
 _DIRS = [Path("/usr/sbin"), Path("/usr/bin"), Path("/usr/local/bin")]
@@ -61,7 +62,7 @@ def start_mariadb(base: Path) -> MariaDBServer:
         run_as = ["--user=mysql"]
         shutil.chown(base, "mysql")
     data_dir, sock, port = base / "data", base / "mysqld.sock", free_port()
-    _run([_require("mariadb-install-db"), "--no-defaults", f"--datadir={data_dir}",
+    run_checked([_require("mariadb-install-db"), "--no-defaults", f"--datadir={data_dir}",
           "--auth-root-authentication-method=normal", "--skip-test-db", *run_as])
     process = subprocess.Popen(
         [_require("mariadbd"), "--no-defaults", f"--datadir={data_dir}", f"--socket={sock}",
@@ -115,16 +116,3 @@ def _require(name: str) -> str:
     if found is None:
         raise RuntimeError(f"MariaDB's {name} not found; install mariadb-server (see .ci/run)")
     return found
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (for the server, or to test an unreachable one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _run(command: list[str]) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from ._processes import free_port, run_checked
 
 _PG_DIRS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/local/bin"), Path("/usr/bin")]
 
@@ -39,11 +40,12 @@ def start_postgres(base: Path) -> PostgresServer:
         run_as = ["runuser", "-u", "postgres", "--"]
         shutil.chown(base, "postgres")
         os.chmod(base, 0o700)
-    data_dir, port = base / "data", _free_port()
-    _run([*run_as, initdb, "-D", str(data_dir), "-U", "mlstrata", "--auth=trust", "-E", "UTF8"])
+    data_dir, port = base / "data", free_port()
+    run_checked([*run_as, initdb, "-D", str(data_dir), "-U", "mlstrata", "--auth=trust", "-E",
+                 "UTF8"])
     options = f"-p {port} -c listen_addresses=127.0.0.1 -k {base} -c fsync=off"
-    _run([*run_as, pg_ctl, "-D", str(data_dir), "-o", options, "-l", str(base / "log"), "-w",
-          "start"])
+    run_checked([*run_as, pg_ctl, "-D", str(data_dir), "-o", options, "-l", str(base / "log"), "-w",
+                 "start"])
     return PostgresServer(f"postgresql://mlstrata@127.0.0.1:{port}/postgres", data_dir, pg_ctl,
                           run_as)
 
@@ -56,15 +58,3 @@ def _binary(name: str) -> str:
     if found is None:
         raise RuntimeError(f"PostgreSQL's {name} not found; install postgresql-15 (see .ci/run)")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _run(command: list[str]) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")

@@ -17,7 +17,8 @@ from mlstrata.data.sources import SourceSpec, load_source
 from mlstrata.errors import SourceError
 from mlstrata.workspace import Workspace
 
-from .._mariadb import PASSWORD, MariaDBServer, free_port
+from .._mariadb import PASSWORD, MariaDBServer
+from .._processes import free_port
 
 TYPED = """CREATE TABLE IF NOT EXISTS typed (
   id BIGINT UNSIGNED PRIMARY KEY, amount DECIMAL(10,2), rate DOUBLE, paid TINYINT(1),
