@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from mlstrata.deploy.output import DeployError
 from mlstrata.runtime.model import load
 from mlstrata.serve._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
+from .._processes import free_port
 from ..serve._tensors import typed_infer_request
 from ..serve.conftest import valid_records
 from ._dockerfile import Replayed, parse
@@ -156,17 +156,10 @@ class Server:
     output: str = ""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _entrypoint(image: Replayed, **env: str) -> Iterator[Server]:
     """The image's ENTRYPOINT with its environment (ports mapped), until it answers ready."""
-    port, grpc_port = _free_port(), _free_port()
+    port, grpc_port = free_port(), free_port()
     settings = {**image.env, "MLSTRATA_PORT": str(port), "MLSTRATA_GRPC_PORT": str(grpc_port),
                 **env}
     process = subprocess.Popen(image.entrypoint, env=settings, stdout=subprocess.PIPE,

@@ -33,6 +33,7 @@ import yaml
 from mlstrata.deploy.k8s import K8sOptions, render_k8s
 from mlstrata.runtime.model import load
 
+from .._processes import free_port
 from ..batch._inputs import KEY, valid_records
 from ._schemas import InferenceServiceSchema, kubernetes_errors
 
@@ -710,13 +711,6 @@ def test_a_non_empty_out_needs_force(credit_package: Path, tmp_path: Path, cli: 
 
 # --- the pod's settings, run for real --------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -738,7 +732,7 @@ def test_the_server_answers_the_probes_with_the_pods_environment(
     the grace period."""
     pod = _load(rendered, "base/deployment.yaml")["spec"]["template"]
     [container] = pod["spec"]["containers"]
-    http, grpc = _free_port(), _free_port()
+    http, grpc = free_port(), free_port()
     local = {"MLSTRATA_MODEL": str(credit_package), "MLSTRATA_HOST": "127.0.0.1",
              "MLSTRATA_PORT": str(http), "MLSTRATA_GRPC_PORT": str(grpc),
              "MLSTRATA_API_KEY": "test-key-from-the-secret"}

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,8 @@ import uvicorn
 
 from mlstrata.serve.app import ASGIApp, create_app
 from mlstrata.serve.holder import ModelHolder
+
+from .._processes import free_port
 
 
 @contextlib.contextmanager
@@ -74,14 +75,6 @@ def server(holder: ModelHolder) -> Iterator[str]:
 def records(credit_package: Path) -> list[dict[str, Any]]:
     """Twenty valid credit records."""
     return valid_records(credit_package)
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
