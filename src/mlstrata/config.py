@@ -250,16 +250,19 @@ class GuardConfig(_Strict):
 class OnlineConfig(_Strict):
     """Defaults of ``mlstrata online create`` and the durability of online models.
 
-    ``model``, ``params`` (per model kind: River's constructor arguments), ``seed`` and ``drop``
-    (columns left out of the features) are frozen into each online model when it is created, so
-    editing them later never changes a model being recovered. A checkpoint is taken every
-    ``checkpoint_events`` learnt events or ``checkpoint_seconds`` seconds, whichever comes first.
+    ``model``, ``params`` (per model kind: River's constructor arguments), ``seed``, ``drop``
+    (columns left out of the features) and ``keep`` (columns kept although they look like
+    identifiers, PII or too many categories) are frozen into each online model when it is
+    created, so editing them later never changes a model being recovered. A checkpoint is
+    taken every ``checkpoint_events`` learnt events or ``checkpoint_seconds`` seconds, whichever
+    comes first.
     """
 
     model: OnlineModelKind = "logistic_regression"
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     seed: int = 0
     drop: list[str] = Field(default_factory=list)
+    keep: list[str] = Field(default_factory=list)
     metric: str | None = None
     checkpoint_events: int = Field(10_000, ge=1)
     checkpoint_seconds: float = Field(300.0, gt=0)
