@@ -4,14 +4,16 @@ report, its lineage to both inputs and its replay without refitting."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+import yaml
 
-from mlstrata.data.clean import clean_dataset
-from mlstrata.data.join import join_recipe
+from mlstrata.data.clean import clean_dataset, fitted_recipes_since_ingest
+from mlstrata.data.join import bind_joins, join_recipe
 from mlstrata.data.recipe import FittedRecipe, apply_fitted, parse_recipe
 from mlstrata.errors import RecipeError
 from mlstrata.workspace import Artifact, Workspace
@@ -57,17 +59,63 @@ def test_inner_join_keeps_matched_rows(workspace: Workspace,
         10, 8)
 
 
+BATCH = ("SELECT * FROM (VALUES (7, '1003', 5.0::DOUBLE, 1), (8, '4242', 1.0::DOUBLE, 0)) "
+         "t(id, zip, amount, y)")
+BATCH_JOINED = [(7, "1003", 5.0, 1, "west", 44.2), (8, "4242", 1.0, 0, None, None)]
+
+
+def _stored(ws: Workspace, recipe: Artifact) -> FittedRecipe:
+    fitted = parse_recipe(yaml.safe_load((ws.store / recipe.relpath).read_text()))
+    assert isinstance(fitted, FittedRecipe)
+    return fitted
+
+
 def test_fitted_join_replays_on_new_rows(workspace: Workspace,
                                          data: tuple[Artifact, Artifact]) -> None:
     _, recipe, _ = clean_dataset(workspace, "loans", join_recipe("regions", ["zip"]))
-    fitted = parse_recipe(__import__("yaml").safe_load((workspace.store / recipe.relpath
-                                                         ).read_text()))
-    assert isinstance(fitted, FittedRecipe)
+    fitted, con = _stored(workspace, recipe), duckdb.connect()
+    with pytest.raises(RecipeError, match="the join with regions@1 is replayed outside a "
+                                          "workspace"):
+        apply_fitted(con, fitted, BATCH)
+    assert con.sql(apply_fitted(con, bind_joins(workspace, fitted), BATCH)).fetchall() == \
+        BATCH_JOINED
+
+
+def test_a_moved_workspace_replays_its_joins(workspace: Workspace,
+                                             data: tuple[Artifact, Artifact],
+                                             tmp_path: Path) -> None:
+    """The fitted state keeps the joined version's id and store-relative path, no absolute
+    path: a copy of the project in another folder (the original gone) replays every join."""
+    output, recipe, _ = clean_dataset(workspace, "loans", join_recipe("regions", ["zip"]))
+    state = _stored(workspace, recipe).steps[0].state.model_dump()
+    assert state["path"] == data[1].relpath and not Path(state["path"]).is_absolute()
+    assert str(workspace.root).encode() not in (workspace.store / recipe.relpath).read_bytes()
+    moved = tmp_path / "elsewhere" / "project"
+    shutil.copytree(workspace.root, moved)
+    shutil.rmtree(workspace.root)
+    ws = Workspace(moved)
+    # the lineage walk every replay uses (acceptance test, batch scoring, retrain, packaging)
+    (_, fitted), = fitted_recipes_since_ingest(ws, ws.get(output.id))[1]
     con = duckdb.connect()
-    batch = ("SELECT * FROM (VALUES (7, '1003', 5.0::DOUBLE, 1), (8, '4242', 1.0::DOUBLE, 0)) "
-             "t(id, zip, amount, y)")
-    assert con.sql(apply_fitted(con, fitted, batch)).fetchall() == [
-        (7, "1003", 5.0, 1, "west", 44.2), (8, "4242", 1.0, 0, None, None)]
+    assert con.sql(apply_fitted(con, fitted, BATCH)).fetchall() == BATCH_JOINED
+    # clean with the stored (fitted) recipe, by ref: not refitted, same rows as before the move
+    again, same_recipe, report = clean_dataset(ws, "loans@1", recipe.ref)
+    assert not report.refitted and same_recipe.id == recipe.id
+    assert again.id == output.id and report.steps[0].unmatched == 2
+
+
+def test_a_join_whose_version_is_missing_names_it(workspace: Workspace,
+                                                  data: tuple[Artifact, Artifact],
+                                                  tmp_path: Path) -> None:
+    _, recipe, _ = clean_dataset(workspace, "loans", join_recipe("regions", ["zip"]))
+    stray = tmp_path / "stray.yaml"
+    stray.write_text((workspace.store / recipe.relpath).read_text())
+    other = Workspace.init(tmp_path / "other")
+    make_dataset(other, LOANS, name="loans", target="y")
+    with pytest.raises(RecipeError, match=r"stray.yaml: step 1 \(join\): the joined version "
+                                          r"regions@1 \(id [0-9a-f]{12}\) is not in the "
+                                          r"workspace"):
+        clean_dataset(other, "loans", stray)
 
 
 def test_a_key_that_repeats_on_the_joined_side_is_refused(workspace: Workspace) -> None:

@@ -23,7 +23,7 @@ from ..reports import Report, html_page, table
 from ..workspace import Artifact, Workspace
 from .datasets import DatasetVersion, open_dataset, workspace_connection
 from .engine import quote_literal
-from .join import joined_inputs, resolve_joins
+from .join import bind_joins, joined_inputs, resolve_joins
 from .recipe import (
     FittedRecipe,
     Join,
@@ -181,7 +181,7 @@ def _fitted(
 ) -> tuple[FittedRecipe, int | None]:
     """Fit ``recipe`` on the training rows (the split's train subset if one exists)."""
     if isinstance(recipe, FittedRecipe):
-        return recipe, None
+        return bind_joins(ws, recipe), None
     split = find_split(ws, dataset.artifact)
     train_sql = (data_sql if split is None
                  else subset_sql(dataset.path, ws.path_for_read(split), "train"))
@@ -271,7 +271,8 @@ def fitted_recipes_since_ingest(ws: Workspace, dataset: Artifact
     oldest first (``clean`` records each step as the parents ``input`` and ``recipe``).
 
     Whatever replays the training data's cleaning — the acceptance test on the sealed test set,
-    batch scoring of raw rows — walks this one lineage.
+    batch scoring of raw rows, retraining, packaging — walks this one lineage; its join steps
+    come back bound to the joined versions' files in ``ws``.
     """
     recipes: list[tuple[Artifact, FittedRecipe]] = []
     while True:
@@ -282,5 +283,5 @@ def fitted_recipes_since_ingest(ws: Workspace, dataset: Artifact
         fitted = parse_recipe(read_yaml(ws.path_for_read(artifact), RecipeError), artifact.ref)
         if not isinstance(fitted, FittedRecipe):
             raise RecipeError(f"recipe {artifact.ref} is not fitted; the catalog may be damaged")
-        recipes.append((artifact, fitted))
+        recipes.append((artifact, bind_joins(ws, fitted)))
         dataset = parents["input"]

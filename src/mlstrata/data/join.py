@@ -4,7 +4,9 @@ A :class:`~mlstrata.data.recipe.Join` step names another dataset version by ref;
 :func:`resolve_joins` finds it in the catalog (reading it is logged like any training read) and
 binds the step to its id and Parquet file. Once fitted, the step carries that id, so the cleaned
 version records lineage to both inputs (:func:`joined_inputs`) and every replay — batch scoring,
-precompute, the acceptance test, a package's lookup tables — reads the very same rows.
+precompute, the acceptance test, a package's lookup tables — reads the very same rows. A replay
+finds those rows by id in the workspace at hand (:func:`bind_joins`), never by a path frozen at
+fitting time, so a workspace copied or moved to another folder replays as before.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from collections.abc import Sequence
 
 from ..errors import RecipeError, RefNotFoundError
 from ..workspace import Workspace
-from .recipe import FittedRecipe, Join, Recipe, Step
+from .recipe import FittedRecipe, FittedStep, Join, Recipe, Step
 
-__all__ = ["join_recipe", "joined_inputs", "resolve_joins"]
+__all__ = ["bind_joins", "join_recipe", "joined_inputs", "resolve_joins"]
 
 
 def join_recipe(dataset: str, on: str | Sequence[str], how: str = "left") -> Recipe:
@@ -42,7 +44,34 @@ def _bound(ws: Workspace, step: Step, number: int, source: str) -> Step:
     except RefNotFoundError as exc:
         raise RecipeError(f"{source}: step {number} (join): no dataset {step.dataset!r} to join;"
                           f" ingest it first or give a ref from 'mlstrata ls dataset'") from exc
-    return step.resolved(artifact.id, artifact.ref, ws.path_for_read(artifact))
+    return step.resolved(artifact.id, artifact.ref, ws.path_for_read(artifact), artifact.relpath)
+
+
+def bind_joins(ws: Workspace, fitted: FittedRecipe) -> FittedRecipe:
+    """``fitted`` with each join step bound to its joined version's file in ``ws`` (by id).
+
+    Every replay of a stored recipe goes through here (``clean`` with a fitted recipe, and
+    :func:`~mlstrata.data.clean.fitted_recipes_since_ingest`, which the acceptance test, batch
+    scoring, precompute, retraining and packaging use).
+    """
+    return FittedRecipe(tuple(_bound_fitted(ws, s, number, fitted.source)
+                              for number, s in enumerate(fitted.steps, start=1)), fitted.source)
+
+
+def _bound_fitted(ws: Workspace, fitted: FittedStep, number: int, source: str) -> FittedStep:
+    if not isinstance(fitted.step, Join):
+        return fitted
+    state = fitted.state.model_dump()
+    try:
+        artifact = ws.get(str(state["dataset"]))
+    except RefNotFoundError as exc:
+        raise RecipeError(f"{source}: step {number} (join): the joined version {state['ref']} "
+                          f"(id {str(state['dataset'])[:12]}) is not in the workspace "
+                          f"{ws.root}; replay the recipe in the project that holds it, or "
+                          "ingest the same data here") from exc
+    step = fitted.step.resolved(artifact.id, artifact.ref, ws.path_for_read(artifact),
+                                artifact.relpath)
+    return FittedStep(step, fitted.state)
 
 
 def joined_inputs(fitted: FittedRecipe) -> dict[str, str]:

@@ -419,7 +419,7 @@ class Dedupe(Step):
 class _JoinState(_Model):
     dataset: str  # the joined version's artifact id: the sha256 of its Parquet
     ref: str
-    path: str  # where that Parquet lies in the workspace store (content-addressed)
+    path: str  # where that Parquet lies inside the workspace store (for readers; replays go by id)
     columns: dict[str, str]  # joined column -> engine type, in output order
     rows: int
     unmatched: int  # rows the step was fitted on that found no match
@@ -432,7 +432,9 @@ class Join(Step):
     only rows with a match. The key must be unique on the joined side — one row per key — or
     fitting refuses it, naming an example duplicate. The joined version is found through the
     workspace (:func:`mlstrata.data.join.resolve_joins`) and frozen by id when fitted, so a replay
-    reads the very same rows.
+    reads the very same rows. The fitted state holds no absolute path: a replay binds the step to
+    the version's file in the workspace at hand (:func:`mlstrata.data.join.bind_joins`), so a
+    workspace moved to another folder replays as before.
     """
 
     kind = "join"
@@ -441,7 +443,7 @@ class Join(Step):
     on: list[str] = Field(min_length=1)
     how: Literal["left", "inner"] = "left"
     columns: list[str] | None = Field(None, min_length=1)
-    _source: tuple[str, str, str] | None = PrivateAttr(None)
+    _source: tuple[str, str, str, str] | None = PrivateAttr(None)  # id, ref, file, store path
 
     @model_validator(mode="before")
     @classmethod
@@ -456,10 +458,11 @@ class Join(Step):
     def _one_key(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    def resolved(self, dataset_id: str, ref: str, path: Path) -> Join:
-        """This step bound to the joined version (its id, ref and Parquet path), ready to fit."""
+    def resolved(self, dataset_id: str, ref: str, path: Path, stored_as: str) -> Join:
+        """This step bound to the joined version: its id, ref, Parquet file on disk and path
+        inside the workspace store — ready to fit, or to replay a fitted state."""
         bound = self.model_copy()
-        bound._source = (dataset_id, ref, str(path))
+        bound._source = (dataset_id, ref, str(path), stored_as)
         return bound
 
     def changes_rows(self) -> bool:
@@ -474,7 +477,7 @@ class Join(Step):
         if self._source is None:
             raise RecipeError(f"dataset {self.dataset!r} is not bound; join steps are fitted by "
                               "'mlstrata clean' or 'mlstrata ingest --join' in a workspace")
-        dataset_id, ref, path = self._source
+        dataset_id, ref, path, stored_as = self._source
         joined = _describe(con, f"SELECT * FROM {_parquet(path)}", f"dataset {ref}")
         for key in self.on:
             if key not in joined:
@@ -492,7 +495,7 @@ class Join(Step):
                                   f"columns to bring with 'columns:', or rename one first")
         self._require_unique_key(con, path, ref)
         ((rows,),) = con.execute(f"SELECT count(*) FROM {_parquet(path)}").fetchall()
-        state = _JoinState(dataset=dataset_id, ref=ref, path=path,
+        state = _JoinState(dataset=dataset_id, ref=ref, path=stored_as,
                            columns={name: joined[name] for name in added}, rows=int(rows),
                            unmatched=0)
         return state.model_copy(update={"unmatched": self.unmatched(con, sql, state)})
@@ -514,14 +517,22 @@ class Join(Step):
         match = " AND ".join(f"j.{k} = i.{k}" for k in map(quote_identifier, self.on))
         ((count,),) = con.execute(
             f"SELECT count(*) FROM ({sql}) AS i WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {_parquet(state.path)} AS j WHERE {match})").fetchall()
+            f"(SELECT 1 FROM {_parquet(self._file(state))} AS j WHERE {match})").fetchall()
         return int(count)
 
     def _sql(self, sql: str, state: Any) -> str:
         match = " AND ".join(f"__i.{k} = __j.{k}" for k in map(quote_identifier, self.on))
         added = ", ".join(f"__j.{quote_identifier(name)}" for name in state.columns)
         return (f"SELECT __i.*, {added} FROM ({sql}) AS __i {self.how.upper()} JOIN "
-                f"{_parquet(state.path)} AS __j ON {match}")
+                f"{_parquet(self._file(state))} AS __j ON {match}")
+
+    def _file(self, state: Any) -> str:
+        """The joined version's Parquet file in the workspace this step was bound in."""
+        if self._source is None or self._source[0] != state.dataset:
+            raise RecipeError(f"the join with {state.ref} is replayed outside a workspace; "
+                              "apply the fitted recipe through the workspace that holds "
+                              f"{state.ref} (mlstrata clean, predict or test run in the project)")
+        return self._source[2]
 
 
 _STEPS: dict[str, type[Step]] = {
