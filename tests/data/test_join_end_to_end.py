@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -85,23 +86,43 @@ def test_ingest_join_train_package_and_score_raw_records(
     with pytest.raises(InvalidInputError, match="region_code"):
         runtime.predict_records([{"id": 3, "amount": 10.0, "age": 30}])  # no key: nothing to join
 
-    # Batch scoring and precompute in the workspace replay the join with DuckDB from the frozen
-    # recipe.
+    # Batch scoring from the package alone (no workspace anywhere): its join tables fill the
+    # joined columns, as the runtime does; R5 has no region row (left join: scored, missing).
     batch = tmp_path / "raw.csv"
-    batch.write_text("id,region_code,amount,age\n1,R3,1200.5,30\n2,R1,1200.5,30\n")
-    out = tmp_path / "scored.parquet"
-    scored = cli("predict", package, "--input", batch, "--output", out, "--key", "id",
-                 "--no-log", cwd=project)
+    batch.write_text("id,region_code,amount,age\n1,R3,1200.5,30\n2,R1,1200.5,30\n"
+                     "3,R5,1200.5,30\n")
+    alone = tmp_path / "alone"
+    shutil.copytree(package, alone / "loans")
+    out = alone / "scored.parquet"
+    scored = cli("predict", alone / "loans", "--input", batch, "--output", out, "--key", "id",
+                 cwd=alone)
     assert scored.code == 0, scored.err
-    assert pq.read_table(out).num_rows == 2
+    from_package = pq.read_table(out).to_pylist()
+    assert [row["prediction"] for row in from_package[:2]] == from_raw.labels.tolist()
+    assert [row["probability_1"] for row in from_package[:2]] == pytest.approx(
+        from_raw.probabilities[:, 1].tolist())
+    assert len(from_package) == 3
+
+    # The project moved to another folder: the workspace replays the join with DuckDB from the
+    # frozen recipe, finding the joined version by id (no path frozen at fitting time).
+    moved = tmp_path / "moved" / "project"
+    shutil.move(project, moved)
+    package = moved / "packages" / "loans"
+    replayed = tmp_path / "replayed.parquet"
+    scored = cli("predict", package, "--input", batch, "--output", replayed, "--key", "id",
+                 "--recipe", "replay", "--no-log", cwd=moved)
+    assert scored.code == 0, scored.err
+    assert [(str(r["id"]), r["prediction"], round(r["probability_1"], 9)) for r in
+            pq.read_table(replayed).to_pylist()] == [
+        (r["id"], r["prediction"], round(r["probability_1"], 9)) for r in from_package]
     store = tmp_path / "scores.db"
     precomputed = cli("precompute", package, "--input", batch, "--key", "id", "--db",
-                      f"sqlite:///{store}", "--no-log", cwd=project)
+                      f"sqlite:///{store}", "--no-log", cwd=moved)
     assert precomputed.code == 0, precomputed.err
     with sqlite3.connect(store) as db:
         tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE "
                                                  "type = 'table' AND name NOT LIKE '%meta%'")]
-        assert any(db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] == 2 for t in tables)
+        assert any(db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] == 3 for t in tables)
 
     # The model wheel carries the join table and its runtime applies it (no mlstrata, no pandas).
     wheel = build_wheel(package, tmp_path / "dist")

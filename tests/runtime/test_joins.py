@@ -60,3 +60,23 @@ def test_a_left_join_without_a_match_leaves_the_fields_missing(
 def test_field_lists_from_text_cells(tables: tuple[JoinTable, ...]) -> None:
     lists = enrich_lists(tables, {"store": ["1", "2"], "week": ["7", "7"]})
     assert lists["city"] == ["Bilbao", "Vigo"] and lists["holiday"] == [True, False]
+
+
+def test_arrow_batches_are_joined_like_records(tables: tuple[JoinTable, ...]) -> None:
+    """Batch scoring's Arrow join (``mlstrata predict`` from a package alone) fills what the
+    runtime fills for the same rows — CSV text cells included — and turns an inner join's
+    unmatched key into a problem of that row instead of refusing the batch."""
+    import pyarrow as pa
+
+    from mlstrata.batch.joining import join_batch, joined_columns
+
+    batch = pa.record_batch({"store": ["1", "2", "1", "9"], "week": ["7", "7", "7", "7"]})
+    assert joined_columns(tables, batch.schema.names) == ["city", "size", "holiday"]
+    assert joined_columns(tables, ["week"]) == []  # no store: nothing to join on
+    joined, problems = join_batch(tables, batch)
+    assert joined.to_pylist()[:3] == enrich_records(tables, batch.to_pylist()[:3])
+    assert joined.column("city").to_pylist() == ["Bilbao", "Vigo", "Bilbao", None]
+    assert [(p.row, p.field) for p in problems] == [(3, "city, week")]
+    assert "(None, '7') has no row in weeks@1" in problems[0].message
+    sent = batch.append_column("city", pa.array(["Vigo"] * 4))
+    assert join_batch(tables, sent)[0].column("city").to_pylist() == ["Vigo"] * 4

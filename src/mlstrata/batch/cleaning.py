@@ -10,7 +10,9 @@ on the others), and rows a ``filter`` or an ``outliers`` drop removes come back 
 step as the reason (``recipe filter: <sql>``).
 
 :func:`cleaning_for` finds the recipes through the workspace the model was trained in (the
-package's manifest names its dataset). It is only possible with that workspace at hand.
+package's manifest names its dataset). It is only possible with that workspace at hand. Columns
+a ``join`` step added are not a reason to replay: the package's own join tables fill them at
+scoring time (:mod:`.joining`), with or without the workspace.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..data.recipe import (
 from ..errors import DataError, RecipeError
 from ..runtime.model import LoadedModel
 from ..workspace import Artifact, Workspace
+from .joining import joined_columns
 
 __all__ = ["Cleaning", "CleanedBatches", "RecipeMode", "clean_batches", "cleaning_for",
            "recipe_outputs"]
@@ -114,11 +117,14 @@ def cleaning_for(model: LoadedModel, ws: Workspace | None, columns: Sequence[str
 
     ``replay`` always replays the training data's recipes (a workspace is required); ``skip``
     never does; ``auto`` replays them when the input lacks a model input that a recipe creates
-    (a derived or renamed column), and otherwise names the missing inputs.
+    (a derived or renamed column) and the package's join tables do not fill, and otherwise
+    names the missing inputs.
     """
     if mode == "skip":
         return None
-    missing = [name for name in model.signature.input_names if name not in columns]
+    joined = set(joined_columns(model.joins, columns))
+    missing = [name for name in model.signature.input_names
+               if name not in columns and name not in joined]
     if mode == "auto" and not missing:
         return None
     recipes = _recipes(model, ws, missing, required=mode == "replay")

@@ -3,15 +3,17 @@
 :func:`score_batches` is the one scoring loop of batch prediction, precompute and the Spark
 engine. For each batch it
 
-1. converts every model input from its Arrow column to the runtime's typed column (float64 with
+1. fills the joined columns the batch lacks from the package's join tables (:mod:`.joining`),
+   so raw records are enriched as the lean runtime enriches them;
+2. converts every model input from its Arrow column to the runtime's typed column (float64 with
    NaN, object with None, datetime64[s] with NaT) with vectorised Arrow casts — text cells such as
    a CSV's are parsed as the signature's type; a column whose cast fails falls back to the
    runtime's per-value conversion, which names each bad value;
-2. checks the contract's rules with :func:`mlstrata.runtime.inputs.check_rules` — a text column
+3. checks the contract's rules with :func:`mlstrata.runtime.inputs.check_rules` — a text column
    with ``allowed`` values is dictionary-encoded by Arrow first, so that each distinct value is
    decoded and checked once, however many rows repeat it; a ``pattern`` is first matched by
    Arrow's RE2 kernel (:mod:`.patterns`), and the runtime checks only the rows RE2 leaves;
-3. scores the valid rows with :meth:`~mlstrata.runtime.model.LoadedModel.score` and returns them
+4. scores the valid rows with :meth:`~mlstrata.runtime.model.LoadedModel.score` and returns them
    as :class:`ScoredBatch` ``scored`` (keys, ``prediction``, ``probability_<class>``,
    ``warnings``, ``model``, ``model_version``, ``run_id``), and the invalid rows as given plus
    ``reject_reason``. A row the model answers NaN or infinity for is invalid too: it is rejected
@@ -54,6 +56,7 @@ from ..runtime.inputs import columns_from_lists as _runtime_columns
 from ..runtime.model import LoadedModel, Predictions
 from ..runtime.outputs import NonFinitePredictionError
 from ..runtime.signature import InputField, Signature, class_key
+from .joining import join_batch
 from .patterns import re2_form, surely_matching
 
 __all__ = ["REJECT_REASON", "WARNINGS", "InvalidRowsError", "ScoredBatch", "ScoredDetail",
@@ -141,8 +144,10 @@ def output_schema(model: LoadedModel, key_fields: Sequence[pa.Field]) -> pa.Sche
 def _score_one(model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str],
                on_invalid: OnInvalid, run_id: str, first_row: int) -> ScoredBatch:
     signature = model.signature
-    _require_columns(batch, [*keys, *signature.input_names])
-    columns, found = checked_columns(signature, batch)
+    joined, unjoined = join_batch(model.joins, batch)
+    _require_columns(joined, [*keys, *signature.input_names])
+    columns, found = checked_columns(signature, joined)
+    found = unjoined + found
     typed = columns
     problems = [p for p in found if p.severity == "error" or model.strict]
     warned = [p for p in found if p.severity == "warn" and not model.strict]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,13 +75,19 @@ class JoinTable:
         lacking = [c for c in self.columns if c not in lists]
         if not lacking or any(k not in lists for k in self.on):
             return lists
-        problems: list[FieldProblem] = []
-        found = [self._lookup(number, list(key), problems)
-                 for number, key in enumerate(zip(*(lists[k] for k in self.on), strict=True))]
+        found, problems = self.matches(zip(*(lists[k] for k in self.on), strict=True))
         if problems:
             raise InvalidInputError(problems)
         position = {c: n for n, c in enumerate(self.columns)}
         return {**lists, **{c: [row[position[c]] for row in found] for c in lacking}}
+
+    def matches(self, keys: Iterable[Sequence[Any]]
+                ) -> tuple[list[tuple[Any, ...]], list[FieldProblem]]:
+        """The joined values for each key in order (missing where a key has no row), and — for
+        an inner join — a problem for each record (counted from 0) whose key has no row."""
+        problems: list[FieldProblem] = []
+        found = [self._lookup(number, list(key), problems) for number, key in enumerate(keys)]
+        return found, problems
 
     def _lookup(self, number: int, key: list[Any], problems: list[FieldProblem]
                 ) -> tuple[Any, ...]:

@@ -40,7 +40,7 @@ from .inputs import (
     require_valid,
     text_missing,
 )
-from .joins import enrich_lists, enrich_records, load_joins
+from .joins import JoinTable, enrich_lists, enrich_records, load_joins
 from .manifest import Manifest, verify_package
 from .outputs import require_finite
 from .session import open_session
@@ -181,6 +181,11 @@ class LoadedModel:
         self._date_sources = _date_sources(signature)
         self._date_memo: dict[tuple[str, np.datetime64], dict[str, np.ndarray[Any, Any]]] = {}
         self._joins = load_joins(directory)
+
+    @property
+    def joins(self) -> tuple[JoinTable, ...]:
+        """The package's join tables (``joins/NN.json``) in recipe order; empty for most models."""
+        return self._joins
 
     @property
     def name(self) -> str:
