@@ -64,7 +64,7 @@ from .datasets import open_dataset, workspace_connection
 from .types import ColumnInfo, columns_of
 
 __all__ = ["infer_contract", "infer_contract_for", "relax_pii_columns", "shape_pattern",
-           "widened_range"]
+           "transformed_pii", "widened_range"]
 
 WIDEN = 0.10
 MAX_CATEGORIES = 50
@@ -293,6 +293,17 @@ def shape_pattern(shape: str) -> str:
     return "^" + "".join(pieces) + "$"
 
 
+def transformed_pii(pii: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """``{column: "hashed" | "masked"}`` for the catalog's PII findings whose values were
+    transformed at ingest: what the dataset stores is not what live data carries.
+
+    >>> transformed_pii([{"column": "mail", "action": "hash"}, {"column": "tel", "action": "keep"}])
+    {'mail': 'hashed'}
+    """
+    return {str(entry["column"]): _TRANSFORMED[str(entry["action"])] for entry in pii
+            if entry.get("action") in _TRANSFORMED and entry.get("column")}
+
+
 def relax_pii_columns(contract: Contract, pii: Iterable[Mapping[str, Any]]) -> Contract:
     """Keep only type and nullability on the columns whose values were hashed or masked at ingest.
 
@@ -308,9 +319,8 @@ def relax_pii_columns(contract: Contract, pii: Iterable[Mapping[str, Any]]) -> C
     (None, False)
     """
     columns = dict(contract.columns)
-    for entry in pii:
-        name, done = entry.get("column"), _TRANSFORMED.get(entry.get("action", ""))
-        if done is None or name not in columns:
+    for name, done in transformed_pii(pii).items():
+        if name not in columns:
             continue
         columns[name] = ColumnSpec(
             type=columns[name].type, nullable=columns[name].nullable,

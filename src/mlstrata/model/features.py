@@ -49,6 +49,7 @@ __all__ = [
     "make_pipeline",
     "plan_features",
     "register_onnx_converters",
+    "too_many_levels",
 ]
 
 _NUMERIC = ("integer", "float", "boolean")
@@ -193,12 +194,19 @@ def _encoding(column: str, config: FeatureConfig, task: str | None,
                           "needs a target; use onehot or ordinal for clustering")
     if chosen is not None:
         return chosen
-    many = levels.get(column, 0) > config.max_onehot_levels
+    many = too_many_levels(levels.get(column, 0), config)
     if config.encoding == "onehot" and many and task in ("binary", "regression"):
         return "target"
     if config.encoding == "target" and task not in ("binary", "multiclass", "regression"):
         return "onehot"
     return config.encoding
+
+
+def too_many_levels(levels: int, config: FeatureConfig) -> bool:
+    """Whether a text column with ``levels`` distinct values has too many for a plain one-hot
+    encoding (``model.features.max_onehot_levels``): training target-encodes such a column,
+    an online model leaves it out."""
+    return levels > config.max_onehot_levels
 
 
 def build_preprocessor(plan: FeaturePlan, config: FeatureConfig) -> Any:

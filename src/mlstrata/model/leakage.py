@@ -35,7 +35,7 @@ from ..config import FeatureConfig
 from ..data.types import ColumnInfo
 from .cv import StratifiedFolds
 
-__all__ = ["screen_features"]
+__all__ = ["identifier_reason", "screen_features"]
 
 _ID_TOKENS = {"id", "uuid", "guid", "key"}
 _UNIQUE_RATIO = 0.95
@@ -103,6 +103,14 @@ def _screen_column(
     if why:
         return _finding(info.name, "identifier", distinct / len(present), why)
     return None
+
+
+def identifier_reason(values: pd.Series, info: ColumnInfo) -> str:
+    """Why the column ``info`` holding ``values`` is an identifier that can only memorise rows
+    (the rule this guard applies before training; online models are created with it too),
+    or ``""``."""
+    present = values.dropna()
+    return _identifier(present, info, int(present.nunique()))
 
 
 def _identifier(present: pd.Series, info: ColumnInfo, distinct: int) -> str:

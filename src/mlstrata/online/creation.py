@@ -5,8 +5,10 @@ The contract comes from a YAML file, or from a dataset version: the project's
 ``contracts/<dataset>.yaml`` when it exists, else one inferred from the data (as ``mlstrata
 contract infer`` would). From a dataset the classes are counted in the data (the rules batch
 training uses); from a contract alone they are the target's ``allowed`` values. The settings
-``mlstrata.yaml`` gives under ``online:`` (model parameters, seed, dropped columns) and
-``model.features.date_parts`` are frozen into the spec.
+``mlstrata.yaml`` gives under ``online:`` (model parameters, seed, dropped and kept columns)
+and ``model.features.date_parts`` are frozen into the spec. The dataset (``--dataset``, else the
+warm start's) is the evidence :mod:`mlstrata.online.columns` judges the columns on: identifiers,
+hashed or masked PII and text with too many categories are left out.
 """
 
 from __future__ import annotations
@@ -58,9 +60,12 @@ def create_online(ws: Workspace, request: CreateRequest,
     warm = _dataset(ws, request.warm_start) if request.warm_start else None
     settings = ws.config.online
     kind = request.model or settings.model
+    evidence = _dataset(ws, request.dataset) if request.dataset else warm
     spec = build_spec(request.name, contract, request.target, kind, classes=classes,
                       params=settings.params.get(kind, {}), seed=settings.seed,
-                      drop=settings.drop, date_parts=ws.config.model.features.date_parts,
+                      drop=settings.drop, keep=settings.keep,
+                      findings=_findings(ws, contract, request.target, evidence),
+                      date_parts=ws.config.model.features.date_parts,
                       warm_start=warm.id if warm else None)
     model = OnlineModel(spec, build_pipeline(spec))
     learnt = warm_start(model, dataset_rows(ws, warm.id)) if warm else None
@@ -121,6 +126,31 @@ def _dataset_contract(ws: Workspace, dataset: Artifact) -> Contract:
     finally:
         con.close()
     return relax_pii_columns(inferred, dataset.meta.get("pii") or [])
+
+
+def _findings(ws: Workspace, contract: Contract, target: str,
+              dataset: Artifact | None) -> list[dict[str, str]]:
+    """The columns to leave out, judged on the contract and (a sample of) the dataset."""
+    from ..data.datasets import open_dataset, workspace_connection
+    from ..data.engine import quote_identifier, quote_literal
+    from .columns import SAMPLE_ROWS, left_out
+
+    config = ws.config.model.features
+    if dataset is None or target not in contract.columns:
+        return left_out(contract, target, config=config)
+    path = open_dataset(ws, dataset.id, purpose="online").path
+    con = workspace_connection(ws)
+    try:
+        present = {row[0] for row in con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(path))})").fetchall()}
+        names = ", ".join(quote_identifier(c) for c in contract.columns
+                          if c in present and c != target) or "NULL AS none"
+        rows = con.execute(f"SELECT {names} FROM read_parquet({quote_literal(str(path))}) "
+                           f"USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (0)").df()
+    finally:
+        con.close()
+    return left_out(contract, target, rows=rows, pii=dataset.meta.get("pii") or [],
+                    source=f"dataset {dataset.ref}", config=config)
 
 
 def _dataset_classes(ws: Workspace, dataset: Artifact, contract: Contract,

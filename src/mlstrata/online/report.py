@@ -154,6 +154,12 @@ class OnlineStatus(Report):
         console.print(f"[bold]{self.name}[/]: online {spec['model']} ({spec['task']}) "
                       f"predicting {spec['target']} from {len(spec['features'])} columns",
                       highlight=False)
+        for entry in spec.get("excluded", ()):
+            console.print(f"  left out {entry['column']} ({entry['reason']}): {entry['detail']}",
+                          highlight=False, soft_wrap=True)
+        if any(e["reason"] != "dropped" for e in spec.get("excluded", ())):
+            console.print("  (to keep one, list it in online.keep in mlstrata.yaml and create "
+                          "the model again)", highlight=False)
         console.print(f"events: {self.events} logged, {body['events_since_checkpoint']} since "
                       "the last checkpoint; " + ("open in another process" if self.open_elsewhere
                                                  else "not open elsewhere"), highlight=False)
@@ -186,7 +192,9 @@ class OnlineStatus(Report):
                  "sha256": c["id"]} for c in self.checkpoints]
         quarantine = [{k: e[k] for k in ("id", "first", "last", "events", "status", "reason",
                                           "at")} for e in self.quarantine]
+        excluded = list(self.spec.get("excluded", ()))
         return html_page(f"Online model {self.name}", [
+            ("Columns left out", [table(excluded) if excluded else paragraph("none")]),
             ("Checkpoints", [table(rows)]),
             ("Quarantine", [table(quarantine) if quarantine else paragraph("empty")])],
                          facts={"events": self.events, **{k: self.spec[k] for k in

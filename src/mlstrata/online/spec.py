@@ -9,7 +9,10 @@ and never changes afterwards: recovery rebuilds the very same pipeline from it, 
   for batch training), a regressor otherwise — and, for a classifier, the ordered classes;
 - each feature's role: ``numbers`` (integer, float, boolean), ``categories`` (text) and
   ``dates`` (expanded into the parts ``model.features.date_parts`` names, as at training time);
-  the target, columns in ``online.drop`` and ``unique`` columns (identifiers) are left out.
+  the target and the columns in ``online.drop`` are left out, and so are, unless ``online.keep``
+  names them, identifiers, hashed or masked PII and text with too many categories
+  (:mod:`mlstrata.online.columns` finds them, by the rules of batch training); ``excluded``
+  records each column left out with the reason.
 
 >>> from mlstrata.contract import Contract
 >>> contract = Contract.model_validate({"columns": {
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..contract import Contract, did_you_mean
-from ..errors import ContractError
+from ..errors import ConfigError, ContractError
 from .estimators import check_model_kind
 
 __all__ = ["SPEC_KIND", "SPEC_VERSION", "OnlineSpec", "Task", "build_spec"]
@@ -59,6 +62,8 @@ class OnlineSpec:
     seed: int = 0
     warm_start: str | None = None
     """The id of the dataset version whose rows the model learnt before its first event."""
+    excluded: tuple[Mapping[str, str], ...] = ()
+    """``{column, reason, detail}`` of each contract column left out (the target excepted)."""
 
     def to_json(self) -> str:
         """The spec as the JSON text of its artifact (contract columns in their order)."""
@@ -67,6 +72,7 @@ class OnlineSpec:
                 "numbers": list(self.numbers), "categories": list(self.categories),
                 "dates": list(self.dates), "date_parts": list(self.date_parts),
                 "params": dict(self.params), "seed": self.seed, "warm_start": self.warm_start,
+                "excluded": [dict(e) for e in self.excluded],
                 "contract": self.contract.model_dump(mode="json")}
         return json.dumps(body, indent=2)
 
@@ -82,7 +88,8 @@ class OnlineSpec:
                    classes=tuple(body["classes"]),
                    numbers=tuple(body["numbers"]), categories=tuple(body["categories"]),
                    dates=tuple(body["dates"]), date_parts=tuple(body["date_parts"]),
-                   params=body["params"], seed=body["seed"], warm_start=body["warm_start"])
+                   params=body["params"], seed=body["seed"], warm_start=body["warm_start"],
+                   excluded=tuple(body.get("excluded", ())))
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -93,11 +100,14 @@ class OnlineSpec:
 
 def build_spec(name: str, contract: Contract, target: str, model: str, *,
                classes: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
-               seed: int = 0, drop: Sequence[str] = (),
+               seed: int = 0, drop: Sequence[str] = (), keep: Sequence[str] = (),
+               findings: Sequence[Mapping[str, str]] | None = None,
                date_parts: Sequence[str] = _DEFAULT_DATE_PARTS,
                warm_start: str | None = None) -> OnlineSpec:
     """The spec of a new online model; ``classes`` (e.g. counted in a dataset) override the
-    contract's for a classifier. Errors name the column or setting and the fix."""
+    contract's for a classifier. ``findings`` are :func:`mlstrata.online.columns.left_out`'s
+    (default: from the contract alone); those ``keep`` names are not left out, ``drop`` always
+    is. Errors name the column or setting and the fix."""
     if target not in contract.columns:
         raise ContractError(f"target '{target}' is not a column of the contract"
                             f"{did_you_mean(target, list(contract.columns))}; pass --target "
@@ -105,11 +115,31 @@ def build_spec(name: str, contract: Contract, target: str, model: str, *,
     found = _classes(contract, target) if classes is None else tuple(classes)
     task: Task = "classification" if found else "regression"
     check_model_kind(model, task)
-    roles = _roles(contract, {target, *drop})
+    excluded = _excluded(contract, target, drop, keep, findings)
+    roles = _roles(contract, {target, *(e["column"] for e in excluded)})
     return OnlineSpec(name=name, contract=contract, target=target, task=task, model=model,
                       classes=found, numbers=roles["numbers"], categories=roles["categories"],
                       dates=roles["dates"], date_parts=tuple(date_parts),
-                      params=dict(params or {}), seed=seed, warm_start=warm_start)
+                      params=dict(params or {}), seed=seed, warm_start=warm_start,
+                      excluded=tuple(excluded))
+
+
+def _excluded(contract: Contract, target: str, drop: Sequence[str], keep: Sequence[str],
+              findings: Sequence[Mapping[str, str]] | None) -> list[dict[str, str]]:
+    """The columns left out: ``online.drop``, then the findings ``online.keep`` does not name."""
+    from .columns import left_out
+
+    for key, names in (("drop", drop), ("keep", keep)):
+        for column in names:
+            if column not in contract.columns or column == target:
+                raise ConfigError(f"mlstrata.yaml: online.{key} names '{column}', which is not "
+                                  "a feature column of the contract"
+                                  f"{did_you_mean(column, list(contract.columns))}; name one "
+                                  "of its columns or remove it")
+    out = [{"column": c, "reason": "dropped", "detail": "listed in online.drop"} for c in drop]
+    found = left_out(contract, target) if findings is None else findings
+    out += [dict(f) for f in found if f["column"] not in {*drop, *keep}]
+    return sorted(out, key=lambda e: list(contract.columns).index(e["column"]))
 
 
 def _classes(contract: Contract, target: str) -> tuple[Any, ...]:
@@ -133,7 +163,7 @@ def _roles(contract: Contract, excluded: set[str]) -> dict[str, tuple[str, ...]]
     """The feature columns by role, in contract order."""
     roles: dict[str, list[str]] = {"numbers": [], "categories": [], "dates": []}
     for column, spec in contract.columns.items():
-        if column in excluded or spec.unique:
+        if column in excluded:
             continue
         role = ("numbers" if spec.type in _NUMBERS else "dates" if spec.type in _DATES
                 else "categories")
