@@ -67,7 +67,7 @@ def _stream(client: httpx.Client, rows: Iterator[dict[str, Any]], target: str,
         for event, (truth, answer) in enumerate(kept, start=sent + 1):
             seen, right = seen + 1, right + (truth == answer)
             if event % every == 0:
-                _report(client, event, right / seen, event in poison or event - every in poison)
+                _report(client, event, right / seen, _overlaps(event - seen + 1, event, poison))
                 seen = right = 0
         sent += len(kept)
     print(f"{sent} events streamed ({len(poison)} with flipped labels), {refused} rows refused "
@@ -93,6 +93,11 @@ def _predict_and_learn(client: httpx.Client, rows: list[dict[str, Any]], target:
     predictions = [p.get("label") for p in body["predictions"]]
     return [(row[target], p) for row, p in zip(learnt, predictions, strict=True)], \
         len(rows) - len(learnt)
+
+
+def _overlaps(first: int, last: int, poison: range) -> bool:
+    """Whether events ``first..last`` include a poisoned one."""
+    return bool(poison) and first <= poison[-1] and last >= poison[0]
 
 
 def _features(row: dict[str, Any], target: str) -> dict[str, Any]:
