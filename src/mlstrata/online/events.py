@@ -46,7 +46,7 @@ from ..errors import DataError
 from .screen import Screen
 from .spec import OnlineSpec
 
-__all__ = ["EventChecker", "EventRefusedError", "decode_event", "encode_event"]
+__all__ = ["EventChecker", "EventRefusedError", "decode_event", "encode_event", "logged_forms"]
 
 Event = dict[str, Any]
 """An accepted learn event: ``{"record": {column: value}, "label": label}``."""
@@ -141,6 +141,71 @@ def decode_event(data: bytes) -> Event:
     """An event from :func:`encode_event`'s bytes."""
     event: Event = orjson.loads(data)
     return event
+
+
+def logged_forms(events: Sequence[Event]) -> tuple[list[bytes], list[Event]]:
+    """Each event's JSON for the event log, and each event as a model learns it: its JSON
+    decoded again, so that a model recovered from the log learns exactly what the live one
+    learnt — the event itself when decoding would change nothing (:func:`round_trips`).
+
+    >>> logged_forms([{"record": {"x": 1.5}, "label": 1}, {"record": {"x": float("nan")},
+    ...                                                   "label": 0}])
+    ([b'{"record":{"x":1.5},"label":1}', b'{"record":{"x":null},"label":0}'], \
+[{'record': {'x': 1.5}, 'label': 1}, {'record': {'x': None}, 'label': 0}])
+    """
+    exact = [round_trips(event) for event in events]
+    payloads = _encode_plain(events) if all(exact) else None
+    if payloads is None:
+        payloads = [encode_event(event) for event in events]
+    return payloads, [event if same else decode_event(payload)
+                      for event, same, payload in zip(events, exact, payloads, strict=True)]
+
+
+def as_learnt(event: Event) -> Event:
+    """``event`` as a model learns it (see :func:`logged_forms`), without logging it."""
+    return event if round_trips(event) else decode_event(encode_event(event))
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+_INT64 = 1 << 63
+
+
+def round_trips(event: Event) -> bool:
+    """Whether ``event`` equals its decoded JSON (text, 64-bit ints, booleans, nulls, finite
+    floats — JSON round-trips them exactly).
+
+    >>> round_trips({"record": {"a": 1.5, "b": "x", "c": None}, "label": True})
+    True
+    >>> round_trips({"record": {"a": float("nan")}, "label": 1})
+    False
+    >>> round_trips({"record": {}, "label": 2**64})
+    False
+    """
+    for value in (event["label"], *event["record"].values()):
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN and ±inf become null in JSON
+                return False
+        elif kind not in _PLAIN or (kind is int and not -_INT64 <= value < _INT64):
+            return False
+    return True
+
+
+_EVENT_START = b'{"record":'
+_BETWEEN_EVENTS = b"," + _EVENT_START
+
+
+def _encode_plain(events: Sequence[Event]) -> list[bytes] | None:
+    """:func:`encode_event` of each of ``events`` — all of them :func:`round_trips` — from one
+    ``orjson`` call for the whole list, cut at the events' starts: ~0.6 µs an event instead of
+    ~3 µs for a call each (every call allocates a 1 KiB buffer, and thousands of them kept
+    alive at once are slow to allocate). Such values are never objects, and a quote inside text
+    is escaped (``\\"``), so ``,{"record":`` occurs only where an event starts; None when an
+    event does not start with its ``record`` (then the pieces would not match the events)."""
+    pieces = orjson.dumps(list(events))[1:-1].split(_BETWEEN_EVENTS)
+    if len(pieces) != len(events) or (events and not pieces[0].startswith(_EVENT_START)):
+        return None
+    return [pieces[0], *[_EVENT_START + piece for piece in pieces[1:]]]
 
 
 def _json_default(value: Any) -> Any:

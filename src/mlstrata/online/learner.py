@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import MlstrataError
 from .checkpoints import Snapshot
 from .durability import Durability
-from .events import Event, EventChecker, decode_event, encode_event
+from .events import Event, EventChecker, as_learnt, decode_event, logged_forms
 from .features import featurize
 from .spec import OnlineSpec
 
@@ -39,9 +39,11 @@ class OnlineModelFailedError(MlstrataError):
     """Logging or learning an event failed; the model no longer matches its log until reopened."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prediction:
-    """A classifier's label and class probabilities, or a regressor's value."""
+    """A classifier's label and class probabilities, or a regressor's value (read-only by
+    convention: not ``frozen``, whose ``__init__`` costs three times as much — one is made for
+    every event)."""
 
     label: Any = None
     probabilities: Mapping[Any, float] = field(default_factory=dict)
@@ -74,6 +76,7 @@ class OnlineModel:
         self.seq = seq
         self.durability = durability
         self.checker = EventChecker(spec)
+        self._classes = tuple(enumerate(spec.classes))
         self._lock = threading.RLock()
         self._turns: dict[int, threading.Condition] = {}
         self._failure: BaseException | None = None
@@ -99,12 +102,10 @@ class OnlineModel:
         durability = self.durability
         if durability is None or not events:
             with self._lock:
-                self._learn([_as_logged(event) for event in events], observe)
+                self._learn([as_learnt(event) for event in events], observe)
                 self.seq += len(events)
                 return self.seq
-        payloads = [encode_event(event) for event in events]
-        learnt = [event if _plain(event) else decode_event(payload)
-                  for event, payload in zip(events, payloads, strict=True)]
+        payloads, learnt = logged_forms(events)
         last = self._append(durability, payloads)
         with self._lock:
             self._wait_for_turn(last - len(payloads))
@@ -126,7 +127,7 @@ class OnlineModel:
         """Learn events that come before the event log (a warm start from a dataset): they are
         neither logged nor counted — the first logged event is still event 1."""
         with self._lock:
-            self._learn([_as_logged(event) for event in events], None)
+            self._learn([as_learnt(event) for event in events], None)
 
     def close(self) -> None:
         """Checkpoint and release the event log (on shutdown, SIGTERM included); a failed model
@@ -201,41 +202,12 @@ class OnlineModel:
         if self.spec.task == "regression":
             return Prediction(value=float(self.pipeline.predict_one(features) or 0.0))
         scores = self.pipeline.predict_proba_one(features)
-        probabilities = {label: float(scores.get(i, 0.0))
-                         for i, label in enumerate(self.spec.classes)}
-        best = max(probabilities, key=probabilities.__getitem__) if any(scores.values()) \
-            else None
-        return Prediction(label=best, probabilities=probabilities)
-
-
-_PLAIN = frozenset({str, int, bool, type(None)})
-
-
-def _as_logged(event: Event) -> Event:
-    """The event as its log line decodes (itself when that changes nothing)."""
-    return event if _plain(event) else decode_event(encode_event(event))
-
-
-def _plain(event: Event) -> bool:
-    """Whether ``event`` equals its decoded JSON (text, 64-bit ints, booleans, nulls, finite
-    floats — JSON round-trips them exactly), so the model may learn it without decoding.
-
-    >>> _plain({"record": {"a": 1.5, "b": "x", "c": None}, "label": True})
-    True
-    >>> _plain({"record": {"a": float("nan")}, "label": 1}), _plain({"record": {}, "label": 2**64})
-    (False, False)
-    """
-    for value in (event["label"], *event["record"].values()):
-        kind = type(value)
-        if kind is float:
-            if value - value != 0.0:  # NaN and ±inf become null in JSON
-                return False
-        elif kind not in _PLAIN or (kind is int and not -_INT64 <= value < _INT64):
-            return False
-    return True
-
-
-_INT64 = 1 << 63
+        best, top, probabilities = None, 0.0, {}
+        for index, label in self._classes:  # the first most probable class; None if all are 0
+            probability = probabilities[label] = float(scores.get(index, 0.0))
+            if probability > top:
+                best, top = label, probability
+        return Prediction(best, probabilities)
 
 
 def _store_quietly(durability: Durability, due: Snapshot, name: str) -> None:
