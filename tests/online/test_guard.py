@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from mlstrata.config import GuardConfig
+from mlstrata.online.checkpoints import checkpoints
 from mlstrata.online.creation import CreateRequest, create_online
 from mlstrata.online.durability import CheckpointPolicy
 from mlstrata.online.estimators import build_pipeline
@@ -114,12 +115,17 @@ def test_recovery_after_a_rollback_equals_the_guarded_run(online_ws: Workspace) 
 
 def test_a_checkpoint_holding_poison_is_passed_over_by_recovery(online_ws: Workspace) -> None:
     """The checkpoint after event 3,200 holds part of the burst (taken before the rollback, it
-    skipped nothing); a crash before the next one: recovery must start from an older one."""
+    skipped nothing); a crash before the checkpoint the rollback asks for is stored (its file
+    removed here: the same to recovery) and before the next one: recovery must start from an
+    older one."""
     live = _guarded_run(online_ws, events=4_000, every=3_200)
     assert live.durability is not None and live.durability.last is not None
-    assert live.durability.last.meta["last_event"] == 3_200
-    assert live.durability.last.meta["quarantine"] == []
+    after_rollback = live.durability.last
+    assert after_rollback.meta["quarantine"] == live.quarantine.skipped()
+    before = checkpoints(online_ws, online_ws.resolve("loans", ("online",)))[1]
+    assert before.meta["last_event"] == 3_200 and before.meta["quarantine"] == []
     live.durability.log.close()  # a crash: no last checkpoint
+    online_ws.path_for_read(after_rollback).unlink()
     recovered, recovery = open_online(online_ws, "loans", writable=False)
     assert recovery.checkpoint is not None and recovery.checkpoint.meta["last_event"] == 0
     assert any("do not reflect the current quarantine" in note for note in recovery.notes)

@@ -1,10 +1,11 @@
 """Checkpoints: an online model's state as a workspace artifact, loaded only once verified.
 
 A checkpoint is a pickle of ``{"spec", "seq", "model"}`` — the River pipeline after event
-``seq`` — stored as an ``online-checkpoint`` artifact named ``<model>.checkpoint``. Its id is
-the sha256 of its bytes (the store is content-addressed); its lineage names the model's spec
-and the previous checkpoint, and its metadata the event range it added
-(``first_event``..``last_event``) and the River version that wrote it.
+``seq`` — and, for a guarded model, ``"guard"``: the guard's state after the same event
+(:meth:`~.guard.GuardedModel.state`). It is stored as an ``online-checkpoint`` artifact named
+``<model>.checkpoint``. Its id is the sha256 of its bytes (the store is content-addressed);
+its lineage names the model's spec and the previous checkpoint, and its metadata the event
+range it added (``first_event``..``last_event``) and the River version that wrote it.
 
 Unpickling runs code, so :func:`load_checkpoint` reads the bytes once, hashes them, and
 unpickles them only when the hash equals the artifact's id; a changed or damaged file raises
@@ -41,6 +42,8 @@ class LoadedCheckpoint:
     artifact: Artifact
     seq: int
     model: Any
+    guard: Any = None
+    """The guard's state after event ``seq`` (``None``: written by an unguarded model)."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,13 @@ class Snapshot:
 
 
 def snapshot(spec: Artifact, model: Any, seq: int,
-             meta: Mapping[str, Any] | None = None) -> Snapshot:
-    """Pickle ``model`` (after event ``seq``) for the online model ``spec``; ``meta`` goes into
-    the checkpoint's metadata (the quarantine it reflects, see :mod:`.quarantine`)."""
-    payload = pickle.dumps({"format": _FORMAT, "spec": spec.id, "seq": seq, "model": model},
-                           protocol=pickle.HIGHEST_PROTOCOL)
+             meta: Mapping[str, Any] | None = None, guard: Any = None) -> Snapshot:
+    """Pickle ``model`` (after event ``seq``) for the online model ``spec``, with the guard's
+    ``guard`` state when there is one; ``meta`` goes into the checkpoint's metadata (the
+    quarantine it reflects, see :mod:`.quarantine`)."""
+    body = {"format": _FORMAT, "spec": spec.id, "seq": seq, "model": model,
+            **({"guard": guard} if guard is not None else {})}
+    payload = pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL)
     return Snapshot(seq, payload, dict(meta or {}))
 
 
@@ -101,4 +106,4 @@ def load_checkpoint(ws: Workspace, artifact: Artifact) -> LoadedCheckpoint:
                                      f"its id {artifact.id[:12]}...; the file was changed or "
                                      "damaged, so it was not unpickled")
     body = pickle.loads(data)  # noqa: S301 - verified above: these are the bytes we stored
-    return LoadedCheckpoint(artifact, int(body["seq"]), body["model"])
+    return LoadedCheckpoint(artifact, int(body["seq"]), body["model"], body.get("guard"))

@@ -7,13 +7,18 @@ the model is closed. Taking one is two steps: the model is pickled while its loc
 (:meth:`Durability.snapshot_if_due`), and stored — hashed, written, fsynced, cataloged —
 after the lock is released (:meth:`Durability.store`), so predictions wait only for the pickle.
 A model without one (a replay's scratch copy) learns in memory only.
+
+A guarded model sets :attr:`Durability.companion`: its guard's state is pickled into every
+checkpoint beside the pipeline. The guard sees a batch only after the model learnt it, so then a
+due checkpoint is deferred (:meth:`Durability.snapshot_if_due` only notes it) until the guard
+takes it with :meth:`Durability.take_due`, both at the same event.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,9 @@ class Durability:
         self.log = EventLog(events_dir(ws, spec.name))
         self.last: Artifact | None = None
         self.checkpoint_meta: dict[str, Any] = {}
+        self.companion: Callable[[], Any] | None = None
+        """State pickled into each checkpoint with the model (a guard's); see the module."""
+        self._due = False
         self._taken = -1
         self._since = time.monotonic()
         self._storing = threading.Lock()
@@ -67,7 +75,24 @@ class Durability:
         lock held; store it with :meth:`store` after releasing the lock)."""
         due = seq - self._taken >= self.policy.events \
             or time.monotonic() - self._since >= self.policy.seconds
-        return self._take(model, seq) if due and seq != self._taken else None
+        if not due or seq == self._taken:
+            return None
+        if self.companion is not None:
+            self._due = True
+            return None
+        return self._take(model, seq)
+
+    def mark_due(self) -> None:
+        """Take a checkpoint at the next :meth:`take_due` (the guard, after a rollback)."""
+        self._due = True
+
+    def take_due(self, model: Any, seq: int) -> Snapshot | None:
+        """The deferred checkpoint, pickled now with the companion's state (call with the
+        model's lock held, once the companion has seen every event up to ``seq``)."""
+        if not self._due or seq == self._taken:
+            return None
+        self._due = False
+        return self._take(model, seq)
 
     def store(self, taken: Snapshot) -> Artifact:
         """Store a snapshot as a checkpoint, unless one as new is stored already (stores from
@@ -87,4 +112,5 @@ class Durability:
 
     def _take(self, model: Any, seq: int) -> Snapshot:
         self._taken, self._since = seq, time.monotonic()
-        return snapshot(self.spec, model, seq, self.checkpoint_meta)
+        companion = self.companion() if self.companion is not None else None
+        return snapshot(self.spec, model, seq, self.checkpoint_meta, companion)

@@ -20,6 +20,12 @@
 
 An episode that sees no such gap within ``shadow_delay + window`` events is closed as real
 change. Guarded learning is serialized (one batch at a time) — batch learns for throughput.
+
+The guard's state (ADWIN, windows, episode, shadow model, in-memory snapshots, counters) goes
+into each checkpoint with the model (:meth:`GuardedModel.state`; the events it keeps are read
+back from the event log), a checkpoint is taken after each rollback, and
+:func:`open_guarded` restores it, then lets the guard learn the events logged after the
+checkpoint itself: a guarded model restarted mid-stream goes on as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -31,17 +37,19 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import takewhile
 from typing import Any
 
 from ..config import GuardConfig
 from ..workspace import Workspace
+from .checkpoints import Snapshot
 from .durability import CheckpointPolicy, events_dir
-from .eventlog import EventLog
+from .eventlog import EventLog, read_events
 from .events import Event, decode_event, encode_event
 from .features import featurize
-from .learner import Observer, OnlineModel, Prediction
+from .learner import Observer, OnlineModel, Prediction, _store_quietly
 from .quarantine import Quarantine, quarantine_path
-from .recovery import Recovery, open_online, read_spec
+from .recovery import Recovery, TailLearner, open_online, read_spec
 
 __all__ = ["GuardedModel", "decide", "open_guarded"]
 
@@ -58,7 +66,10 @@ class GuardedModel:
     """An online model with a guard (see the module docstring); same calls as the model."""
 
     def __init__(self, model: OnlineModel, settings: GuardConfig,
-                 quarantine: Quarantine | None = None) -> None:
+                 quarantine: Quarantine | None = None,
+                 restore: tuple[Mapping[str, Any], Mapping[int, bytes]] | None = None) -> None:
+        """Guard ``model``; ``restore`` is a :meth:`state` taken after ``model.seq`` with the
+        logged events it names (``seq → payload``), else the guard starts afresh."""
         from river import drift  # untyped: the detector is used through Any
 
         self.model = model
@@ -76,12 +87,16 @@ class GuardedModel:
         keep = settings.shadow_delay + 4 * settings.window + 2 * self._every
         self._history: deque[tuple[int, bytes]] = deque(maxlen=keep)
         self._snapshots: deque[tuple[int, bytes]] = deque(maxlen=keep // self._every + 2)
-        self._take_snapshot()
-        self._reset_shadow()
+        self._pending: deque[tuple[dict[str, Any], Any]] = deque()
         self.rollbacks = 0
         self.quarantined_events = 0
         self.changes = 0
         self.last_alert: str | None = None
+        if restore is None:
+            self._take_snapshot()
+            self._reset_shadow()
+        else:
+            self._restore(*restore)
 
     @property
     def seq(self) -> int:
@@ -116,16 +131,40 @@ class GuardedModel:
                     observe(label, prediction)
 
             last = self.model.learn_events(events, observe=watch)
-            payloads = [encode_event(event) for event in events]
-            first = last - len(payloads) + 1
-            self._history.extend(zip(range(first, last + 1), payloads, strict=True))
-            rows = featurize(self.spec, [decode_event(p)["record"] for p in payloads])
-            for offset, ((label, live), features) in enumerate(zip(seen, rows, strict=True)):
-                self._observe(first + offset, label, live, features)
-            if self._snapshots[-1][0] + self._every <= self.model.seq \
-                    and self._episode is None:
-                self._take_snapshot()
-            return last
+            first = last - len(events) + 1
+            self._watch(list(zip(range(first, last + 1), map(encode_event, events),
+                                 strict=True)), seen)
+            due = self._due_checkpoint()
+        if due is not None and self.model.durability is not None:
+            _store_quietly(self.model.durability, due, self.spec.name)
+        return last
+
+    def learn_logged(self, logged: Sequence[tuple[int, bytes]]) -> None:
+        """Learn and watch events read back from the event log (recovery's events after the
+        checkpoint, with no durability attached yet): as :meth:`learn_events`, not logged
+        again."""
+        if not logged:
+            return
+        with self._lock:
+            seen: list[tuple[Any, Prediction]] = []
+            self.model.learn_events([decode_event(payload) for _, payload in logged],
+                                    observe=lambda label, p: seen.append((label, p)))
+            self.model.seq = logged[-1][0]
+            self._watch(logged, seen)
+
+    def state(self) -> dict[str, Any]:
+        """The guard after the model's last event, as a checkpoint keeps it (called by the
+        model's :class:`~.durability.Durability` while both locks are held). The events it
+        holds are named by number only: they are in the event log."""
+        return {"settings": self.settings.model_dump(), "seq": self.model.seq,
+                "adwin": self._adwin, "live": list(self._live),
+                "shadow_scores": list(self._shadow_scores),
+                "episode": None if self._episode is None else [self._episode.start,
+                                                               self._episode.opened],
+                "history": [seq for seq, _ in self._history], "pending": len(self._pending),
+                "snapshots": list(self._snapshots), "shadow": self._shadow.pipeline,
+                "shadow_seq": self._shadow.seq, "last_alert": self.last_alert,
+                "counters": [self.rollbacks, self.quarantined_events, self.changes]}
 
     def counters(self) -> dict[str, float]:
         """What a metrics endpoint exports: rollbacks, quarantined events, changes seen, the
@@ -137,10 +176,46 @@ class GuardedModel:
                 "suspect": 1.0 if self._episode is not None else 0.0}
 
     def close(self) -> None:
-        """Close the live model (a last checkpoint)."""
-        self.model.close()
+        """Close the live model (a last checkpoint, with the guard's state)."""
+        with self._lock:
+            self.model.close()
 
     # -- the checks ----------------------------------------------------------------------------
+
+    def _watch(self, logged: Sequence[tuple[int, bytes]],
+               seen: Sequence[tuple[Any, Prediction]]) -> None:
+        """Check each learnt event (``seq``, payload) with the live prediction made before it."""
+        self._history.extend(logged)
+        rows = featurize(self.spec, [decode_event(payload)["record"] for _, payload in logged])
+        for (seq, _), (label, live), features in zip(logged, seen, rows, strict=True):
+            self._observe(seq, label, live, features)
+        if self._snapshots[-1][0] + self._every <= self.model.seq and self._episode is None:
+            self._take_snapshot()
+
+    def _due_checkpoint(self) -> Snapshot | None:
+        """A checkpoint the model's durability deferred until the guard had seen its events."""
+        durability = self.model.durability
+        if durability is None:
+            return None
+        with self.model._lock:
+            return durability.take_due(self.model.pipeline, self.model.seq)
+
+    def _restore(self, state: Mapping[str, Any], logged: Mapping[int, bytes]) -> None:
+        """Take up a :meth:`state` again; the kept events come back from the log."""
+        self._adwin = state["adwin"]
+        self._live.extend(state["live"])
+        self._shadow_scores.extend(state["shadow_scores"])
+        self._episode = None if state["episode"] is None else _Episode(*state["episode"])
+        self._history.extend((seq, logged[seq]) for seq in state["history"])
+        self._snapshots.extend((int(seq), payload) for seq, payload in state["snapshots"])
+        self._shadow = OnlineModel(self.spec, state["shadow"], int(state["shadow_seq"]))
+        pending = [decode_event(logged[seq]) for seq in
+                   state["history"][len(state["history"]) - int(state["pending"]):]]
+        rows = featurize(self.spec, [event["record"] for event in pending])
+        self._pending = deque((features, self._shadow._encode(event["label"]))
+                              for features, event in zip(rows, pending, strict=True))
+        self.rollbacks, self.quarantined_events, self.changes = state["counters"]
+        self.last_alert = state["last_alert"]
 
     def _observe(self, seq: int, label: Any, live: Prediction,
                  features: dict[str, Any]) -> None:
@@ -194,6 +269,7 @@ class GuardedModel:
             model.seq = current
             if model.durability is not None:
                 model.durability.checkpoint_meta["quarantine"] = self.quarantine.skipped()
+                model.durability.mark_due()  # a restart goes on from after the rollback
         self.rollbacks += 1
         self.quarantined_events += entry.events
         self.last_alert = (f"online model {self.spec.name}: rolled back to event {seq} and "
@@ -224,7 +300,7 @@ class GuardedModel:
         with self.model._lock:
             self._shadow = OnlineModel(self.spec, copy.deepcopy(self.model.pipeline),
                                        self.model.seq)
-        self._pending: deque[tuple[dict[str, Any], Any]] = deque()
+        self._pending = deque()
 
     def _score(self, label: Any, prediction: Prediction) -> float:
         """1 for a right class (0 wrong); a regressor: 1 / (1 + absolute error)."""
@@ -241,15 +317,48 @@ def open_guarded(ws: Workspace, name: str, *, writable: bool = True,
                  policy: CheckpointPolicy | None = None,
                  settings: GuardConfig | None = None) -> tuple[GuardedModel, Recovery]:
     """:func:`~.recovery.open_online` with the guard on (``settings``: ``online.guard`` of
-    mlstrata.yaml unless given). A writable model persists its quarantine beside its log; a
-    scratch copy keeps it in memory."""
-    model, recovery = open_online(ws, name, writable=writable, policy=policy)
-    quarantine = recovery.quarantine
-    if not writable:
-        quarantine = Quarantine(quarantine.entries)
-    elif quarantine.path is None:
-        quarantine.path = quarantine_path(ws, model.spec.name)
-    return GuardedModel(model, settings or ws.config.online.guard, quarantine), recovery
+    mlstrata.yaml unless given), restored from the checkpoint's guard state when it holds one
+    taken with the same settings, then learning the events logged after it. A writable model
+    persists its quarantine beside its log and its guard's state in its checkpoints; a scratch
+    copy keeps both in memory."""
+    chosen = settings or ws.config.online.guard
+    guards: list[GuardedModel] = []
+
+    def tail(model: OnlineModel, recovery: Recovery) -> TailLearner:
+        quarantine = recovery.quarantine
+        if not writable:
+            quarantine = Quarantine(quarantine.entries)
+        elif quarantine.path is None:
+            quarantine.path = quarantine_path(ws, model.spec.name)
+        guards.append(GuardedModel(model, chosen, quarantine,
+                                   _restorable(ws, model, recovery, chosen)))
+        return guards[0].learn_logged
+
+    model, recovery = open_online(ws, name, writable=writable, policy=policy, tail=tail)
+    if model.durability is not None:
+        model.durability.companion = guards[0].state
+    return guards[0], recovery
+
+
+def _restorable(ws: Workspace, model: OnlineModel, recovery: Recovery, settings: GuardConfig
+                ) -> tuple[Mapping[str, Any], dict[int, bytes]] | None:
+    """The checkpoint's guard state with the logged events it names, or None (said why in
+    the recovery's notes when there was a checkpoint)."""
+    state = recovery.guard
+    why = ("holds no guard state (written by an unguarded model)" if state is None
+           else "holds a guard state taken with other online.guard settings"
+           if state["settings"] != settings.model_dump() else "")
+    if not why:
+        seqs = state["history"]
+        logged = dict(takewhile(lambda item: item[0] <= model.seq, read_events(
+            events_dir(ws, model.spec.name), seqs[0] - 1))) if seqs else {}
+        if all(seq in logged for seq in seqs):
+            return state, logged
+        why = "names events the event log does not hold"
+    if recovery.checkpoint is not None:
+        recovery.notes.append(f"{recovery.checkpoint.ref} {why}: the guard starts afresh at "
+                              f"event {model.seq}")
+    return None
 
 
 def decide(ws: Workspace, name: str, which: str, action: str,

@@ -11,11 +11,15 @@ Quarantined events (:mod:`.quarantine`, set aside by the guard) stay in the log 
 by the replay, and only a checkpoint that skipped exactly the same events is used — so a model
 recovered after a rollback equals the guarded run, and releasing events rebuilds from a
 checkpoint older than them.
+
+A guarded model (:func:`~.guard.open_guarded`) passes ``tail``: its guard, restored from the
+state the checkpoint holds, learns the events after the checkpoint itself, watching them as it
+watched them the first time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -30,7 +34,8 @@ from .learner import OnlineModel
 from .quarantine import Quarantine, quarantine_path, reflects
 from .spec import SPEC_KIND, OnlineSpec
 
-__all__ = ["Recovery", "WarmStart", "dataset_rows", "open_online", "read_spec", "warm_start"]
+__all__ = ["Recovery", "TailLearner", "WarmStart", "dataset_rows", "open_online", "read_spec",
+           "warm_start"]
 
 _CHUNK = 1000
 
@@ -45,6 +50,13 @@ class Recovery:
     notes: list[str] = field(default_factory=list)
     quarantine: Quarantine = field(default_factory=lambda: Quarantine([]))
     skipped: int = 0
+    guard: Any = None
+    """The guard's state the checkpoint holds (``None``: none, or no checkpoint)."""
+
+
+TailLearner = Callable[[Sequence[tuple[int, bytes]]], None]
+"""Learns a chunk of logged ``(seq, payload)`` events after the checkpoint, quarantined ones
+left out (the model's ``seq`` is set to the chunk's last event afterwards)."""
 
 
 @dataclass(frozen=True)
@@ -64,19 +76,22 @@ def read_spec(ws: Workspace, name: str) -> tuple[Artifact, OnlineSpec]:
 
 
 def open_online(ws: Workspace, name: str, *, writable: bool = True,
-                policy: CheckpointPolicy | None = None) -> tuple[OnlineModel, Recovery]:
+                policy: CheckpointPolicy | None = None,
+                tail: Callable[[OnlineModel, Recovery], TailLearner] | None = None,
+                ) -> tuple[OnlineModel, Recovery]:
     """The online model ``name`` as it stood after its last logged event.
 
     ``writable`` opens its event log for new events — taking the log's lock first, so no other
     process appends while it is read —; otherwise the model is a scratch copy that learns in
-    memory only.
+    memory only. ``tail(model, recovery)``, called with the model as its checkpoint holds it,
+    returns what learns the logged events after it (default: the model itself).
     """
     artifact, spec = read_spec(ws, name)
     durability = Durability(ws, artifact, policy or CheckpointPolicy()) if writable else None
     try:
         model, recovery = _start(ws, artifact, spec,
                                  Quarantine.load(quarantine_path(ws, spec.name)))
-        _replay_log(ws, model, recovery)
+        _replay_log(ws, model, recovery, tail(model, recovery) if tail is not None else None)
     except BaseException:
         if durability is not None:
             durability.log.close()
@@ -105,13 +120,17 @@ def warm_start(model: OnlineModel, rows: Iterable[Mapping[str, Any]]) -> WarmSta
     return WarmStart(learnt, refused, first)
 
 
-def _replay_log(ws: Workspace, model: OnlineModel, recovery: Recovery) -> None:
+def _replay_log(ws: Workspace, model: OnlineModel, recovery: Recovery,
+                learner: TailLearner | None) -> None:
     """Learn the logged events after the model's checkpoint; refuse a log that ends before it."""
     directory = events_dir(ws, model.spec.name)
     skip = recovery.quarantine.skip_set()
     for chunk in _chunks(read_events(directory, model.seq)):
-        kept = [payload for seq, payload in chunk if seq not in skip]
-        model.replay_logged(kept)
+        kept = [(seq, payload) for seq, payload in chunk if seq not in skip]
+        if learner is not None:
+            learner(kept)
+        else:
+            model.replay_logged([payload for _, payload in kept])
         model.seq = chunk[-1][0]
         recovery.replayed += len(kept)
         recovery.skipped += len(chunk) - len(kept)
@@ -145,8 +164,8 @@ def _start(ws: Workspace, artifact: Artifact, spec: OnlineSpec,
         if candidate.meta.get("river") != river_version():
             notes.append(f"{candidate.ref} was written by River {candidate.meta.get('river')}, "
                          f"this is {river_version()}: replayed events may differ slightly")
-        return OnlineModel(spec, loaded.model, loaded.seq), Recovery(candidate, notes=notes,
-                                                                     quarantine=quarantine)
+        return OnlineModel(spec, loaded.model, loaded.seq), Recovery(
+            candidate, notes=notes, quarantine=quarantine, guard=loaded.guard)
     model = OnlineModel(spec, build_pipeline(spec))
     if spec.warm_start is not None:
         warm_start(model, dataset_rows(ws, spec.warm_start))
