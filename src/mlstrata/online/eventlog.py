@@ -95,15 +95,16 @@ class EventLog:
 
     def _write(self, lines: list[bytes]) -> None:
         """Write ``lines`` in order, starting a new segment whenever one is full."""
-        pending: list[bytes] = []
-        for line in lines:
-            if self.last_seq + 1 >= self._segment_first + self.segment_events:
-                _write_all(self._fd, pending)
-                pending = []
+        start = 0
+        while start < len(lines):
+            room = self._segment_first + self.segment_events - 1 - self.last_seq
+            if room <= 0:
                 self._roll()
-            self.last_seq += 1
-            pending.append(line)
-        _write_all(self._fd, pending)
+                continue
+            part = lines[start:start + room]
+            self.last_seq += len(part)
+            _write_all(self._fd, part)
+            start += len(part)
 
     def _sync_as_leader(self) -> None:
         """Flush everything written so far, with the lock released so others keep writing."""
