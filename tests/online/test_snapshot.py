@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +160,23 @@ def test_a_snapshot_is_taken_while_a_server_holds_the_model(
     body = json.loads(done.out)
     assert body["flavour"] == "river" and body["model"].startswith("loans@")
     assert body["online"]["events"] == first.model.meta["online"]["events"]
+
+
+@pytest.mark.slow
+def test_an_unchanged_model_snapshots_to_the_same_version_in_any_process(
+        snapped: tuple[Workspace, SnapshotResult]) -> None:
+    """Two processes with other hash seeds (set iteration orders) freeze the same bytes: the
+    same model id, so the same version, as the first snapshot taken in this one."""
+    ws, first = snapped
+    mlstrata = str(Path(sys.executable).with_name("mlstrata"))
+    answers = []
+    for seed in ("1", "2"):
+        done = subprocess.run([mlstrata, "online", "snapshot", "loans", "--json", "-w", ws.root],
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    assert {(a["model"], a["id"]) for a in answers} == {(first.model.ref, first.model.id)}
 
 
 def test_quarantined_events_are_not_in_the_snapshot(

@@ -11,6 +11,13 @@ answers what the live one answered at the snapshot (the snapshot measures it: ``
 A classifier has ``classes_`` and ``predict_proba`` (probabilities in ``classes_`` order); a
 regressor has neither, which is how callers tell them apart (``hasattr(model, "predict_proba")``).
 
+A frozen model pickles to the same bytes in every process for the same model state, so an
+unchanged model snapshots to the same artifact (its id is the sha256 of its bytes): the spec is
+kept as its JSON text and the pipeline as a pickle with every set in sorted order. A set
+pickles in the order of its elements' hashes, which ``PYTHONHASHSEED`` changes from process to
+process, and both pydantic (the contract's fields set) and River (the categories a one-hot
+encoder has seen) keep sets; dictionaries keep the order their keys were learnt in.
+
 >>> import pandas as pd
 >>> from mlstrata.contract import Contract
 >>> from mlstrata.online.estimators import build_pipeline
@@ -26,7 +33,9 @@ regressor has neither, which is how callers tell them apart (``hasattr(model, "p
 
 from __future__ import annotations
 
+import io
 import math
+import pickle
 from datetime import date, datetime
 from typing import Any
 
@@ -36,7 +45,8 @@ import pandas as pd
 from .features import featurize
 from .spec import OnlineSpec
 
-__all__ = ["FrozenClassifier", "FrozenRegressor", "FrozenRiverModel", "freeze", "frame_records"]
+__all__ = ["FrozenClassifier", "FrozenRegressor", "FrozenRiverModel", "canonical_pickle",
+           "freeze", "frame_records"]
 
 
 class FrozenRiverModel:
@@ -47,6 +57,17 @@ class FrozenRiverModel:
     def __init__(self, spec: OnlineSpec, pipeline: Any) -> None:
         self.spec = spec
         self.pipeline = pipeline
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The spec's JSON and the pipeline's canonical pickle (see the module docstring)."""
+        return {"spec": self.spec.to_json(), "pipeline": canonical_pickle(self.pipeline)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Read :meth:`__getstate__`'s state (or, from older snapshots, the objects)."""
+        spec, pipeline = state["spec"], state["pipeline"]
+        self.spec = OnlineSpec.from_json(spec) if isinstance(spec, str) else spec
+        # the inner bytes are part of the artifact whose sha256 the loader has checked
+        self.pipeline = pickle.loads(pipeline) if isinstance(pipeline, bytes) else pipeline  # noqa: S301
 
     @property
     def feature_names_in_(self) -> np.ndarray[Any, Any]:
@@ -99,6 +120,32 @@ def freeze(spec: OnlineSpec, pipeline: Any) -> FrozenRiverModel:
     """The frozen model of ``spec``'s task around ``pipeline``."""
     kind = FrozenClassifier if spec.task == "classification" else FrozenRegressor
     return kind(spec, pipeline)
+
+
+def canonical_pickle(value: Any) -> bytes:
+    """``value`` pickled with every set and frozenset in sorted order: the same bytes for the
+    same value in any process.
+
+    >>> canonical_pickle({"b", "a", "c"}) == canonical_pickle({"c", "a", "b"})
+    True
+    """
+    buffer = io.BytesIO()
+    _SortedSets(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+class _SortedSets(pickle._Pickler):
+    """A pickler writing sets in sorted order (by type and ``repr`` when unorderable). It is
+    the pure-Python pickler: the C one never asks ``reducer_override`` about a set."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) not in (set, frozenset):
+            return NotImplemented
+        try:
+            ordered = sorted(obj)
+        except TypeError:
+            ordered = sorted(obj, key=lambda item: (type(item).__qualname__, repr(item)))
+        return type(obj), (ordered,)
 
 
 def frame_records(frame: Any, spec: OnlineSpec) -> list[dict[str, Any]]:
