@@ -1,14 +1,17 @@
 """What every source reader shares: the :class:`Extract` it returns and the chunked row sink.
 
-Readers that get rows from Python (xlsx, SQLite, PostgreSQL) append them to DuckDB through
-:func:`append_rows`, a fixed number of rows at a time via pyarrow, so memory stays flat whatever
-the source size.
+Readers that get rows from Python (xlsx, SQLite, PostgreSQL, MySQL) append them to DuckDB through
+:func:`append_rows`: pyarrow batches of a fixed number of rows, which one ``INSERT`` on another
+thread reads as a stream while the next rows are fetched (a per-chunk ``INSERT`` cost three times
+as much), so memory stays flat whatever the source size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -22,10 +25,11 @@ from ..errors import SourceError
 from .engine import quote_identifier, quote_literal
 from .inference import Locate
 
-__all__ = ["CHUNK_ROWS", "Extract", "append_rows", "cell_text", "check_unique", "create_table",
-           "text_schema", "write_parquet"]
+__all__ = ["CHUNK_ROWS", "Extract", "append_batches", "append_rows", "cell_text", "check_unique",
+           "create_table", "row_batches", "text_schema", "write_parquet"]
 
 CHUNK_ROWS = 10_000
+_HANDOFF_BATCHES = 4  # batches produced ahead of the INSERT (memory stays a few chunks)
 
 
 @dataclass(frozen=True)
@@ -71,15 +75,76 @@ def append_rows(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
                 converters: Sequence[Callable[[Any], Any] | None]) -> None:
     """Append ``rows`` to ``table`` in chunks of :data:`CHUNK_ROWS`, each column's values passed
     through its converter (None: as they are) and typed by ``schema``."""
+    append_batches(con, table, schema, row_batches(rows, schema, converters))
+
+
+def row_batches(rows: Iterable[Sequence[Any]], schema: pa.Schema,
+                converters: Sequence[Callable[[Any], Any] | None]) -> Iterator[pa.RecordBatch]:
+    """``rows`` as record batches of :data:`CHUNK_ROWS` rows typed by ``schema``, each column's
+    values passed through its converter (None: as they are)."""
     for chunk in _chunks(rows):
         arrays = [pa.array([convert(v) for v in values] if convert else values, type=f.type)
                   for values, f, convert in zip(zip(*chunk, strict=True), schema, converters,
                                                 strict=True)]
-        _with_view(con, table, pa.Table.from_arrays(arrays, schema=schema),
-                   f"INSERT INTO {quote_identifier(table)} SELECT * FROM {{view}}")
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _with_view(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, sql: str) -> None:
+def append_batches(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
+                   batches: Iterable[pa.RecordBatch]) -> None:
+    """Append ``batches`` to ``table`` in one ``INSERT`` that reads them as a stream.
+
+    The batches are produced on the calling thread (database drivers such as sqlite3 refuse to
+    be used from another) and handed through a small queue to a thread running the ``INSERT``,
+    which DuckDB executes without holding the GIL — so inserting overlaps fetching. An error on
+    either side stops both and is raised as it was raised.
+    """
+    handoff: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=_HANDOFF_BATCHES)
+    failed: list[BaseException] = []
+
+    def fed() -> Iterator[pa.RecordBatch]:
+        while (batch := handoff.get()) is not None:
+            yield batch
+        if aborted.is_set():
+            raise SourceError("the read stopped")
+
+    def insert() -> None:
+        try:
+            _with_view(con, table, pa.RecordBatchReader.from_batches(schema, fed()),
+                       f"INSERT INTO {quote_identifier(table)} SELECT * FROM {{view}}")
+        except BaseException as exc:  # raised on the calling thread below
+            failed.append(exc)
+
+    aborted = threading.Event()
+    worker = threading.Thread(target=insert, name="mlstrata-insert", daemon=True)
+    worker.start()
+    try:
+        for batch in batches:
+            if not _hand(handoff, batch, worker):
+                break
+    except BaseException:
+        aborted.set()
+        raise
+    finally:
+        _hand(handoff, None, worker)
+        worker.join()
+    if failed:
+        raise failed[0]
+
+
+def _hand(handoff: queue.Queue[pa.RecordBatch | None], batch: pa.RecordBatch | None,
+          worker: threading.Thread) -> bool:
+    """Put ``batch`` on the queue unless the inserting thread has stopped; whether it was put."""
+    while worker.is_alive():
+        try:
+            handoff.put(batch, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _with_view(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table | pa.RecordBatchReader,
+               sql: str) -> None:
     """Run ``sql`` with ``{view}`` naming ``data`` registered as a temporary view."""
     view = f"_arrow_{table}"
     con.register(view, data)

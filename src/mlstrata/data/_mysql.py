@@ -5,7 +5,8 @@ build) when it is installed — about four times faster — else PyMySQL (pure P
 installed). ``MLSTRATA_MYSQL_DRIVER=pymysql|mysqlclient`` forces one. Either way rows stream
 through the driver's unbuffered cursor (``SSCursor``: the server sends rows as they are read,
 the client never holds the whole result) and land in DuckDB in chunks through pyarrow, so memory
-stays flat whatever the table size.
+stays flat whatever the table size. A table is read in primary-key order, and a large one with an
+integer key in key ranges over several connections at once (:mod:`._mysql_ranges`).
 
 The driver converts nothing: every value arrives as the text the server sent and DuckDB casts
 each column to its declared type in one vectorized pass — integers (unsigned ``BIGINT`` as an
@@ -20,7 +21,9 @@ message or the catalog.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +42,21 @@ from ._db_readers import (
     redact_url,
     source_statement,
 )
-from ._extract import CHUNK_ROWS, Extract, append_rows, cell_text, check_unique, create_table
+from ._extract import (
+    CHUNK_ROWS,
+    Extract,
+    append_batches,
+    cell_text,
+    check_unique,
+    create_table,
+    row_batches,
+    text_schema,
+)
+from ._mysql_ranges import connections, in_order, mysql_quote, plan_reads
 from .engine import quote_identifier
 
-__all__ = ["MYSQL_SCHEMES", "MySQLDriver", "mysql_driver", "mysql_engine_type", "read_mysql"]
+__all__ = ["MYSQL_SCHEMES", "MySQLDriver", "RangeTask", "mysql_driver", "mysql_engine_type",
+           "read_mysql", "read_range"]
 
 MYSQL_SCHEMES = ("mysql", "mariadb")
 DRIVER_VARIABLE = "MLSTRATA_MYSQL_DRIVER"
@@ -116,33 +130,113 @@ def read_mysql(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: str
     shown = redact_url(url)
     db = _connect(driver, url)
     what, text = "the database", f"{raw}_text"
+    workers = connections()
     try:
-        cursor = db.cursor()
-        cursor.execute(_TABLES)
-        tables = {_text(name): _quote(_text(name)) for (name,) in cursor.fetchall()}
-        cursor.close()
+        tables = {name: mysql_quote(name) for (name,) in _fetch_all(db, _TABLES)}
         sql, what, table = source_statement(shown, tables, table, query)
+        plan = (plan_reads(lambda q: _fetch_all(db, q), table, tables[table], workers)
+                if table else None)
         cursor = db.cursor()
-        cursor.execute(sql)
+        cursor.execute(plan.statement("FALSE") if plan and plan.ranges  # the columns only
+                       else plan.statement() if plan else sql)
         names = [str(column[0]) for column in cursor.description]
         check_unique(names, f"{shown}: {what}")
         types = [mysql_engine_type(d, f) for d, f in zip(cursor.description,
                                                          driver.flags(cursor), strict=True)]
-        schema = pa.schema([pa.field(n, pa.string()) for n in names])
+        schema = text_schema(names)
         create_table(con, text, schema)
-        converters = [cell_text if t == "BLOB" else None for t in types]
-        append_rows(con, text, schema, _stream(cursor), converters)
-        cursor.close()
+        blobs = tuple(n for n, kind in enumerate(types) if kind == "BLOB")
+        if plan and plan.ranges:
+            cursor.close()
+            tasks = [RangeTask(url, statement, tuple(names), blobs,
+                               str(staging / f"{raw}_{n:05d}.arrows"))
+                     for n, statement in enumerate(plan.range_statements())]
+            append_batches(con, text, schema, _range_batches(tasks, workers))
+        else:
+            append_batches(con, text, schema, _batches(cursor, schema, blobs))
+            cursor.close()
     except driver.module.Error as exc:
         con.execute(f"DROP TABLE IF EXISTS {quote_identifier(text)}")
         raise SourceError(f"{shown}: reading {what} failed ({_server_error(exc)[1]}); check the "
                           "table or query") from exc
+    except SourceError:
+        con.execute(f"DROP TABLE IF EXISTS {quote_identifier(text)}")
+        raise
     finally:
         db.close()
     _typed(con, text, raw, names, types)
+    details = {"target": shown, "driver": driver.name,
+               **(plan.details(workers) if plan else {})}
     extract = database_extract(f"{what} of {shown}", False, con, staging, raw, table, query,
-                               {"target": shown, "driver": driver.name})
+                               details)
     return decimals_to_double(con, raw, extract)
+
+
+@dataclass(frozen=True)
+class RangeTask:
+    """One key range for a worker process: where to read, what columns to expect (and which
+    hold bytes), and the Arrow stream file to write."""
+
+    url: str
+    statement: str
+    names: tuple[str, ...]
+    blobs: tuple[int, ...]
+    path: str
+
+
+def read_range(task: RangeTask) -> str:
+    """Read one key range over a connection of its own into an Arrow stream file (run in a
+    worker process, :mod:`._mysql_worker`); the file's path."""
+    driver = mysql_driver()
+    db = _connect(driver, task.url)
+    try:
+        cursor = db.cursor()
+        cursor.execute(task.statement)
+        if tuple(str(column[0]) for column in cursor.description) != task.names:
+            raise SourceError(f"{redact_url(task.url)}: the table's columns changed while it was "
+                              "read; ingest it again")
+        schema = text_schema(task.names)
+        with pa.OSFile(task.path, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for batch in _batches(cursor, schema, task.blobs):
+                writer.write_batch(batch)
+        cursor.close()
+    except driver.module.Error as exc:
+        raise SourceError(f"{redact_url(task.url)}: reading {task.statement} failed "
+                          f"({_server_error(exc)[1]}); check the table") from exc
+    finally:
+        db.close()
+    return task.path
+
+
+def _range_batches(tasks: Sequence[RangeTask], workers: int) -> Iterator[pa.RecordBatch]:
+    """The batches of every range in key order, read by ``workers`` processes; each range's file
+    is deleted once loaded (and every file when the read stops early)."""
+    command = [sys.executable, "-m", "mlstrata.data._mysql_worker"]
+    try:
+        for path in in_order(command, [dataclasses.asdict(t) for t in tasks], workers):
+            with pa.OSFile(path, "rb") as source:
+                yield from pa.ipc.open_stream(source)
+            os.unlink(path)
+    finally:
+        for task in tasks:
+            Path(task.path).unlink(missing_ok=True)
+
+
+def _batches(cursor: Any, schema: pa.Schema, blobs: Sequence[int]) -> Iterator[pa.RecordBatch]:
+    """The rows of an unbuffered cursor as text batches (binary columns as hex)."""
+    converters = [cell_text if n in blobs else None for n in range(len(schema))]
+    return row_batches(_stream(cursor), schema, converters)
+
+
+def _fetch_all(db: Any, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of a small query, text values decoded."""
+    cursor = db.cursor()
+    try:
+        cursor.execute(sql)
+        return [tuple(_text(v) if isinstance(v, bytes) else v for v in row)
+                for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def mysql_engine_type(description: Sequence[Any], flags: int) -> str:
@@ -227,7 +321,3 @@ def _stream(cursor: Any) -> Iterator[tuple[Any, ...]]:
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
-
-def _quote(name: str) -> str:
-    """A MySQL identifier in backticks (a backtick inside doubled)."""
-    return "`" + name.replace("`", "``") + "`"
