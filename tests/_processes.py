@@ -1,5 +1,5 @@
-"""What the fixtures that start real servers (PostgreSQL, MariaDB) share: a free loopback port
-and a set-up command that must succeed."""
+"""What the fixtures that start real servers (PostgreSQL, MariaDB, Redis, the S3 server)
+share: a free loopback port and a set-up command that must succeed."""
 
 from __future__ import annotations
 

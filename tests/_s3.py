@@ -10,7 +10,6 @@ unknown key id is refused as a real store refuses it. Used by the tests and by
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ._processes import free_port
 
 __all__ = ["S3Server", "start_s3"]
 
@@ -58,7 +59,7 @@ class S3Server:
 
 def start_s3(log: Path) -> S3Server:
     """Start the server (its output to ``log``), create a user and key, enforce authentication."""
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
@@ -102,8 +103,3 @@ def _wait_ready(endpoint: str, process: subprocess.Popen[bytes]) -> None:
             time.sleep(0.2)
     raise RuntimeError(f"moto server at {endpoint} did not answer within 30 s")
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

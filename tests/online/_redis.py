@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -12,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
+from .._processes import free_port
 
 
 @contextmanager
@@ -23,7 +24,7 @@ def redis_server() -> Iterator[str]:
 
         pytest.skip("redis-server is not installed (.ci/run installs Debian's redis-server)")
     folder = Path(tempfile.mkdtemp(prefix="mlstrata-redis-"))
-    port = _free_port()
+    port = free_port()
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--dir", str(folder), "--daemonize", "no"]
     with open(folder / "redis.log", "wb") as log, \
@@ -51,9 +52,3 @@ def _wait_for_ping(url: str, server: subprocess.Popen[bytes], folder: Path) -> N
                 raise RuntimeError(f"redis-server did not start: {log[-500:]}") from None
             time.sleep(0.05)
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
