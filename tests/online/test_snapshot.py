@@ -166,7 +166,8 @@ def test_a_snapshot_is_taken_while_a_server_holds_the_model(
 def test_an_unchanged_model_snapshots_to_the_same_version_in_any_process(
         snapped: tuple[Workspace, SnapshotResult]) -> None:
     """Two processes with other hash seeds (set iteration orders) freeze the same bytes: the
-    same model id, so the same version, as the first snapshot taken in this one."""
+    same model id, so the same version, as the first snapshot taken in this one, and its
+    package is reused."""
     ws, first = snapped
     mlstrata = str(Path(sys.executable).with_name("mlstrata"))
     answers = []
@@ -177,6 +178,8 @@ def test_an_unchanged_model_snapshots_to_the_same_version_in_any_process(
         assert done.returncode == 0, done.stderr
         answers.append(json.loads(done.stdout))
     assert {(a["model"], a["id"]) for a in answers} == {(first.model.ref, first.model.id)}
+    assert all(a["unchanged"] for a in answers)
+    assert {a["package"]["path"] for a in answers} == {str(first.package.path)}
 
 
 def test_quarantined_events_are_not_in_the_snapshot(

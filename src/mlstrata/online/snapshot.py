@@ -18,6 +18,10 @@ declared target must be the online model's target and it must hold every input c
 Before anything is stored, the frozen model is compared with the live one on the evaluation
 rows (``parity``: the largest probability or value difference and the flipped labels); they
 must agree exactly, or nothing is written.
+
+A frozen model pickles to the same bytes for the same state in any process (:mod:`.frozen`),
+so a model that has not changed since its last snapshot is that snapshot again — the same
+artifact and version — and its package is reused once it verifies (``unchanged``).
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ import orjson
 from rich.console import Console
 
 from ..errors import DataError
-from ..model.artifact import store_model
+from ..model.artifact import MODEL_KIND, store_model
 from ..model.data import TrainingData, load_training_data
 from ..model.metrics import primary_metric
 from ..package.builder import PackageResult, build_package
 from ..reports import Report, html_page, table
+from ..runtime.manifest import PackageIntegrityError, verify_package
 from ..workspace import Artifact, Workspace
 from .checkpoints import river_version
 from .events import EventRefusedError
@@ -56,20 +61,23 @@ class SnapshotResult(Report):
     model: Artifact
     package: PackageResult
     online: dict[str, Any]
+    unchanged: bool = False
+    """The model equals an earlier snapshot's (the same artifact and version)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The model ref and id, the package, the online lineage, JSON-ready."""
         return {"model": self.model.ref, "id": self.model.id, "flavour": "river",
-                "package": self.package.to_dict(), "online": self.online,
-                "parity": self.model.meta["parity"]}
+                "unchanged": self.unchanged, "package": self.package.to_dict(),
+                "online": self.online, "parity": self.model.meta["parity"]}
 
     def render_terminal(self, console: Console) -> None:
         """Where the snapshot came from and where it went."""
         online = self.online
         events = online["events"]
         console.print(f"snapshot of online model {online['model']} after event {events[1]} "
-                      f"-> [bold]{self.model.ref}[/] (River, sha256 {self.model.id[:12]}...)",
-                      highlight=False)
+                      f"-> [bold]{self.model.ref}[/] (River, sha256 {self.model.id[:12]}...)"
+                      + (": unchanged since that snapshot, the same version and package"
+                         if self.unchanged else ""), highlight=False)
         console.print(f"  from {online['checkpoint_ref'] or 'its spec'} (events up to "
                       f"{online['checkpoint_last_event']}) + {online['replayed']} events "
                       "replayed; "
@@ -100,13 +108,29 @@ def snapshot_online(ws: Workspace, name: str, dataset: str | None = None) -> Sna
     frozen = freeze(spec, model.pipeline)
     parity = _parity(model, frozen, _parity_rows(data, spec))
     online = _online_lineage(spec_artifact, spec, model, recovery, evaluation)
+    earlier = {a.id for a in ws.artifacts(MODEL_KIND) if a.name == spec.name}
     stored = store_model(
         ws, frozen, name=spec.name, meta=_meta(ws, spec, data, parity, online),
         inputs={"online": spec_artifact.id, "dataset": evaluation.id,
                 **({"checkpoint": recovery.checkpoint.id} if recovery.checkpoint else {}),
                 **({"split": data.split.id} if data.split is not None else {})},
         description=f"online model {spec.name} frozen after event {model.seq}")
-    return SnapshotResult(stored, build_package(ws, stored.id), online)
+    unchanged = stored.id in earlier
+    package = _package_of(ws, stored) if unchanged else None
+    return SnapshotResult(stored, package or build_package(ws, stored.id), online, unchanged)
+
+
+def _package_of(ws: Workspace, model: Artifact) -> PackageResult | None:
+    """The River package built for ``model`` before, when it is still there and verifies."""
+    path = ws.root / "packages" / f"{model.name}-{model.version}"
+    try:
+        manifest = verify_package(path, flavour="river")
+    except (OSError, PackageIntegrityError):
+        return None
+    if manifest.model_id != model.id:
+        return None
+    zipped = path.with_name(path.name + ".zip")
+    return PackageResult(path, zipped if zipped.is_file() else None, manifest)
 
 
 def _evaluation_dataset(ws: Workspace, spec_artifact: Artifact, spec: OnlineSpec,
