@@ -3,9 +3,15 @@ rows from the local CSV file, each in its own process (wall time and its own pea
 
 The server is a throw-away one started from Debian's ``mariadb-server`` binaries exactly as the
 tests start theirs (``tests/_mariadb.py``: own data directory, socket and free loopback port).
-The synthetic credit CSV is loaded into it with ``LOAD DATA INFILE`` into typed columns
-(``DECIMAL`` amounts, ``DATE``, ``TINYINT`` target, text), then ``mlstrata ingest mysql://...
---table credit`` streams it back through PyMySQL's unbuffered cursor.
+The synthetic credit CSV gets an integer ``id`` first column (the table's primary key, as most
+tables have one) and is loaded with ``LOAD DATA INFILE`` into typed columns (``DECIMAL`` amounts,
+``DATE``, ``TINYINT`` target, text); then ``mlstrata ingest mysql://... --table credit`` reads it
+back — in key ranges over several connections by default, and once more over one connection
+(``MLSTRATA_MYSQL_CONNECTIONS=1``) — and the same keyed CSV is ingested as the local file.
+
+Peak RSS is the largest single process's: with several connections the worker processes'
+memory comes on top of the ingesting process's (each holds one 10,000-row chunk plus the
+interpreter, pyarrow and the driver).
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests._mariadb import binaries_present, start_mariadb  # noqa: E402
 
 DDL = """CREATE TABLE credit (
-  application_id VARCHAR(16) PRIMARY KEY, application_date DATE, age SMALLINT,
+  id INT PRIMARY KEY, application_id VARCHAR(16) UNIQUE, application_date DATE, age SMALLINT,
   income DECIMAL(12,2) NULL, employment_years SMALLINT, loan_amount INT, term_months SMALLINT,
   interest_rate DECIMAL(5,2), debt_to_income DECIMAL(6,3), num_credit_lines SMALLINT,
   previous_defaults SMALLINT, home_ownership VARCHAR(16), purpose VARCHAR(32),
@@ -31,7 +39,7 @@ DDL = """CREATE TABLE credit (
   `default` TINYINT) ENGINE=InnoDB"""
 LOAD = """LOAD DATA INFILE '{path}' INTO TABLE credit FIELDS TERMINATED BY ','
   OPTIONALLY ENCLOSED BY '"' IGNORE 1 LINES
-  (application_id, application_date, @age, @income, @employment_years, loan_amount, term_months,
+  (id, application_id, application_date, @age, @income, @employment_years, loan_amount, term_months,
    interest_rate, debt_to_income, num_credit_lines, previous_defaults, home_ownership, purpose,
    region, postal_code, email, phone, `default`)
   SET age = NULLIF(@age, ''), income = NULLIF(@income, ''),
@@ -45,9 +53,11 @@ def mariadb_rows(project: Path, rows: int, mlstrata: Callable[..., list[str]],
     """Ingest ``rows`` synthetic credit rows from MariaDB and from the local CSV; the two rows."""
     if not binaries_present():
         raise SystemExit("mariadb-server is not installed (apt-get install mariadb-server)")
-    data = project / "credit-mariadb.csv"
+    synthetic, data = project / "credit-synth.csv", project / "credit-mariadb.csv"
     subprocess.run(mlstrata("synth", "credit", "--rows", str(rows), "--seed", "4", "--out",
-                            str(data)), check=True, cwd=project)
+                            str(synthetic)), check=True, cwd=project)
+    duckdb.execute(f"COPY (SELECT row_number() OVER () AS id, * FROM read_csv('{synthetic}', "
+                   f"all_varchar = true)) TO '{data}' (HEADER)")
     base = Path(tempfile.mkdtemp(prefix="bench-mariadb-"))
     server = start_mariadb(base)
     try:
@@ -62,6 +72,10 @@ def mariadb_rows(project: Path, rows: int, mlstrata: Callable[..., list[str]],
             measure(f"ingest MariaDB table ({rows} rows)",
                     mlstrata("ingest", url, "--table", "credit", "--name", "from_mariadb",
                              "--target", "default", "--json"), project),
+            measure(f"ingest MariaDB table, one connection ({rows} rows)",
+                    ["env", "MLSTRATA_MYSQL_CONNECTIONS=1",
+                     *mlstrata("ingest", url, "--table", "credit", "--name", "from_mariadb_1",
+                               "--target", "default", "--json")], project),
             measure(f"ingest local CSV ({rows} rows)",
                     mlstrata("ingest", str(data), "--name", "from_csv", "--target", "default",
                              "--json"), project),
@@ -69,7 +83,7 @@ def mariadb_rows(project: Path, rows: int, mlstrata: Callable[..., list[str]],
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
-    mariadb, local = results
+    mariadb, _, local = results
     return {
         "rows": rows, "server_load_seconds": load_seconds, "runs": results,
         "wall_ratio_vs_local": round(float(mariadb["seconds"]) / float(local["seconds"]), 2),
