@@ -53,7 +53,9 @@ def create(
     workspace: WorkspaceOption = None,  # type: ignore[assignment]
     as_json: JsonOption = False,
 ) -> None:
-    """Create an online model from a contract or a dataset, and take its first checkpoint."""
+    """Create an online model from a contract or a dataset, and take its first checkpoint;
+    identifiers, hashed or masked PII and text with too many categories are left out of its
+    features, each listed with the reason (online.keep keeps one)."""
     from ..online.creation import CreateRequest, create_online
     from ..online.status import online_status
 

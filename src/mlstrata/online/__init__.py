@@ -1,8 +1,9 @@
 """Online learning: River models that learn from a stream of events, one event at a time.
 
 What it is: models built from a data contract (:mod:`.spec`, :mod:`.estimators`,
-:mod:`.features`), every event checked by the contract's own evaluator before it can touch
-a model (:mod:`.events`), learning that is durable — a write-ahead event log with group commit
+:mod:`.features`; :mod:`.columns` leaves identifiers, PII and too many categories out), every
+event checked by the contract's own evaluator before it can touch a model (:mod:`.events`),
+learning that is durable — a write-ahead event log with group commit
 (:mod:`.eventlog`) and verified checkpoints stored as workspace artifacts with lineage
 (:mod:`.checkpoints`, :mod:`.durability`) — and recovery after any crash to exactly the model an
 uninterrupted run would hold (:mod:`.recovery`). :mod:`.creation` creates a model (with an
