@@ -347,7 +347,8 @@ def _restorable(ws: Workspace, model: OnlineModel, recovery: Recovery, settings:
     state = recovery.guard
     why = ("holds no guard state (written by an unguarded model)" if state is None
            else "holds a guard state taken with other online.guard settings"
-           if state["settings"] != settings.model_dump() else "")
+           if state["settings"] != settings.model_dump()
+           else "holds a guard state of another event" if state["seq"] != model.seq else "")
     if not why:
         seqs = state["history"]
         logged = dict(takewhile(lambda item: item[0] <= model.seq, read_events(
