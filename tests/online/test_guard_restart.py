@@ -4,14 +4,18 @@ rollback, same quarantine, same counters, the same predictions on the way and af
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from mlstrata.config import GuardConfig
 from mlstrata.online.creation import CreateRequest, create_online
 from mlstrata.online.durability import CheckpointPolicy
 from mlstrata.online.guard import GuardedModel, open_guarded
+from mlstrata.online.recovery import open_online
 from mlstrata.workspace import Workspace
 
 from . import _stream
@@ -91,3 +95,33 @@ def test_a_guard_with_other_settings_starts_afresh_and_says_so(online_ws: Worksp
                               "online.guard settings: the guard starts afresh at event 300"]
     assert guarded.counters()["live_window_score"] == 0.0
     guarded.close()
+
+
+@pytest.mark.slow
+def test_two_guarded_replays_equal_one_across_the_open_episode(
+        cli: Any, online_ws: Workspace, tmp_path: Path) -> None:
+    """``online replay --guard --commit`` of the first 5,000 events, then of the rest (the
+    suspect episode is open across the restart; the rollback comes after it), equals one
+    replay of the whole stream: the same quarantine, counters and model."""
+    rows, ws = _poisoned(), online_ws.root
+    files = {}
+    for name, part in (("whole", rows), ("first", rows[:5_000]), ("rest", rows[5_000:])):
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in part))
+    contract = _stream.write_contract(tmp_path / "contract.yaml")
+    notes = {}
+    for model, parts in (("once", ["whole"]), ("twice", ["first", "rest"])):
+        assert cli("online", "create", model, "--contract", contract, "--target", "paid",
+                   "-w", ws).code == 0
+        for part in parts:
+            done = cli("online", "replay", model, files[part], "--guard", "--commit", "-w", ws,
+                       "--json")
+            assert done.code == 0, done.err
+            notes[model] = [n for n in json.loads(done.out)["notes"] if n.startswith("guard:")]
+    assert notes["twice"] == notes["once"] and notes["once"][0].startswith("guard: 1 rollback")
+    listed = {model: [(e["first"], e["last"]) for e in json.loads(cli(
+        "online", "quarantine", model, "-w", ws, "--json").out)["entries"]]
+        for model in ("once", "twice")}
+    assert listed["once"] == listed["twice"] and listed["once"][0][0] <= 4_001
+    once, twice = (open_online(online_ws, m, writable=False)[0] for m in ("once", "twice"))
+    assert [once.predict(r) for r in _HELD_OUT] == [twice.predict(r) for r in _HELD_OUT]
