@@ -53,11 +53,11 @@ from ..serve._http import (
 )
 from ..serve.app import (
     ASGIApp,
+    LifespanApp,
     Receive,
     Scope,
     Send,
     authorize,
-    lifespan,
     read_body,
     send_response,
 )
@@ -183,7 +183,7 @@ def create_online_app(service: OnlineService, *, api_key: str | None = None,
 Handler = Callable[["_App", Request], Any]
 
 
-class _App:
+class _App(LifespanApp):
     def __init__(self, service: OnlineService, api_key: str | None, max_body: int,
                  metrics: ServeMetrics, on_shutdown: tuple[Callable[[], None], ...]) -> None:
         self.service = service
@@ -193,12 +193,6 @@ class _App:
         self._on_shutdown = on_shutdown
         if service.log is not None:
             metrics.watch_log(service.log)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await lifespan(receive, send, self._on_shutdown)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

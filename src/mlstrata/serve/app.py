@@ -64,8 +64,8 @@ from .mlflow_protocol import invocations
 from .oip_rest import infer, model_metadata, model_ready, parse_model_path, server_metadata
 from .openapi import docs_asset, docs_page, openapi_json
 
-__all__ = ["ASGIApp", "PrecomputedLookup", "authorize", "create_app", "lifespan", "read_body",
-           "send_response"]
+__all__ = ["ASGIApp", "LifespanApp", "PrecomputedLookup", "authorize", "create_app", "lifespan",
+           "read_body", "send_response"]
 
 _log = logging.getLogger("mlstrata.serve")
 # Bodies larger than this are scored in a worker thread so a big batch does not stall the loop.
@@ -126,7 +126,23 @@ def create_app(
                 prediction_log, tuple(on_shutdown))
 
 
-class _App:
+class LifespanApp:
+    """An ASGI application that answers HTTP with :meth:`_http` and the lifespan protocol with
+    :func:`lifespan`, running ``_on_shutdown`` at shutdown (the prediction and online servers)."""
+
+    _on_shutdown: tuple[Callable[[], None], ...] = ()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await lifespan(receive, send, self._on_shutdown)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class _App(LifespanApp):
     def __init__(self, holder: ModelHolder | None, api_key: str | None, max_body_bytes: int,
                  precomputed: PrecomputedLookup | None, max_batch_rows: int,
                  metrics: ServeMetrics | None, prediction_log: PredictionLog | None,
@@ -155,12 +171,6 @@ class _App:
             feedback = _Route({"POST": feedback_handler(prediction_log)}, threaded=True)
             self._routes = {**self._routes, "/v1/feedback": feedback}
             self._labels[id(feedback)] = "/v1/feedback"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await lifespan(receive, send, self._on_shutdown)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
