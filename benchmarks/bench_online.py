@@ -267,6 +267,9 @@ def compare(name: str, contract: dict[str, Any], model: str,
     for row in rows.values():
         row["vs_raw"] = round(row["events_per_s"] / raw, 3) if raw and row["events_per_s"] \
             else None
+        # what mlstrata adds to each event, in µs: a fixed cost, whatever the model's own is
+        row["added_us_per_event"] = round(1e6 / row["events_per_s"] - 1e6 / raw, 1) \
+            if raw and row["events_per_s"] else None
     shown = "  ".join(f"{k} {v['events_per_s']}/s {v['accuracy']}" for k, v in rows.items())
     print(f"  {name} {model}: {shown}", flush=True)
     return rows
