@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +45,22 @@ def test_automl_json_then_package_evaluate_test_register(tracked: Workspace, cli
     assert cli("test", "credit.model", "--n-boot", "20", cwd=tracked.root).code == 0
     registered = cli("models", "register", "credit.model", "--json", cwd=tracked.root)
     assert registered.code == 0, registered.err
+
+
+@pytest.mark.slow
+def test_time_budget_holds_for_the_whole_process(tracked: Workspace) -> None:  # noqa: F811
+    """The wall time of the real command — interpreter start, imports, search, refit, ONNX
+    check, report, exit — stays within the budget plus the 10% the issue allows. (30 s: on the
+    2-core machine under load a 20 s budget went to start-up and the first trial.)"""
+    budget = 30.0
+    command = [str(Path(sys.executable).with_name("mlstrata")), "automl", "credit",
+               "--time-budget", f"{budget:g}", "--json"]
+    begun = time.monotonic()
+    done = subprocess.run(command, cwd=tracked.root, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - begun
+    assert done.returncode == 0, done.stderr
+    search = json.loads(done.stdout)["search"]
+    shown = {k: search[k] for k in ("elapsed_seconds", "search_seconds", "trials", "stopped")}
+    assert search["trials"] >= 1 and search["within_budget"] is True, shown
+    assert search["elapsed_seconds"] <= wall
+    assert wall <= 1.1 * budget, (wall, shown)

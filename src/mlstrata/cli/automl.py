@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ._budget import load_finishing_stack, process_started, skip_collector_at_exit
 from ._common import (
     JsonOption,
     TrackingUriOption,
@@ -118,13 +119,14 @@ def automl(
     leaderboard, then the final one with the budget asked for and the time spent. Tracked in
     MLflow like train.
     """
-    begun = time.monotonic()  # the budget covers the imports of the training stack too
+    begun = process_started()  # the budget covers the whole process, imports included
     from ..model.automl import automl as run_automl
     from ..model.automl import search_config
     from ..package.onnx_export import onnx_problem
 
     ws = open_workspace(workspace)
     search = search_config(ws, time_budget, trials)
+    load_finishing_stack()
     with _live(as_json, search.time_budget_seconds, search.trials) as board:
         result = run_automl(ws, ref, time_budget=time_budget, trials=trials, seed=seed,
                             tracking_uri=tracking_uri, progress=board, onnx_check=onnx_problem,
@@ -132,3 +134,4 @@ def automl(
     emit(result, as_json)
     if not as_json:
         console.print(f"next: mlstrata package {result.model.ref}", highlight=False)
+    skip_collector_at_exit()

@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["THRESHOLD_FREE", "greater_is_better", "metric_names", "primary_metric", "score",
-           "scores"]
+__all__ = ["THRESHOLD_FREE", "greater_is_better", "metric_names", "primary_metric", "rank_auc",
+           "score", "scores"]
 
 _METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("roc_auc", "average_precision", "accuracy", "balanced_accuracy", "f1",
@@ -100,6 +100,28 @@ def scores(
     """Every metric of ``task`` (or just ``metrics``) for one set of predictions."""
     chosen = metrics if metrics is not None else metric_names(task)
     return {m: score(m, y_true, y_pred, y_proba, X, labels) for m in chosen}
+
+
+def rank_auc(positive: Any, values: Any) -> float:
+    """Binary ROC AUC from ranks (Mann-Whitney U, ties averaged), NaN with one class only.
+
+    The value :func:`score` gives for ``roc_auc``, at a fraction of scikit-learn's per-call cost
+    (its input checks): for loops that score thousands of blends or resamples.
+
+    >>> from sklearn.metrics import roc_auc_score
+    >>> y = np.array([0, 0, 1, 1, 0, 1]); p = np.array([.1, .4, .35, .8, .4, .4])
+    >>> bool(np.isclose(rank_auc(y == 1, p), roc_auc_score(y, p)))
+    True
+    """
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, dtype=bool)
+    hits = int(positive.sum())
+    misses = len(positive) - hits
+    if hits == 0 or misses == 0:
+        return float("nan")
+    ranks = rankdata(values)
+    return float((ranks[positive].sum() - hits * (hits + 1) / 2) / (hits * misses))
 
 
 def _positive(labels: Sequence[Any] | None, y_true: np.ndarray[Any, Any]) -> Any:

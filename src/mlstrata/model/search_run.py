@@ -20,17 +20,25 @@ from typing import Any
 from ..config import ModelConfig, SearchConfig
 from ..errors import ConfigError
 from .cv import CVResult, average_results
-from .search import Budget, Problem, SearchProgress, Trial, run_search
+from .search import Budget, Problem, SearchProgress, Trial, limit_threads, run_search
 from .search_ensemble import select_weights, voting_estimator
 
 __all__ = ["DEFAULT_BUDGET_SECONDS", "Contender", "SearchSettings", "SearchSummary",
-           "check_budget", "minimum_budget", "search_contenders", "settings_for"]
+           "check_budget", "finish_seconds", "minimum_budget", "search_contenders",
+           "settings_for"]
 
 DEFAULT_BUDGET_SECONDS = 60.0
 """The budget of a search when neither ``model.search`` nor ``model.time_budget_seconds`` sets
 one."""
-_FINISH_SECONDS = 3.0
-"""Kept for the steps after the refit: error analysis and plots, storing, the report, MLflow."""
+_FINISH_SECONDS = 2.0
+"""Kept (per unit of contention) for the steps after the search whatever the data: the
+leaderboard's MLflow runs, the ONNX conversion, storing, the report, the process's exit."""
+_FINISH_SECONDS_PER_ROW = 1.5e-4
+"""... and per training row: each family's best rescored on every metric, the ONNX parity check
+and the error analysis. Both measured on 2026-12-03 (2 cores, load average 3–5, contention
+1–2): 3–4 s after the search on 455 rows, 8–9 s on 20,000 rows, besides the refit."""
+_SELECTION_SHARE = 0.03
+"""The share of the budget greedy ensemble selection may take (it keeps its best round)."""
 _MAX_CONTENTION = 6.0
 _SLACK = 0.05
 """The share of the budget an ensemble's refit may run over the estimate (half the 10% the
@@ -38,7 +46,12 @@ budget allows)."""
 _MIN_SECONDS = 10.0
 _ROWS_PER_SECOND = 20_000
 _ENSEMBLE_POOL = 20
-_RESERVE_MEMBERS = 5
+_RESERVE_MEMBERS = 3
+"""The reserve covers the refit of the best trial and the next two (a typical greedy ensemble;
+a bigger one is refitted only when its own estimate fits, see :func:`_ensemble`)."""
+_REFIT_FACTOR = 1.2
+"""A refit's time over its trial's mean fold fit, scaled by rows (the refit may use every core
+where the trial used one; the 1.5 before overestimated 20,000-row refits 5 times)."""
 
 
 @dataclass(frozen=True)
@@ -168,10 +181,12 @@ def search_contenders(
 
     ``contention`` (wall time over CPU time so far, at least 1: how much of a core this process
     gets on a busy machine) scales the time kept for the finishing steps."""
-    finish = _FINISH_SECONDS * min(max(contention, 1.0), _MAX_CONTENTION)
+    finish = finish_seconds(len(problem.X), contention)
+    selection = (_SELECTION_SHARE * settings.seconds
+                 if settings.ensemble and settings.seconds is not None else 0.0)
     budget = Budget(settings.seconds, settings.trials, started,
-                    reserve=lambda trials: finish + _reserve(trials, len(problem.X),
-                                                             problem.sign))
+                    reserve=lambda trials: finish + selection + _reserve(
+                        trials, len(problem.X), problem.sign))
     begun = time.monotonic()
     baseline, trials, converged = run_search(problem, budget, progress)
     summary = SearchSummary(settings.seconds, settings.trials, trials,
@@ -184,9 +199,20 @@ def search_contenders(
         return contenders, summary
     contenders += [_single(problem, t, initial=problem.families) for t in best]
     if settings.ensemble:
-        ensemble = _ensemble(problem, trials, best[0], budget, finish, summary)
+        ensemble = _ensemble(problem, trials, best[0], budget, finish, selection, summary)
         contenders += [ensemble] if ensemble is not None else []
     return contenders, summary
+
+
+def finish_seconds(rows: int, contention: float = 1.0) -> float:
+    """The seconds kept after the search for everything but the refit: a fixed part and a part
+    per training row, scaled by ``contention`` (how much of a core the process gets).
+
+    >>> round(finish_seconds(20_000), 1), round(finish_seconds(20_000, contention=2.0), 1)
+    (5.0, 10.0)
+    """
+    return (_FINISH_SECONDS + _FINISH_SECONDS_PER_ROW * rows) * min(max(contention, 1.0),
+                                                                     _MAX_CONTENTION)
 
 
 def _reserve(trials: Sequence[Trial], rows: int, sign: float) -> float:
@@ -199,7 +225,7 @@ def _reserve(trials: Sequence[Trial], rows: int, sign: float) -> float:
 def _refit_seconds(trial: Trial, rows: int) -> float:
     """The estimated fit time of ``trial`` on all ``rows`` (fit time grows about linearly)."""
     assert trial.result is not None
-    return 1.5 * trial.result.fit_seconds * max(1.0, rows / max(trial.rows, 1))
+    return _REFIT_FACTOR * trial.result.fit_seconds * max(1.0, rows / max(trial.rows, 1))
 
 
 def _stop_reason(trials: Sequence[Trial], settings: SearchSettings, converged: bool) -> str:
@@ -236,7 +262,7 @@ def _single(problem: Problem, trial: Trial, initial: Sequence[Any]) -> Contender
     assert trial.result is not None
 
     def factory() -> Any:
-        return problem.pipeline(trial.candidate, trial.features, trial.params)
+        return problem.wrap(trial.features, _estimator(problem, trial.candidate, trial.params))
 
     params = {**trial.params, "features": trial.features, "trial": trial.number}
     scored = _scored(problem, trial.result, kind, params)
@@ -259,14 +285,16 @@ def _scored(problem: Problem, result: CVResult, kind: str,
 
 
 def _ensemble(problem: Problem, trials: Sequence[Trial], best: Trial, budget: Budget,
-              finish: float, summary: SearchSummary) -> Contender | None:
+              finish: float, selection: float, summary: SearchSummary) -> Contender | None:
     """The greedy ensemble of the completed trials that share the best one's features, when it
-    has two members or more, scores strictly better than the best, and its refit fits."""
+    has two members or more, scores strictly better than the best, and its refit fits.
+    Selection runs for at most ``selection`` seconds (time budgets only)."""
     pool = _pool(trials, best, problem.sign)
     if len(pool) < 2:
         return None
     results = [t.result for t in pool if t.result is not None]
-    weights = select_weights(results, problem.y, problem.metric)
+    deadline = None if budget.seconds is None else time.monotonic() + selection
+    weights = select_weights(results, problem.y, problem.metric, deadline=deadline)
     members = [(t, w) for t, w in zip(pool, weights, strict=True) if w > 0]
     if len(members) < 2:
         return None
@@ -285,12 +313,17 @@ def _ensemble(problem: Problem, trials: Sequence[Trial], best: Trial, budget: Bu
                              weights=[w for _, w in members])
 
     def factory() -> Any:
-        estimators = [(t.name.replace("#", "_"), problem.estimator(t.candidate, t.params))
+        estimators = [(t.name.replace("#", "_"), _estimator(problem, t.candidate, t.params))
                       for t, _ in members]
         return problem.wrap(best.features, voting_estimator(
             problem.task, estimators, [w for _, w in members]))
 
     return Contender("ensemble", "voting", "ensemble", params, result, best.features, factory)
+
+
+def _estimator(problem: Problem, candidate: str, params: dict[str, Any]) -> Any:
+    """A contender's estimator, on as many threads as its trials had for the refit's rows."""
+    return limit_threads(problem.estimator(candidate, params), candidate, len(problem.X))
 
 
 def _pool(trials: Sequence[Trial], best: Trial, sign: float) -> list[Trial]:
