@@ -47,6 +47,8 @@ def test_the_champion_answers_and_the_shadow_is_logged_beside_it(
                 assert answer.json()["version"] == 1
             labels = [{"request_id": f"r{n}", "label": n % 2} for n in range(len(records))]
             assert client.post("/v1/feedback", json=labels).status_code < 300
+            counts = _shadow_metrics(client, until_scored=len(records))
+    assert counts == {"scored": len(records), "skipped": 0, "failed": 0}
     lines = [line for line in read_lines(log, model="credit.model")
              if line.get("kind") == "prediction"]
     served_lines = {(line["request_id"], line["version"], line["source"]) for line in lines}
@@ -63,6 +65,23 @@ def test_the_champion_answers_and_the_shadow_is_logged_beside_it(
     assert set(report.metrics) == {"champion", "challenger"}
     assert report.metrics["champion"]["accuracy"] is not None
     assert report.summary().startswith(f"{len(records)} of {len(records)} records shadowed")
+
+
+def _shadow_metrics(client: httpx.Client, until_scored: int,
+                    timeout: float = 60.0) -> dict[str, float]:
+    """The shadow's counters on ``GET /metrics`` once it has scored ``until_scored`` requests
+    (it scores off the request path, so a scrape right after the answers may come early)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        text = client.get("/metrics").text
+        counts = {outcome: float(line.split()[-1]) for line in text.splitlines()
+                  for outcome in ("scored", "skipped", "failed")
+                  if line.startswith(f"mlstrata_shadow_{outcome}_total ")}
+        if counts.get("scored", 0) >= until_scored or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
 
 
 @pytest.mark.slow

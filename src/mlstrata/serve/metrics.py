@@ -19,7 +19,11 @@
   ``mlstrata_predicted_class_total{model, version, class}``: predictions per class (or cluster);
 - ``mlstrata_model_info{model, version, package}``: 1 for the model being served;
 - ``mlstrata_prediction_log_written_total`` and ``mlstrata_prediction_log_dropped_total``: the
-  prediction log's records written and dropped (queue full), read from the log writer.
+  prediction log's records written and dropped (queue full), read from the log writer;
+- ``mlstrata_shadow_scored_total``, ``mlstrata_shadow_skipped_total`` and
+  ``mlstrata_shadow_failed_total``: with ``serve --shadow``, the requests the challenger scored
+  off the request path, left out because its queue was full, and failed on (read from the
+  log's shadow scorer, like the log's counts).
 
 With several worker processes (``mlstrata serve --workers N``) every process writes its values to
 memory-mapped files in the directory ``PROMETHEUS_MULTIPROC_DIR`` names (prometheus-client's
@@ -57,7 +61,8 @@ from ..runtime.model import LoadedModel, Predictions
 from ..runtime.signature import class_key
 from ._tally import CounterSeries, HistogramSeries, Tally
 
-__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "LogCounts", "ServeMetrics", "multiprocess_directory",
+__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "LogCounts", "ServeMetrics", "ShadowCounts",
+           "multiprocess_directory",
            "problem_rule"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -81,8 +86,20 @@ _RULE_WORDS = (("missing; ", "missing"), ("required (null", "not_null"),
                ("the model answers", "finite"), ("expected ", "type"))
 
 
+class ShadowCounts(Protocol):
+    """What the metrics read of a shadow scorer (``serve --shadow``): its running totals."""
+
+    scored: int
+    skipped: int
+    failed: int
+
+
+_SHADOW_OUTCOMES = ("scored", "skipped", "failed")
+
+
 class LogCounts(Protocol):
-    """What the metrics read of the prediction-log writer: its running totals."""
+    """What the metrics read of the prediction-log writer: its running totals (and, on a
+    server with a shadow challenger, its ``shadow`` scorer's: :class:`ShadowCounts`)."""
 
     @property
     def written(self) -> int:
@@ -174,6 +191,12 @@ class ServeMetrics:
         self._log_dropped = Counter("mlstrata_prediction_log_dropped", "Prediction records "
                                     "dropped because the log's queue was full (the requests "
                                     "were answered).", registry=registry)
+        self._shadow = {outcome: Counter(f"mlstrata_shadow_{outcome}", text, registry=registry)
+                        for outcome, text in zip(_SHADOW_OUTCOMES, (
+                            "Requests the shadow challenger scored (and logged).",
+                            "Requests not shadowed because the shadow's queue was full.",
+                            "Requests the shadow challenger failed on."), strict=True)}
+        self._shadow_seen = dict.fromkeys(_SHADOW_OUTCOMES, 0)
         self._lock = threading.Lock()
         self._tally = Tally()
         self._by_route: dict[tuple[str, int | str], tuple[CounterSeries, HistogramSeries]] = {}
@@ -266,7 +289,12 @@ class ServeMetrics:
 
     def _sync_log(self) -> None:
         log = self._log
-        if log is None or (log.written, log.dropped) == self._log_seen:
+        if log is None:
+            return
+        shadow: ShadowCounts | None = getattr(log, "shadow", None)
+        if shadow is not None:
+            self._sync_shadow(shadow)
+        if (log.written, log.dropped) == self._log_seen:
             return
         with self._lock:
             written, dropped = log.written, log.dropped
@@ -276,6 +304,15 @@ class ServeMetrics:
             if dropped > seen_dropped:
                 self._log_dropped.inc(dropped - seen_dropped)
             self._log_seen = (max(written, seen_written), max(dropped, seen_dropped))
+
+    def _sync_shadow(self, shadow: ShadowCounts) -> None:
+        """Add what the shadow scorer counted since the last flush."""
+        with self._lock:
+            for outcome, counter in self._shadow.items():
+                now = getattr(shadow, outcome)
+                if now > self._shadow_seen[outcome]:
+                    counter.inc(now - self._shadow_seen[outcome])
+                    self._shadow_seen[outcome] = now
 
     # -- exposition -------------------------------------------------------------------------
 
