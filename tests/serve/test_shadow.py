@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -107,6 +108,44 @@ def test_the_shadow_report_command_pairs_the_aliased_champion_and_challenger(
     assert report["champion_version"] == 1 and report["challenger_version"] == 2
     assert report["paired_records"] == report["champion_records"] == 30
     assert (project / "reports" / "credit-shadow.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_shadow_report_reads_a_postgresql_log_like_the_monitor(
+        packages: tuple[Path, Path], postgres: Any, cli) -> None:  # type: ignore[no-untyped-def]
+    """Run after the serving test: its logged lines, written to a real PostgreSQL by the sink a
+    server uses for a postgresql:// log, give the report the directory gives."""
+    import uuid
+
+    import psycopg
+
+    from mlstrata.predlog.postgres import PostgresSink
+
+    champion, challenger = packages
+    project = champion.parent.parent
+    files = project / ".mlstrata" / "predictions"
+    database = f"shadow_{uuid.uuid4().hex[:8]}"  # the server is shared by the session
+    with psycopg.connect(postgres.url, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {database}")
+    url = postgres.url.rsplit("/", 1)[0] + f"/{database}"
+    sink = PostgresSink(url)
+    try:
+        sink.write(list(read_lines(files, model="credit.model")))
+        sink.write(list(read_lines(files, model="credit.model", feedback=True)))
+    finally:
+        sink.close()
+
+    from_files = shadow_report(files, champion, challenger).to_dict()
+    done = cli("retrain", "credit", "--shadow-report", "--log", url, "--json", "-w", project)
+    assert done.code == 0, done.err
+    from_postgres = json.loads(done.out)
+    assert from_postgres["paired_records"] == from_files["paired_records"] == 30
+    assert from_postgres["labelled_pairs"] == from_files["labelled_pairs"] == 30
+    for figure in ("agreement", "mean_probability_gap"):
+        assert from_postgres[figure] == pytest.approx(from_files[figure]), figure
+    for side in ("champion", "challenger"):
+        assert from_postgres["metrics"][side] == pytest.approx(from_files["metrics"][side])
 
 
 @pytest.mark.slow

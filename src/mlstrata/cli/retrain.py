@@ -74,8 +74,9 @@ def retrain_command(
                                 "logged (agreement; with feedback, each one's metrics), "
                                 "and exit.")] = False,
     log: Annotated[str | None, typer.Option(
-        "--log", metavar="DIR", help="The prediction log for --shadow-report (default: the "
-                                     "workspace's).")] = None,
+        "--log", metavar="DIR|URL", help="The prediction log for --shadow-report, a "
+                                         "directory or postgresql:// URL (default: the "
+                                         "workspace's, monitor.log).")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Folder for the JSON and HTML reports (default: the project's "
                       "reports/).")] = None,
@@ -126,7 +127,7 @@ def _shadow_view(ws: Workspace, name: str, log: str | None, out: Path | None,
     target = log or log_target(ws, None)
     if target is None:
         raise ConfigError("no prediction log to read; pass --log DIR")
-    report = shadow_report(Path(target), locate_package(f"{registered}@champion", ws),
+    report = shadow_report(target, locate_package(f"{registered}@champion", ws),
                            locate_package(f"{registered}@challenger", ws))
     emit_saved(report, as_json, out or ws.reports_dir, f"{name}-shadow")
 

@@ -10,16 +10,20 @@ model), so a team can judge the challenger on real requests before promoting it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import dataclasses
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import MlstrataError
-from ..predlog.reading import read_lines
+from ..monitor.logreader import LogQuery, open_log
+from ..monitor.windows import Window
 from ..reports import Report, html_page, paragraph, table
 from ..runtime.manifest import load_manifest
 
@@ -86,20 +90,15 @@ class ShadowReport(Report):
                          facts=self.to_dict())
 
 
-def shadow_report(log: Path, champion: Path, challenger: Path) -> ShadowReport:
+def shadow_report(log: str | Path, champion: Path, challenger: Path) -> ShadowReport:
     """Pair the champion's and the shadow's lines of the packages ``champion`` and
-    ``challenger`` in the log directory ``log``."""
-    if "://" in str(log):
-        raise MlstrataError(f"the shadow view reads a log directory; {log} is a database — "
-                            "export it or point --log at the directory")
+    ``challenger`` in the prediction log ``log``: a directory or a ``postgresql://`` URL."""
     name, old = load_manifest(champion).log_identity
     other, new = load_manifest(challenger).log_identity
     if other != name:
         raise MlstrataError(f"{challenger} is a version of {other}, not of {name}; shadow a "
                             "challenger of the same model")
-    served, shadowed = _lines(read_lines(log, model=name), old, new)
-    given = {(r.get("request_id"), r.get("record")): r.get("label")
-             for r in read_lines(log, model=name, feedback=True)}
+    served, shadowed, given = _logged(log, name, old, new)
     keys = [key for key in served if key in shadowed]
     labels = {k: given.get(k, given.get((k[0], None))) for k in keys}  # per record or request
     agree = [str(served[k]["prediction"]) == str(shadowed[k]["prediction"]) for k in keys]
@@ -113,19 +112,36 @@ def shadow_report(log: Path, champion: Path, challenger: Path) -> ShadowReport:
                         sum(gaps) / len(gaps) if gaps else None, len(labelled), metrics)
 
 
-def _lines(lines: Iterable[dict[str, Any]], old: int, new: int
-           ) -> tuple[dict[tuple[Any, Any], dict[str, Any]], dict[tuple[Any, Any], dict[str, Any]]]:
-    served: dict[tuple[Any, Any], dict[str, Any]] = {}
-    shadowed: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for line in lines:
-        if line.get("kind") != "prediction":
-            continue
-        key = (line.get("request_id"), line.get("record"))
-        if line.get("version") == old and line.get("source") != _SHADOW:
-            served[key] = line
-        elif line.get("version") == new and line.get("source") == _SHADOW:
-            shadowed[key] = line
-    return served, shadowed
+_Keyed = dict[tuple[Any, Any], dict[str, Any]]
+
+
+def _logged(log: str | Path, name: str, old: int, new: int
+            ) -> tuple[_Keyed, _Keyed, dict[tuple[Any, Any], Any]]:
+    """Version ``old``'s served lines, version ``new``'s shadow lines (by request id and
+    record) and the model's feedback labels, read as ``mlstrata monitor`` reads a log (a
+    PostgreSQL log copied out through a server-side cursor)."""
+    query = LogQuery(name, old, None, None, Window(seconds=86_400))
+    with open_log(log, query) as champion, \
+            open_log(log, dataclasses.replace(query, version=new)) as challenger:
+        served = {_key(line): line for line in _read(champion.prediction_files)
+                  if line.get("source") != _SHADOW}
+        shadowed = {_key(line): line for line in _read(challenger.prediction_files)
+                    if line.get("source") == _SHADOW}
+        given = {_key(line): line.get("label") for line in _read(champion.feedback_files)}
+    return served, shadowed, given
+
+
+def _key(line: dict[str, Any]) -> tuple[Any, Any]:
+    return line.get("request_id"), line.get("record")
+
+
+def _read(files: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    """The JSON lines of ``files``; a line that does not parse (one being written) is skipped."""
+    for path in files:
+        with contextlib.suppress(OSError), path.open("rb") as handle:
+            for raw in handle:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    yield orjson.loads(raw)
 
 
 def _gap(a: dict[str, Any], b: dict[str, Any]) -> float | None:
