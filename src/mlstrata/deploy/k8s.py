@@ -37,7 +37,7 @@ from ..runtime.manifest import Manifest, verify_package
 from .image_ref import ImageReference, parse_image
 from .output import DeployError, staged_directory
 
-__all__ = ["BatchJob", "K8sOptions", "K8sResult", "render_k8s"]
+__all__ = ["BatchJob", "K8sOptions", "K8sResult", "check_schedule", "render_k8s"]
 
 UID = 10001
 HTTP_PORT = 8080
@@ -249,7 +249,7 @@ def _check_batch(o: K8sOptions) -> None:
             raise DeployError(f"{(given or ['--batch-claim/--batch-key'])[0]} belongs to the "
                               "batch CronJob; add --cronjob SCHEDULE (e.g. '0 2 * * *')")
         return
-    _check_schedule(o.cronjob)
+    check_schedule(o.cronjob)
     missing = [option for option, value in batch.items() if not value]
     if missing:
         raise DeployError(f"--cronjob needs {', '.join(missing)}: the image with the full "
@@ -266,7 +266,12 @@ def _check_batch(o: K8sOptions) -> None:
                           "Etc/UTC or Europe/Paris") from exc
 
 
-def _check_schedule(schedule: str) -> None:
+def check_schedule(schedule: str) -> None:
+    """Refuse a cron schedule Kubernetes would not take (five fields or a macro such as
+    ``@daily``), naming the fix; used for ``--cronjob`` here and by ``retrain``'s CronJob.
+
+    >>> check_schedule("0 3 * * *")
+    """
     fields = schedule.split()
     if schedule.strip() in _CRON_MACROS:
         return

@@ -21,8 +21,7 @@ from typing import Any
 import yaml
 
 from .. import _atomic
-from ..deploy.k8s import UID
-from ..deploy.k8s import _check_schedule as check_schedule
+from ..deploy.k8s import UID, check_schedule
 from ..deploy.output import DeployError
 from ..errors import ConfigError
 
