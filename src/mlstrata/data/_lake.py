@@ -50,7 +50,7 @@ from ._object_store import (
     store_details,
 )
 from ._spark_source import is_spark, spark_snapshot
-from ._text_readers import read_csv, read_json
+from ._text_readers import CsvFile, csv_scan, load_csv, prepare_csv, read_json
 from .engine import quote_identifier, quote_literal
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ __all__ = ["LakePlan", "is_lake", "plan_lake", "plan_source", "read_lake"]
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 _FLOATS = ("FLOAT", "DOUBLE")
 _FETCHERS = 8
+_ORIGIN = "__mlstrata_file"  # the file of each row when a run of files is read together
 
 
 @dataclass(frozen=True)
@@ -125,19 +126,12 @@ def read_lake(plan: LakePlan, con: duckdb.DuckDBPyConnection, staging: Path, raw
     """Read every file of ``plan`` into table ``raw``; back them up in one bundle."""
     files = _materialize(plan, staging, raw)
     types = _partition_types(plan, overrides)
-    table = _Table(con, raw, list(types))
-    con.begin()  # one commit for all the files, not one (and a WAL sync) per file
+    runs = _runs(plan.format, files, staging, delimiter, encoding)
     try:
-        for index, file in enumerate(files):
-            if file.entry["size"] == 0:
-                continue
-            source = f"{raw}_{index}"
-            table.append(source, _read_file(plan.format, file, con, staging, source, delimiter,
-                                            encoding), file, types)
-    except BaseException:
-        con.rollback()
-        raise
-    con.commit()
+        table = _read_runs(con, raw, runs, types, plan.format, staging, encoding)
+    except _RunRefused:  # read each file alone: the one DuckDB refuses is named with its line
+        table = _read_runs(con, raw, [[p] for run in runs for p in run], types, plan.format,
+                           staging, encoding)
     if not table.created:
         raise SourceError(f"{plan.shown}: all {len(files)} files are empty (0 bytes); "
                           "point at the files that hold the data")
@@ -239,6 +233,86 @@ def _shown_file(plan: LakePlan, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Prepared:
+    """A non-empty file of the lake; for a CSV/TSV, its decoded copy, delimiter and header."""
+
+    file: _File
+    csv: CsvFile | None = None
+
+    @property
+    def extract(self) -> Extract:
+        """How the file's rows are located (a CSV's by line)."""
+        assert self.csv is not None
+        return self.csv.extract
+
+
+def _runs(fmt: str, files: Sequence[_File], staging: Path, delimiter: str | None,
+          encoding: str | None) -> list[list[_Prepared]]:
+    """The non-empty files in order, cut into runs that one read can take together: CSV/TSV
+    files next to each other with the same delimiter, header and partition folder (a lake of
+    many small files is read in a few statements instead of several per file). Any other file
+    is a run of its own."""
+    runs: list[list[_Prepared]] = []
+    last: tuple[Any, ...] | None = None
+    for file in files:
+        if file.entry["size"] == 0:
+            continue
+        if fmt not in ("csv", "tsv"):
+            runs.append([_Prepared(file)])
+            last = None
+            continue
+        try:
+            prepared = prepare_csv(file.path, staging, delimiter=delimiter, encoding=encoding,
+                                   tsv=fmt == "tsv")
+        except SourceError as exc:
+            raise SourceError(str(exc).replace(str(file.path), file.shown)) from exc
+        together = (prepared.delimiter, prepared.names, partitions(file.entry["name"]))
+        if together == last:
+            runs[-1].append(_Prepared(file, prepared))
+        else:
+            runs.append([_Prepared(file, prepared)])
+        last = together
+    return runs
+
+
+class _RunRefused(Exception):
+    """DuckDB refused a run of files read together (one of them is malformed)."""
+
+
+def _read_runs(con: duckdb.DuckDBPyConnection, raw: str, runs: Sequence[Sequence[_Prepared]],
+               types: Mapping[str, str], fmt: str, staging: Path, encoding: str | None
+               ) -> _Table:
+    """The raw table of every run, in one transaction (one commit for all the files, not one —
+    and a WAL sync — per file); nothing is left when a file is refused."""
+    table = _Table(con, raw, list(types))
+    con.begin()
+    try:
+        for number, run in enumerate(runs):
+            source = f"{raw}_{number}"
+            if len(run) > 1:
+                _read_together(con, source, run)
+                table.append(source, _Read(run[0].extract, set(), False), run, types)
+            else:
+                table.append(source, _read_file(fmt, run[0], con, staging, source, encoding),
+                             run, types)
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+    return table
+
+
+def _read_together(con: duckdb.DuckDBPyConnection, source: str, run: Sequence[_Prepared]) -> None:
+    """Read a run of CSV files into one table ``source``, each row's file in :data:`_ORIGIN`;
+    :class:`_RunRefused` when DuckDB refuses one of them."""
+    scan = csv_scan([p.csv for p in run if p.csv is not None], filename=_ORIGIN)
+    try:
+        con.execute(f"CREATE TABLE {quote_identifier(source)} AS SELECT * FROM {scan}")
+    except duckdb.Error as exc:
+        raise _RunRefused(str(exc)) from exc
+
+
+@dataclass(frozen=True)
 class _Read:
     """One file read into a table (or, for Parquet, a view over the file): how it locates rows
     and which of its columns it declares NOT NULL (Parquet ``required`` fields)."""
@@ -248,14 +322,14 @@ class _Read:
     view: bool
 
 
-def _read_file(fmt: str, file: _File, con: duckdb.DuckDBPyConnection, staging: Path, name: str,
-               delimiter: str | None, encoding: str | None) -> _Read:
+def _read_file(fmt: str, prepared: _Prepared, con: duckdb.DuckDBPyConnection, staging: Path,
+               name: str, encoding: str | None) -> _Read:
     """Read one file as ``name`` with its format's reader (text is read into a table, to be
     typed with the rest; Parquet is viewed in place, so its rows are copied once)."""
+    file = prepared.file
     try:
-        if fmt in ("csv", "tsv"):
-            return _Read(read_csv(file.path, con, staging, name, delimiter=delimiter,
-                                  encoding=encoding, tsv=fmt == "tsv"), set(), False)
+        if prepared.csv is not None:
+            return _Read(load_csv(prepared.csv, con, name), set(), False)
         if fmt in ("json", "jsonl"):
             return _Read(read_json(file.path, con, staging, name, encoding=encoding), set(),
                          False)
@@ -300,11 +374,14 @@ class _Table:
         self.created = False
         self.rows = 0
 
-    def append(self, source: str, read: _Read, file: _File, types: Mapping[str, str]) -> None:
-        """Append the rows of one file's table ``source`` (dropped afterwards) to the raw one."""
-        quoted = quote_identifier(source)
+    def append(self, source: str, read: _Read, run: Sequence[_Prepared],
+               types: Mapping[str, str]) -> None:
+        """Append the rows of table ``source`` (dropped afterwards) to the raw one: one file's,
+        or a run's read together (with each row's file in :data:`_ORIGIN`)."""
+        quoted, file = quote_identifier(source), run[0].file
         try:
             columns = self._describe(quoted)
+            together = columns.pop(_ORIGIN, None) is not None
             clash = sorted(set(columns) & set(self.keys))
             if clash:
                 raise SourceError(f"{file.shown} has a column {clash[0]!r} and sits in a "
@@ -312,10 +389,10 @@ class _Table:
             values = ", ".join(
                 f"{partition_literal(value, types[key])} AS {quote_identifier(key)}"
                 for key, value in partitions(file.entry["name"]))
-            select = f"SELECT *{', ' + values if values else ''} FROM {quoted}"
+            everything = f"* EXCLUDE ({quote_identifier(_ORIGIN)})" if together else "*"
+            select = f"SELECT {everything}{', ' + values if values else ''} FROM {quoted}"
             self._reconcile(columns, read.required, file)
-            self.starts.append(self.rows)
-            self.origins.append((file.shown, read.extract))
+            self._origins(quoted, read, run, together)
             into = (f"INSERT INTO {quote_identifier(self.raw)} BY NAME" if self.created
                     else f"CREATE TABLE {quote_identifier(self.raw)} AS")
             try:
@@ -328,6 +405,22 @@ class _Table:
             self.rows += int(added[0][0])
         finally:
             self.con.execute(f"DROP {'VIEW' if read.view else 'TABLE'} IF EXISTS {quoted}")
+
+    def _origins(self, source: str, read: _Read, run: Sequence[_Prepared],
+                 together: bool) -> None:
+        """Record where each file's rows start in the raw table (to name file and line)."""
+        if not together:
+            self.starts.append(self.rows)
+            self.origins.append((run[0].file.shown, read.extract))
+            return
+        counts = dict(self.con.execute(f"SELECT {quote_identifier(_ORIGIN)}, count(*) FROM "
+                                       f"{source} GROUP BY ALL").fetchall())
+        start = self.rows
+        for prepared in run:
+            assert prepared.csv is not None
+            self.starts.append(start)
+            self.origins.append((prepared.file.shown, prepared.extract))
+            start += int(counts.get(str(prepared.csv.utf8), 0))
 
     def _describe(self, source: str) -> dict[str, str]:
         return {str(name): str(kind) for name, kind, *_ in

@@ -11,7 +11,8 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -21,7 +22,8 @@ from ._encoding import to_utf8
 from ._extract import Extract, check_unique
 from .engine import quote_identifier, quote_literal
 
-__all__ = ["read_csv", "read_header", "read_json", "sniff_delimiter"]
+__all__ = ["CsvFile", "csv_scan", "load_csv", "prepare_csv", "read_csv", "read_header",
+           "read_json", "sniff_delimiter"]
 
 _DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 _HEAD_BYTES = 4096
@@ -29,24 +31,59 @@ _SNIFF_CHARS = 1 << 16
 _CANDIDATES = (",", ";", "\t", "|")
 
 
-def read_csv(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
-             delimiter: str | None, encoding: str | None, tsv: bool) -> Extract:
-    """Read a delimited file into table ``raw`` with every column as text."""
+@dataclass(frozen=True)
+class CsvFile:
+    """A delimited file ready to read: its UTF-8 copy (or itself), delimiter, header names and
+    the :class:`Extract` that locates its rows by line."""
+
+    path: Path
+    utf8: Path
+    delimiter: str
+    names: tuple[str, ...]
+    extract: Extract
+
+
+def prepare_csv(path: Path, staging: Path, *, delimiter: str | None, encoding: str | None,
+                tsv: bool) -> CsvFile:
+    """Decode, sniff and read the header of a delimited file (its rows are not read yet)."""
     utf8, encoding = to_utf8(path, encoding, staging)
     delim = (_DELIMITER_NAMES.get(delimiter or "", delimiter)
              or ("\t" if tsv else sniff_delimiter(utf8)))
     names = read_header(path, utf8, delim)
-    columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in names)
+    extract = Extract(str(path), True,
+                      lambda row: f"line {_csv_line(utf8, delim, row, len(names))}", path,
+                      details={"encoding": encoding, "delimiter": delim})
+    return CsvFile(path, utf8, delim, tuple(names), extract)
+
+
+def read_csv(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
+             delimiter: str | None, encoding: str | None, tsv: bool) -> Extract:
+    """Read a delimited file into table ``raw`` with every column as text."""
+    return load_csv(prepare_csv(path, staging, delimiter=delimiter, encoding=encoding, tsv=tsv),
+                    con, raw)
+
+
+def load_csv(prepared: CsvFile, con: duckdb.DuckDBPyConnection, raw: str) -> Extract:
+    """Read a prepared delimited file into table ``raw`` with every column as text."""
     try:
-        con.execute(
-            f"CREATE TABLE {quote_identifier(raw)} AS SELECT * FROM read_csv("
-            f"{quote_literal(str(utf8))}, header = true, delim = {quote_literal(delim)}, "
-            "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
-            f"auto_detect = false, columns = {{{columns}}})")
+        con.execute(f"CREATE TABLE {quote_identifier(raw)} AS "
+                    f"SELECT * FROM {csv_scan([prepared])}")
     except duckdb.Error as exc:
-        raise SourceError(_csv_error(path, str(exc), len(names), delim)) from exc
-    return Extract(str(path), True, lambda row: f"line {_csv_line(utf8, delim, row, len(names))}",
-                   path, details={"encoding": encoding, "delimiter": delim})
+        raise SourceError(_csv_error(prepared.path, str(exc), len(prepared.names),
+                                     prepared.delimiter)) from exc
+    return prepared.extract
+
+
+def csv_scan(files: Sequence[CsvFile], filename: str | None = None) -> str:
+    """DuckDB's ``read_csv`` of ``files`` — which share one delimiter and header — with every
+    column as text, in file order; ``filename`` names a column holding each row's file."""
+    first = files[0]
+    columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in first.names)
+    paths = ", ".join(quote_literal(str(f.utf8)) for f in files)
+    origin = f", filename = {quote_literal(filename)}" if filename else ""
+    return (f"read_csv([{paths}], header = true, delim = {quote_literal(first.delimiter)}, "
+            "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+            f"auto_detect = false, hive_partitioning = false, columns = {{{columns}}}{origin})")
 
 
 def sniff_delimiter(utf8: Path) -> str:
