@@ -78,3 +78,24 @@ def test_a_thousand_small_objects_on_s3(s3_env: S3Server, tmp_path: Path) -> Non
     print(f"1,000 objects read in {time.perf_counter() - started:.1f} s")
     rows = con.execute(f"SELECT id, amount, part FROM {loaded.table}").fetchall()
     assert rows == _expected(2, 500) and loaded.details["files"] == 1_000
+
+
+def test_json_files_are_read_in_runs_with_their_keys_united(tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    for index in range(12):
+        extra = f', "tag": "t{index}"' if index == 5 else ""
+        _write(root, f"day=1/e-{index:02d}.jsonl",
+               f'{{"id": {2 * index}, "kind": "a"{extra}}}\n\n{{"id": {2 * index + 1}}}\n')
+    _write(root, "day=2/e-00.json", '[{"id": 24, "kind": "b"}]')  # an array: a run of its own
+    con = duckdb.connect()
+    loaded = load_source(SourceSpec(str(root), format="json"), con, tmp_path / "stage")
+    rows = con.execute(f"SELECT id, kind, tag, day FROM {loaded.table}").fetchall()
+    assert [row[0] for row in rows] == list(range(25))
+    assert rows[10] == (10, "a", "t5", 1) and rows[11] == (11, None, None, 1)
+    assert rows[24] == (24, "b", None, 2)
+    _write(root, "day=1/e-07.jsonl", '{"id": 14}\n{"id": "lots"}\n')
+    assert f"'lots' at line 2 of {root / 'day=1/e-07.jsonl'}" in source_error(
+        tmp_path, root, format="json")
+    _write(root, "day=1/e-09.jsonl", '{"id": 18}\n[1, 2]\n')
+    assert source_error(tmp_path, root, format="json").startswith(
+        f"{root / 'day=1/e-09.jsonl'}: line 2 is not a JSON object")

@@ -3,8 +3,13 @@ into one raw table, and back them up as one bundle.
 
 Each file is read by the reader of its format, so a CSV in a lake is read exactly as a lone CSV
 (encoding, delimiter, line numbers in messages), and appended in path order with its partition
-values as typed columns. Schemas are reconciled file by file: a column that only some files have
-is filled with nulls where it is missing, which is safe only when it is nullable wherever it
+values as typed columns. Text files side by side in one partition folder with one layout (a CSV
+header and delimiter; JSON Lines or arrays) are read by one DuckDB scan, each row keeping its file
+for messages — a lake of a thousand small objects costs a few statements, not thousands; a run
+DuckDB refuses is read again file by file, so the message is exactly a lone file's.
+
+Schemas are reconciled file by file (run by run): a column that only some files have is filled
+with nulls where it is missing, which is safe only when it is nullable wherever it
 appears; an integer or float column that widens (INTEGER → BIGINT, FLOAT → DOUBLE) is widened;
 any other difference is refused, naming the partition and the file, because a silent cast would
 change values. Objects of a store are fetched to staging first (:mod:`._object_store`) and read
@@ -50,7 +55,16 @@ from ._object_store import (
     store_details,
 )
 from ._spark_source import is_spark, spark_snapshot
-from ._text_readers import CsvFile, csv_scan, load_csv, prepare_csv, read_json
+from ._text_readers import (
+    CsvFile,
+    JsonFile,
+    csv_scan,
+    json_scan,
+    load_csv,
+    load_json,
+    prepare_csv,
+    prepare_json,
+)
 from .engine import quote_identifier, quote_literal
 
 if TYPE_CHECKING:
@@ -128,10 +142,9 @@ def read_lake(plan: LakePlan, con: duckdb.DuckDBPyConnection, staging: Path, raw
     types = _partition_types(plan, overrides)
     runs = _runs(plan.format, files, staging, delimiter, encoding)
     try:
-        table = _read_runs(con, raw, runs, types, plan.format, staging, encoding)
+        table = _read_runs(con, raw, runs, types)
     except _RunRefused:  # read each file alone: the one DuckDB refuses is named with its line
-        table = _read_runs(con, raw, [[p] for run in runs for p in run], types, plan.format,
-                           staging, encoding)
+        table = _read_runs(con, raw, [[p] for run in runs for p in run], types)
     if not table.created:
         raise SourceError(f"{plan.shown}: all {len(files)} files are empty (0 bytes); "
                           "point at the files that hold the data")
@@ -234,45 +247,55 @@ def _shown_file(plan: LakePlan, name: str) -> str:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A non-empty file of the lake; for a CSV/TSV, its decoded copy, delimiter and header."""
+    """A non-empty file of the lake; for a text file (CSV/TSV, JSON), its decoded copy and
+    layout."""
 
     file: _File
-    csv: CsvFile | None = None
+    text: CsvFile | JsonFile | None = None
 
     @property
     def extract(self) -> Extract:
-        """How the file's rows are located (a CSV's by line)."""
-        assert self.csv is not None
-        return self.csv.extract
+        """How the file's rows are located (by line or record)."""
+        assert self.text is not None
+        return self.text.extract
 
 
 def _runs(fmt: str, files: Sequence[_File], staging: Path, delimiter: str | None,
           encoding: str | None) -> list[list[_Prepared]]:
-    """The non-empty files in order, cut into runs that one read can take together: CSV/TSV
-    files next to each other with the same delimiter, header and partition folder (a lake of
-    many small files is read in a few statements instead of several per file). Any other file
-    is a run of its own."""
+    """The non-empty files in order, cut into runs that one read can take together: text files
+    next to each other in the same partition folder with the same layout (for CSV/TSV: the same
+    delimiter and header) — a lake of many small files is read in a few statements instead of
+    several per file. A Parquet file is a run of its own."""
     runs: list[list[_Prepared]] = []
     last: tuple[Any, ...] | None = None
     for file in files:
         if file.entry["size"] == 0:
             continue
-        if fmt not in ("csv", "tsv"):
-            runs.append([_Prepared(file)])
-            last = None
-            continue
-        try:
-            prepared = prepare_csv(file.path, staging, delimiter=delimiter, encoding=encoding,
-                                   tsv=fmt == "tsv")
-        except SourceError as exc:
-            raise SourceError(str(exc).replace(str(file.path), file.shown)) from exc
-        together = (prepared.delimiter, prepared.names, partitions(file.entry["name"]))
-        if together == last:
-            runs[-1].append(_Prepared(file, prepared))
+        prepared = _Prepared(file, _prepare(fmt, file, staging, delimiter, encoding))
+        text = prepared.text
+        layout = ((text.delimiter, text.names) if isinstance(text, CsvFile)
+                  else (text.lines,) if text is not None else None)
+        together = None if layout is None else (layout, partitions(file.entry["name"]))
+        if together is not None and together == last:
+            runs[-1].append(prepared)
         else:
-            runs.append([_Prepared(file, prepared)])
+            runs.append([prepared])
         last = together
     return runs
+
+
+def _prepare(fmt: str, file: _File, staging: Path, delimiter: str | None,
+             encoding: str | None) -> CsvFile | JsonFile | None:
+    """A text file decoded and its layout found (errors name the file as the user knows it)."""
+    try:
+        if fmt in ("csv", "tsv"):
+            return prepare_csv(file.path, staging, delimiter=delimiter, encoding=encoding,
+                               tsv=fmt == "tsv")
+        if fmt in ("json", "jsonl"):
+            return prepare_json(file.path, staging, encoding=encoding)
+    except SourceError as exc:
+        raise SourceError(str(exc).replace(str(file.path), file.shown)) from exc
+    return None
 
 
 class _RunRefused(Exception):
@@ -280,8 +303,7 @@ class _RunRefused(Exception):
 
 
 def _read_runs(con: duckdb.DuckDBPyConnection, raw: str, runs: Sequence[Sequence[_Prepared]],
-               types: Mapping[str, str], fmt: str, staging: Path, encoding: str | None
-               ) -> _Table:
+               types: Mapping[str, str]) -> _Table:
     """The raw table of every run, in one transaction (one commit for all the files, not one —
     and a WAL sync — per file); nothing is left when a file is refused."""
     table = _Table(con, raw, list(types))
@@ -293,8 +315,7 @@ def _read_runs(con: duckdb.DuckDBPyConnection, raw: str, runs: Sequence[Sequence
                 _read_together(con, source, run)
                 table.append(source, _Read(run[0].extract, set(), False), run, types)
             else:
-                table.append(source, _read_file(fmt, run[0], con, staging, source, encoding),
-                             run, types)
+                table.append(source, _read_file(run[0], con, source), run, types)
     except BaseException:
         con.rollback()
         raise
@@ -303,12 +324,15 @@ def _read_runs(con: duckdb.DuckDBPyConnection, raw: str, runs: Sequence[Sequence
 
 
 def _read_together(con: duckdb.DuckDBPyConnection, source: str, run: Sequence[_Prepared]) -> None:
-    """Read a run of CSV files into one table ``source``, each row's file in :data:`_ORIGIN`;
+    """Read a run of text files into one table ``source``, each row's file in :data:`_ORIGIN`;
     :class:`_RunRefused` when DuckDB refuses one of them."""
-    scan = csv_scan([p.csv for p in run if p.csv is not None], filename=_ORIGIN)
+    csvs = [p.text for p in run if isinstance(p.text, CsvFile)]
+    jsons = [p.text for p in run if isinstance(p.text, JsonFile)]
     try:
+        scan = (csv_scan(csvs, filename=_ORIGIN) if csvs
+                else json_scan(con, jsons, filename=_ORIGIN))
         con.execute(f"CREATE TABLE {quote_identifier(source)} AS SELECT * FROM {scan}")
-    except duckdb.Error as exc:
+    except (duckdb.Error, SourceError) as exc:
         raise _RunRefused(str(exc)) from exc
 
 
@@ -322,17 +346,15 @@ class _Read:
     view: bool
 
 
-def _read_file(fmt: str, prepared: _Prepared, con: duckdb.DuckDBPyConnection, staging: Path,
-               name: str, encoding: str | None) -> _Read:
+def _read_file(prepared: _Prepared, con: duckdb.DuckDBPyConnection, name: str) -> _Read:
     """Read one file as ``name`` with its format's reader (text is read into a table, to be
     typed with the rest; Parquet is viewed in place, so its rows are copied once)."""
     file = prepared.file
     try:
-        if prepared.csv is not None:
-            return _Read(load_csv(prepared.csv, con, name), set(), False)
-        if fmt in ("json", "jsonl"):
-            return _Read(read_json(file.path, con, staging, name, encoding=encoding), set(),
-                         False)
+        if isinstance(prepared.text, CsvFile):
+            return _Read(load_csv(prepared.text, con, name), set(), False)
+        if isinstance(prepared.text, JsonFile):
+            return _Read(load_json(prepared.text, con, name), set(), False)
     except SourceError as exc:
         raise SourceError(str(exc).replace(str(file.path), file.shown)) from exc
     return _parquet_view(file, con, name)
@@ -417,10 +439,10 @@ class _Table:
                                        f"{source} GROUP BY ALL").fetchall())
         start = self.rows
         for prepared in run:
-            assert prepared.csv is not None
+            assert prepared.text is not None
             self.starts.append(start)
             self.origins.append((prepared.file.shown, prepared.extract))
-            start += int(counts.get(str(prepared.csv.utf8), 0))
+            start += int(counts.get(str(prepared.text.utf8), 0))
 
     def _describe(self, source: str) -> dict[str, str]:
         return {str(name): str(kind) for name, kind, *_ in

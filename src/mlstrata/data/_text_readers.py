@@ -22,8 +22,9 @@ from ._encoding import to_utf8
 from ._extract import Extract, check_unique
 from .engine import quote_identifier, quote_literal
 
-__all__ = ["CsvFile", "csv_scan", "load_csv", "prepare_csv", "read_csv", "read_header",
-           "read_json", "sniff_delimiter"]
+__all__ = ["CsvFile", "JsonFile", "csv_scan", "json_scan", "load_csv", "load_json",
+           "prepare_csv", "prepare_json", "read_csv", "read_header", "read_json",
+           "sniff_delimiter"]
 
 _DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 _HEAD_BYTES = 4096
@@ -149,27 +150,63 @@ def _csv_line(utf8: Path, delimiter: str, row: int, width: int) -> int:
     return start
 
 
+@dataclass(frozen=True)
+class JsonFile:
+    """A JSON file ready to read: its UTF-8 copy (or itself), its layout (JSON Lines or an
+    array of objects) and the :class:`Extract` that locates its records."""
+
+    path: Path
+    utf8: Path
+    lines: bool
+    extract: Extract
+
+
 def read_json(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
               encoding: str | None) -> Extract:
     """Read a JSON array of objects or a JSON Lines file into ``raw``, every column as text."""
+    return load_json(prepare_json(path, staging, encoding=encoding), con, raw)
+
+
+def prepare_json(path: Path, staging: Path, *, encoding: str | None) -> JsonFile:
+    """Decode a JSON file and find its layout (its records are not read yet)."""
     utf8, encoding = to_utf8(path, encoding, staging)
     lines = _layout(path, utf8) == "lines"
-    source = (f"read_json({quote_literal(str(utf8))}, records = true, format = "
-              f"{quote_literal('newline_delimited' if lines else 'array')}")
-    try:
-        names = [str(r[0]) for r in con.execute(
-            f"DESCRIBE SELECT * FROM {source}, sample_size = -1)").fetchall()]
-        check_unique(names, str(path))
-        columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in names)
-        con.execute(f"CREATE TABLE {quote_identifier(raw)} AS SELECT * FROM {source}, "
-                    f"columns = {{{columns}}})")
-    except duckdb.Error as exc:
-        raise SourceError(_json_error(path, utf8, lines, str(exc))) from exc
     details = {"encoding": encoding, "layout": "lines" if lines else "array"}
     if lines:
-        return Extract(str(path), True, lambda row: f"line {_nth_record_line(utf8, row)}", path,
-                       details=details)
-    return Extract(str(path), True, lambda row: f"record {row + 1}", path, details=details)
+        extract = Extract(str(path), True, lambda row: f"line {_nth_record_line(utf8, row)}",
+                          path, details=details)
+    else:
+        extract = Extract(str(path), True, lambda row: f"record {row + 1}", path,
+                          details=details)
+    return JsonFile(path, utf8, lines, extract)
+
+
+def load_json(prepared: JsonFile, con: duckdb.DuckDBPyConnection, raw: str) -> Extract:
+    """Read a prepared JSON file into table ``raw`` with every column as text."""
+    try:
+        con.execute(f"CREATE TABLE {quote_identifier(raw)} AS "
+                    f"SELECT * FROM {json_scan(con, [prepared])}")
+    except duckdb.Error as exc:
+        raise SourceError(_json_error(prepared.path, prepared.utf8, prepared.lines,
+                                      str(exc))) from exc
+    return prepared.extract
+
+
+def json_scan(con: duckdb.DuckDBPyConnection, files: Sequence[JsonFile],
+              filename: str | None = None) -> str:
+    """DuckDB's ``read_json`` of ``files`` — of one layout — with every key of any record as a
+    text column (first seen first), in file order; ``filename`` names a column holding each
+    row's file. Raises DuckDB's error for a file it cannot read."""
+    paths = ", ".join(quote_literal(str(f.utf8)) for f in files)
+    layout = "newline_delimited" if files[0].lines else "array"
+    source = f"read_json([{paths}], records = true, format = {quote_literal(layout)}"
+    union = ", union_by_name = true" if len(files) > 1 else ""
+    names = [str(r[0]) for r in con.execute(
+        f"DESCRIBE SELECT * FROM {source}, sample_size = -1{union})").fetchall()]
+    check_unique(names, str(files[0].path))
+    columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in names)
+    origin = f", filename = {quote_literal(filename)}" if filename else ""
+    return f"{source}, columns = {{{columns}}}{origin})"
 
 
 def _layout(path: Path, utf8: Path) -> str:
