@@ -106,3 +106,16 @@ def test_cost_matrix_needs_a_binary_model(tmp_path: Path) -> None:
     ws = write_config(ws, "model: {gates: {cost_matrix: {fp: 1, fn: 2}}}")
     with pytest.raises(DataError, match="cost_matrix: credit-model@1 is a regression model"):
         evaluate_model(ws, model.ref)
+
+
+def test_gated_latency_times_only_what_a_gate_checks(credit: Workspace) -> None:  # noqa: F811
+    """``retrain`` evaluates with ``latency="gated"``: no timing without a latency gate, and
+    with one the gate is still checked (here on the native pipeline: no package)."""
+    model = fit_model(credit)
+    ungated = evaluate_model(write_config(credit, "model: {gates: {metrics: ['roc_auc >= 0.6']}}"),
+                             model.ref, latency="gated")
+    assert ungated.passed and ungated.latency_ms == {}
+    gated = evaluate_model(write_config(credit, "model: {gates: {max_latency_ms: 0.0001}}"),
+                           model.ref, latency="gated")
+    assert set(gated.latency_ms) == {"native"} and not gated.passed
+    assert [(g.gate, g.passed) for g in gated.gates] == [("latency_ms <= 0.0001", False)]

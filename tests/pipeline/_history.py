@@ -24,7 +24,7 @@ from mlstrata.package.registry import promote
 from mlstrata.workspace import Workspace
 from tests import _packaged
 
-GATE = '  gates: {metrics: ["roc_auc >= 0.62"]}\n'
+GATE = '  gates: {metrics: ["roc_auc >= 0.62"], max_latency_ms: 1000}\n'
 CONFIG = (_packaged.CONFIG.replace("{candidate}", "logistic")
           .replace("  ensembles: []\n", "  ensembles: []\n" + GATE)
           + "retrain: {history_batches: 1, bootstrap: 300, confidence: 0.95, margin: 0.0}\n")

@@ -26,7 +26,7 @@ from mlstrata.config import RetrainConfig, SearchConfig
 from mlstrata.data.clean import fitted_recipes_since_ingest
 from mlstrata.data.sources import SourceSpec
 from mlstrata.errors import ConfigError
-from mlstrata.model.evaluate import ModelScores
+from mlstrata.model.evaluate import ModelScores, find_evaluation
 from mlstrata.package.locate import locate_package
 from mlstrata.package.registry import rollback, show
 from mlstrata.retrain import (
@@ -309,6 +309,12 @@ def test_proof_a_changed_relationship_is_promoted_and_served_then_corrupted_labe
     assert newest["challenger"] > newest["champion"] + 0.2
     assert newest["ci95"][0] > 0
     assert history["rows"] > newest["rows"]
+    current = Workspace(root)
+    evaluation = find_evaluation(current, current.resolve(report["challenger"]["model"]))
+    assert evaluation is not None  # retrain times only the latency the gate checks: ONNX's
+    gates = json.loads(current.path_for_read(evaluation).read_text())
+    assert set(gates["latency_ms"]) == {"onnx"}
+    assert [g["gate"] for g in gates["gates"]] == ["roc_auc >= 0.62", "latency_ms <= 1000"]
 
     ws = Workspace(root)
     version = fitted_recipes_since_ingest(ws, ws.resolve("credit", ("dataset",)))[0]

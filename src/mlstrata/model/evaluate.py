@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from rich.console import Console
@@ -165,12 +165,15 @@ class EvaluationReport(Report):
 
 
 def evaluate_model(
-    ws: Workspace, model_ref: str, package_dir: Path | None = None
+    ws: Workspace, model_ref: str, package_dir: Path | None = None, *,
+    latency: Literal["all", "gated"] = "all",
 ) -> EvaluationReport:
     """Check model ``model_ref`` against ``model.gates`` on its validation rows; store the result.
 
     ``package_dir`` (a built package) adds the onnxruntime latency and makes the size gate measure
-    the package instead of the joblib file.
+    the package instead of the joblib file. ``latency="gated"`` (``retrain``: nobody reads the
+    figures, a gate may) times only what ``max_latency_ms`` checks — the ONNX latency of a
+    package, else the native one — and nothing without that gate; ``"all"`` times both always.
     """
     config = ws.config.model.gates
     parsed = _parse_gates(config)
@@ -185,10 +188,11 @@ def evaluate_model(
                                                        if g.at is None)])
     metrics = {name: scores.metric(name) for name in names if name}
     gates = [*(_check_metric(g, metrics, scores) for g in parsed), *gates]
-    latency = _latencies(pipeline, features, package_dir)
+    timed = (_latencies(pipeline, features, package_dir, native=latency == "all")
+             if latency == "all" or config.max_latency_ms is not None else {})
     size_mb, size_of = _size(model, package_dir)
-    gates += _resource_gates(config, latency, size_mb, size_of)
-    report = EvaluationReport(model, len(labels), metrics, gates, threshold, latency, size_mb,
+    gates += _resource_gates(config, timed, size_mb, size_of)
+    report = EvaluationReport(model, len(labels), metrics, gates, threshold, timed, size_mb,
                               size_of)
     return replace(report, artifact=_store(ws, report, split))
 
@@ -310,14 +314,19 @@ def _resource_gates(
     return results
 
 
-def _latencies(pipeline: Any, features: Any, package_dir: Path | None) -> dict[str, float]:
-    """Median single-row latency (ms) of the native pipeline and, if packaged, of ONNX."""
+def _latencies(pipeline: Any, features: Any, package_dir: Path | None, *,
+               native: bool = True) -> dict[str, float]:
+    """Median single-row latency (ms) of the native pipeline and, if packaged, of ONNX (the
+    native one only when ``native`` or when there is no ONNX to time)."""
     rows = [features.iloc[[i % len(features)]] for i in range(LATENCY_CALLS)]
-    predict = pipeline.predict_proba if hasattr(pipeline, "predict_proba") else pipeline.predict
-    latency = {"native": _median_ms(predict, rows)}
-    if package_dir is not None and _flavour(package_dir) == "river":
-        return latency  # a River package runs the native (frozen) model itself
-    if package_dir is not None:
+    # a River package runs the native (frozen) model itself
+    onnx = package_dir is not None and _flavour(package_dir) != "river"
+    latency: dict[str, float] = {}
+    if native or not onnx:
+        predict = (pipeline.predict_proba if hasattr(pipeline, "predict_proba")
+                   else pipeline.predict)
+        latency["native"] = _median_ms(predict, rows)
+    if package_dir is not None and onnx:
         if not (package_dir / "model.onnx").is_file():
             raise DataError(f"{package_dir}: no model.onnx here, so this is not a package; pass "
                             "a directory built by 'mlstrata package', or omit --package")

@@ -79,7 +79,7 @@ def _model_steps(ws: Workspace, dataset: Artifact, report: RetrainReport,
     package = build_package(ws, model.ref).path
     report.step("package", "ran", str(package))
     step("checking the gates")
-    gates = evaluate_model(ws, model.ref, package)
+    gates = evaluate_model(ws, model.ref, package, latency="gated")
     failed_gates = [g.gate for g in gates.gates if not g.passed]
     report.step("evaluate", "passed" if gates.passed else "failed", ", ".join(failed_gates))
     step("acceptance test")
