@@ -212,12 +212,14 @@ def _range_batches(tasks: Sequence[RangeTask], workers: int) -> Iterator[pa.Reco
     """The batches of every range in key order, read by ``workers`` processes; each range's file
     is deleted once loaded (and every file when the read stops early)."""
     command = [sys.executable, "-m", "mlstrata.data._mysql_worker"]
+    paths = in_order(command, [dataclasses.asdict(t) for t in tasks], workers)
     try:
-        for path in in_order(command, [dataclasses.asdict(t) for t in tasks], workers):
+        for path in paths:
             with pa.OSFile(path, "rb") as source:
                 yield from pa.ipc.open_stream(source)
             os.unlink(path)
     finally:
+        paths.close()  # the workers stop before their files are removed
         for task in tasks:
             Path(task.path).unlink(missing_ok=True)
 

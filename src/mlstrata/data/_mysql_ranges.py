@@ -21,7 +21,7 @@ import json
 import math
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +118,7 @@ def key_ranges(low: int, high: int, count: int) -> tuple[tuple[int, int], ...]:
 
 
 def in_order(command: Sequence[str], tasks: Sequence[Mapping[str, Any]],
-             workers: int) -> Iterator[str]:
+             workers: int) -> Generator[str, None, None]:
     """Run ``tasks`` on ``workers`` processes started with ``command`` and yield their results in
     task order; at most :data:`LOOKAHEAD` tasks per worker run ahead of the one yielded.
 
