@@ -32,7 +32,8 @@ def ingest_command(
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name in the catalog.")],
     source: Annotated[str | None, typer.Argument(
         help="File (csv, tsv, parquet, json, jsonl, xlsx, sqlite, duckdb) or database URL: "
-             "postgresql://, mysql:// or mariadb:// (password in the URL or MYSQL_PWD), or a "
+             "postgresql://, mysql:// or mariadb:// (password in the URL or MYSQL_PWD; a large "
+             "table with an integer key is read over MLSTRATA_MYSQL_CONNECTIONS connections), or a "
              "SQLAlchemy dialect+driver:// URL; or a lake of csv/tsv/parquet/json/jsonl "
              "files: a folder, a glob ('lake/year=*/*.parquet') or s3://bucket/prefix (globs "
              "allowed; endpoint, region and credentials from AWS_* variables or "
