@@ -187,7 +187,7 @@ class _Walker:
         self.seconds: list[float] = []
         self.converged = False
         self.pending: list[tuple[dict[str, Any], str]] = [(family.initial(), self.features)]
-        self.presets = family.presets()
+        self.presets = family.presets(self.full)
         self.last: Mapping[str, Any] = family.initial()
         self.baseline = math.nan
 

@@ -88,10 +88,19 @@ class Family:
     fixed: Mapping[str, Any] = field(default_factory=dict)
     tree_based: bool = True
     preset: Mapping[str, Any] = field(default_factory=dict)
+    small_preset: Mapping[str, Any] = field(default_factory=dict)
 
-    def presets(self) -> list[dict[str, Any]]:
-        """The preset as a full configuration (starting values for what it leaves out)."""
-        return [{**self.initial(), **self.preset}] if self.preset else []
+    def presets(self, rows: int) -> list[dict[str, Any]]:
+        """The presets as full configurations (starting values for what they leave out): the
+        library defaults, then — on at most ``SMALL_ROWS`` training rows — ``small_preset``:
+        few leaves, a slow learning rate, more trees (FLAML's winners on small tables were
+        few-leaf models; the defaults' 31 leaves overfit a few hundred rows).
+
+        >>> [p["num_leaves"] for p in FAMILIES["lightgbm"].presets(500)]
+        [31, 8]
+        """
+        chosen = [self.preset, *([self.small_preset] if rows <= SMALL_ROWS else [])]
+        return [{**self.initial(), **p} for p in chosen if p]
 
     def initial(self) -> dict[str, Any]:
         """The low-cost starting configuration."""
@@ -114,6 +123,9 @@ def _trees(n_max: int) -> Dim:
     return Dim("n_estimators", 4, n_max, init=4, log=True, integer=True)
 
 
+SMALL_ROWS = 2_000
+"""At most this many training rows (per fold) and the boosted families also try their
+``small_preset``."""
 _BOOST_RATE = Dim("learning_rate", 1 / 1024, 1.0, init=0.1, log=True)
 _LAMBDA = Dim("reg_lambda", 1 / 1024, 1024.0, init=1.0, log=True)
 _ALPHA = Dim("reg_alpha", 1 / 1024, 1024.0, init=1 / 1024, log=True)
@@ -134,20 +146,28 @@ _CATALOGUE = (
                         _BOOST_RATE, Dim("colsample_bytree", 0.3, 1.0, init=1.0), _ALPHA,
                         _LAMBDA),
            preset=MappingProxyType({"n_estimators": 100, "num_leaves": 31,
-                                    "colsample_bytree": 0.8})),
+                                    "colsample_bytree": 0.8}),
+           small_preset=MappingProxyType({"n_estimators": 200, "num_leaves": 8,
+                                          "min_child_samples": 10, "learning_rate": 0.03,
+                                          "colsample_bytree": 0.8})),
     Family("xgboost", (_trees(4096), Dim("max_depth", 1, 12, init=3, integer=True),
                        Dim("min_child_weight", 0.01, 128.0, init=1.0, log=True), _BOOST_RATE,
                        Dim("subsample", 0.5, 1.0, init=1.0),
                        Dim("colsample_bytree", 0.3, 1.0, init=1.0), _ALPHA, _LAMBDA),
            preset=MappingProxyType({"n_estimators": 100, "max_depth": 6,
-                                    "subsample": 0.8, "colsample_bytree": 0.8})),
+                                    "subsample": 0.8, "colsample_bytree": 0.8}),
+           small_preset=MappingProxyType({"n_estimators": 200, "max_depth": 3,
+                                          "learning_rate": 0.03, "subsample": 0.8,
+                                          "colsample_bytree": 0.8})),
     Family("hist_gb", (Dim("max_iter", 4, 2048, init=4, log=True, integer=True),
                        Dim("max_leaf_nodes", 4, 512, init=4, log=True, integer=True),
                        Dim("min_samples_leaf", 2, 128, init=20, log=True, integer=True),
                        _BOOST_RATE,
                        Dim("l2_regularization", 1e-6, 100.0, init=1e-6, log=True)),
            fixed=MappingProxyType({"early_stopping": False}),
-           preset=MappingProxyType({"max_iter": 100, "max_leaf_nodes": 31})),
+           preset=MappingProxyType({"max_iter": 100, "max_leaf_nodes": 31}),
+           small_preset=MappingProxyType({"max_iter": 200, "max_leaf_nodes": 8,
+                                          "min_samples_leaf": 10, "learning_rate": 0.03})),
     Family("extra_trees", _FOREST, preset=_FOREST_PRESET),
     Family("random_forest", _FOREST, preset=_FOREST_PRESET),
 )
