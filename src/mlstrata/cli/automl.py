@@ -9,7 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ._budget import load_finishing_stack, process_started, skip_collector_at_exit
+from ._budget import (
+    calm_openmp,
+    load_finishing_stack,
+    process_started,
+    skip_collector_at_exit,
+)
 from ._common import (
     JsonOption,
     TrackingUriOption,
@@ -120,6 +125,7 @@ def automl(
     MLflow like train.
     """
     begun = process_started()  # the budget covers the whole process, imports included
+    calm_openmp()
     from ..model.automl import automl as run_automl
     from ..model.automl import search_config
     from ..package.onnx_export import onnx_problem

@@ -6,7 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ._budget import load_finishing_stack, process_started, skip_collector_at_exit
+from ._budget import (
+    calm_openmp,
+    load_finishing_stack,
+    process_started,
+    skip_collector_at_exit,
+)
 from ._common import (
     JsonOption,
     TrackingUriOption,
@@ -57,6 +62,7 @@ def train(
     <model>-v<N>-train.json and .html to reports/. Every run is tracked in MLflow.
     """
     begun = process_started()  # a time budget covers the whole process, imports included
+    calm_openmp()
     from ..model.train import train as run_training
     from ..package.onnx_export import onnx_problem
 
