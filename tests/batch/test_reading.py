@@ -53,6 +53,17 @@ def test_tsv_and_json_lines(tmp_path: Path) -> None:
                                  {"zip": None, "n": "3"}]
 
 
+def test_a_key_value_folder_on_the_path_is_no_column(tmp_path: Path) -> None:
+    """DuckDB would read ``region=north/`` as a Hive partition column — here one named like a
+    model input, which it would silently fill."""
+    folder = tmp_path / "region=north"
+    folder.mkdir()
+    (folder / "in.csv").write_text("zip,n\n01234,1\n28004,2\n08001,3\n")
+    (folder / "in.jsonl").write_text('{"zip": "01234"}\n{"zip": "28004"}\n{"zip": "08001"}\n')
+    assert list(_rows(str(folder / "in.csv"))[0]) == ["zip", "n"]
+    assert list(_rows(str(folder / "in.jsonl"))[0]) == ["zip"]
+
+
 def test_parquet_file_and_folder_keep_types(tmp_path: Path) -> None:
     pq.write_table(_table(), tmp_path / "in.parquet")
     rows = _rows(str(tmp_path / "in.parquet"))

@@ -10,6 +10,8 @@ from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
 from mlstrata.data.datasets import open_dataset, workspace_connection
@@ -164,3 +166,26 @@ def test_reingest_after_clean_returns_the_ingested_version(workspace: Workspace,
     clean_dataset(workspace, "loans", recipe)
     again = _ingest(workspace, csv_file, target="label")
     assert again.dataset.id == first.dataset.id  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_key_value_folders_on_the_paths_add_no_column(tmp_path: Path, suffix: str) -> None:
+    """DuckDB reads a ``key=value`` folder on a path as a Hive partition column unless told not
+    to: neither the user's file under ``day=1/`` nor a project under ``team=risk/`` may grow
+    one, at ingest or when the dataset is read back."""
+    ws = Workspace.init(tmp_path / "team=risk" / "project")
+    folder = tmp_path / "day=1"
+    folder.mkdir()
+    source = _write_csv(folder / "loans.csv")
+    if suffix != "csv":
+        table = pacsv.read_csv(source)
+        source = folder / f"loans.{suffix}"
+        if suffix == "parquet":
+            pq.write_table(table, source)
+        else:
+            source.write_text("".join(json.dumps(row) + "\n" for row in table.to_pylist()))
+    result = _ingest(ws, source, target="label", key="id")
+    names = [c["name"] for c in result.dataset.meta["columns"]]  # type: ignore[attr-defined]
+    assert names == ["id", "zip", "email", "income", "label"]
+    con = workspace_connection(ws)
+    assert open_dataset(ws, "loans").relation(con).columns == names

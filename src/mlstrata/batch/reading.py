@@ -131,10 +131,11 @@ def _text(path: Path, fmt: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         columns = ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in names)
         sql = (f"SELECT * FROM read_csv({file}, header = true, delim = {quote_literal(delim)}, "
                "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+               "hive_partitioning = false, "
                f"auto_detect = false, columns = {{{columns}}})")
     else:
         layout = "newline_delimited" if fmt == "jsonl" else "auto"
-        reader = f"read_json({file}, records = true, format = '{layout}'"
+        reader = f"read_json({file}, records = true, format = '{layout}', hive_partitioning = false"
         try:
             names = [str(row[0]) for row in con.sql(f"DESCRIBE SELECT * FROM {reader})")
                      .fetchall()]

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ..errors import SourceError
 from ._extract import Extract, append_rows, cell_text, check_unique, create_table, text_schema
-from .engine import quote_identifier, quote_literal
+from .engine import parquet_scan, quote_identifier
 
 __all__ = ["read_parquet", "read_xlsx"]
 
@@ -31,7 +31,7 @@ def read_parquet(path: Path, con: duckdb.DuckDBPyConnection, raw: str) -> Extrac
         names = pq.read_schema(path).names
         check_unique(names, str(path))
         con.execute(f"CREATE TABLE {quote_identifier(raw)} AS SELECT * FROM "
-                    f"read_parquet({quote_literal(str(path))})")
+                    f"{parquet_scan(path)}")
     except (pa.ArrowException, OSError, duckdb.Error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SourceError(f"{path} is not a readable Parquet file, it may be truncated or "

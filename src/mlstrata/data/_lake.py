@@ -65,7 +65,7 @@ from ._text_readers import (
     prepare_csv,
     prepare_json,
 )
-from .engine import quote_identifier, quote_literal
+from .engine import parquet_scan, quote_identifier
 
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
@@ -367,8 +367,8 @@ def _parquet_view(file: _File, con: duckdb.DuckDBPyConnection, name: str) -> _Re
     try:
         schema = pq.read_schema(file.path)
         check_unique(schema.names, file.shown)
-        con.execute(f"CREATE VIEW {quote_identifier(name)} AS SELECT * FROM read_parquet("
-                    f"{quote_literal(str(file.path))}, hive_partitioning = false)")
+        con.execute(f"CREATE VIEW {quote_identifier(name)} AS SELECT * FROM "
+                    f"{parquet_scan(file.path)}")
     except (pa.ArrowException, OSError, duckdb.Error) as exc:
         raise SourceError(_unreadable_parquet(file, exc)) from exc
     return _Read(Extract(file.shown, False, lambda row: f"row {row + 1}", file.path),

@@ -199,7 +199,8 @@ def json_scan(con: duckdb.DuckDBPyConnection, files: Sequence[JsonFile],
     row's file. Raises DuckDB's error for a file it cannot read."""
     paths = ", ".join(quote_literal(str(f.utf8)) for f in files)
     layout = "newline_delimited" if files[0].lines else "array"
-    source = f"read_json([{paths}], records = true, format = {quote_literal(layout)}"
+    source = (f"read_json([{paths}], records = true, format = {quote_literal(layout)}, "
+              "hive_partitioning = false")
     union = ", union_by_name = true" if len(files) > 1 else ""
     names = [str(r[0]) for r in con.execute(
         f"DESCRIBE SELECT * FROM {source}, sample_size = -1{union})").fetchall()]

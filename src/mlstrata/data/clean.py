@@ -22,7 +22,7 @@ from ..errors import RecipeError, RefNotFoundError
 from ..reports import Report, html_page, table
 from ..workspace import Artifact, Workspace
 from .datasets import DatasetVersion, open_dataset, workspace_connection
-from .engine import quote_literal
+from .engine import parquet_scan, quote_literal
 from .join import bind_joins, joined_inputs, resolve_joins
 from .recipe import (
     FittedRecipe,
@@ -123,7 +123,7 @@ def clean_dataset(
     loaded, recipe_name, stored = _load(ws, recipe)
     con = workspace_connection(ws)
     try:
-        data_sql = f"SELECT * FROM read_parquet({quote_literal(str(dataset.path))})"
+        data_sql = f"SELECT * FROM {parquet_scan(dataset.path)}"
         stage("fitting recipe")
         fitted, fitted_rows = _fitted(ws, con, dataset, loaded, data_sql)
         stage("applying recipe")

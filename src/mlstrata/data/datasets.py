@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from ..workspace import SEALED_KIND, Artifact, Workspace
-from .engine import connect, quote_literal
+from .engine import connect, parquet_scan
 
 __all__ = ["DATASET_KINDS", "DatasetVersion", "open_dataset", "workspace_connection"]
 
@@ -45,7 +45,7 @@ class DatasetVersion:
 
     def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
         """A lazy DuckDB relation over the version's Parquet file."""
-        return con.sql(f"SELECT * FROM read_parquet({quote_literal(str(self.path))})")
+        return con.sql(f"SELECT * FROM {parquet_scan(self.path)}")
 
 
 def open_dataset(ws: Workspace, ref: str, purpose: str = "training") -> DatasetVersion:

@@ -6,13 +6,14 @@ limit in ``mlstrata.yaml`` (``data.memory_limit``) holds for ingest, profile, va
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 
 from ..config import DataConfig
 
-__all__ = ["connect", "quote_identifier", "quote_literal"]
+__all__ = ["connect", "parquet_scan", "quote_identifier", "quote_literal"]
 
 
 def connect(
@@ -49,3 +50,20 @@ def quote_literal(value: str) -> str:
     "'it''s'"
     """
     return "'" + value.replace("'", "''") + "'"
+
+
+def parquet_scan(paths: str | Path | Sequence[str | Path], *options: str) -> str:
+    """DuckDB's ``read_parquet`` of one path or a list, with ``options``, and never Hive
+    partitioning: DuckDB would otherwise read a ``key=value`` folder anywhere on the path (a
+    project under ``/data/team=risk/``) as one more column.
+
+    >>> parquet_scan("/d/x=1/f.parquet", "file_row_number = true")
+    "read_parquet('/d/x=1/f.parquet', file_row_number = true, hive_partitioning = false)"
+    >>> parquet_scan(["a.parquet", "b.parquet"])
+    "read_parquet(['a.parquet', 'b.parquet'], hive_partitioning = false)"
+    """
+    if isinstance(paths, (str, Path)):
+        files = quote_literal(str(paths))
+    else:
+        files = "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
+    return f"read_parquet({', '.join((files, *options, 'hive_partitioning = false'))})"

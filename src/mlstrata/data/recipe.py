@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from .._yaml import dump_yaml, parse_model, read_yaml
 from ..config import ColumnType
 from ..errors import RecipeError
-from .engine import quote_identifier, quote_literal
+from .engine import parquet_scan, quote_identifier, quote_literal
 from .types import duckdb_type, logical_type
 
 __all__ = [
@@ -714,7 +714,7 @@ def _one_line(exc: duckdb.Error) -> str:
 
 
 def _parquet(path: str) -> str:
-    return f"read_parquet({quote_literal(path)})"
+    return parquet_scan(path)
 
 
 def _names(columns: Sequence[str]) -> str:

@@ -31,7 +31,7 @@ from ..errors import DataError, RefNotFoundError
 from ..reports import Report, html_page, table
 from ..workspace import Artifact, Workspace
 from .datasets import DatasetVersion, open_dataset, workspace_connection
-from .engine import quote_identifier, quote_literal
+from .engine import parquet_scan, quote_identifier, quote_literal
 
 __all__ = [
     "SPLIT_KIND",
@@ -345,7 +345,7 @@ def split_dataset(
     try:
         assigned = assignment_query(
             f"SELECT *, file_row_number AS {_ROW} FROM "
-            f"read_parquet({quote_literal(str(dataset.path))}, file_row_number = true)",
+            f"{parquet_scan(dataset.path, 'file_row_number = true')}",
             strategy=strategy, fraction=fraction, seed=seed, column=column,
         )
         _notify(on_stage, "counting subsets")
@@ -424,8 +424,8 @@ def load_split(ws: Workspace, dataset_ref: str) -> tuple[Artifact, Path]:
 
 def subset_sql(dataset_path: Path, split_path: Path, subset: str) -> str:
     """SQL for the rows of a dataset's Parquet that a split puts in ``subset``, in order."""
-    return (f"SELECT data.* FROM read_parquet({quote_literal(str(dataset_path))}) AS data "
-            f"POSITIONAL JOIN read_parquet({quote_literal(str(split_path))}) AS split "
+    return (f"SELECT data.* FROM {parquet_scan(dataset_path)} AS data "
+            f"POSITIONAL JOIN {parquet_scan(split_path)} AS split "
             f"WHERE split.subset = {quote_literal(subset)}")
 
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from ..config import TaskSetting
 from ..data.clean import fitted_recipes_since_ingest
 from ..data.datasets import open_dataset, workspace_connection
-from ..data.engine import quote_literal
+from ..data.engine import parquet_scan
 from ..data.recipe import apply_fitted
 from ..data.split import find_split
 from ..data.target import TaskType, detect_task, resolve_target
@@ -107,7 +107,7 @@ def _target_and_task(
     column, source = resolved
     con = workspace_connection(ws)
     try:
-        sql = f"SELECT * FROM read_parquet({quote_literal(str(path))})"
+        sql = f"SELECT * FROM {parquet_scan(path)}"
         info = detect_task(con, sql, column, source)
     finally:
         con.close()
@@ -132,7 +132,7 @@ def load_sealed_test(ws: Workspace, model: Artifact) -> pd.DataFrame:
     path = ws.path_for_read(ws.get(str(testset_id)), ACCEPTANCE_PURPOSE)
     con = workspace_connection(ws)
     try:
-        sql = f"SELECT * FROM read_parquet({quote_literal(str(path))})"
+        sql = f"SELECT * FROM {parquet_scan(path)}"
         for _, fitted in fitted_recipes_since_ingest(ws, dataset)[1]:
             sql = apply_fitted(con, fitted, sql)
         return con.execute(sql).df()

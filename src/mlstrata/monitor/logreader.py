@@ -115,7 +115,7 @@ def predictions_sql(files: Sequence[Path], reference: Reference, query: LogQuery
     if classifier:
         schema["probabilities"] = _struct({c: "DOUBLE" for c in reference.classes or []})
     source = (f"read_json({_file_list(files)}, format = 'newline_delimited', "
-              f"columns = {_columns(schema)}, ignore_errors = true)")
+              f"columns = {_columns(schema)}, ignore_errors = true, hive_partitioning = false)")
     where = ["kind = 'prediction'", "t IS NOT NULL"]
     if query.since is not None:
         where.append(f"t >= {_timestamp(query.since)}")
@@ -142,7 +142,7 @@ def feedback_sql(files: Sequence[Path], reference: Reference) -> str:
     schema = {"kind": "VARCHAR", "model": "VARCHAR", "request_id": "VARCHAR",
               "record": "BIGINT", "key": "VARCHAR", "label": label, "time": "VARCHAR"}
     source = (f"read_json({_file_list(files)}, format = 'newline_delimited', "
-              f"columns = {_columns(schema)}, ignore_errors = true)")
+              f"columns = {_columns(schema)}, ignore_errors = true, hive_partitioning = false)")
     return (f"SELECT request_id, record, key, label, TRY_CAST(time AS TIMESTAMP) AS ft "
             f"FROM {source} WHERE kind = 'feedback' AND model = {_literal(reference.model)} "
             "AND label IS NOT NULL")

@@ -132,7 +132,7 @@ def _findings(ws: Workspace, contract: Contract, target: str,
               dataset: Artifact | None) -> list[dict[str, str]]:
     """The columns to leave out, judged on the contract and (a sample of) the dataset."""
     from ..data.datasets import open_dataset, workspace_connection
-    from ..data.engine import quote_identifier, quote_literal
+    from ..data.engine import parquet_scan, quote_identifier
     from .columns import SAMPLE_ROWS, left_out
 
     config = ws.config.model.features
@@ -142,10 +142,10 @@ def _findings(ws: Workspace, contract: Contract, target: str,
     con = workspace_connection(ws)
     try:
         present = {row[0] for row in con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(path))})").fetchall()}
+            f"DESCRIBE SELECT * FROM {parquet_scan(path)}").fetchall()}
         names = ", ".join(quote_identifier(c) for c in contract.columns
                           if c in present and c != target) or "NULL AS none"
-        rows = con.execute(f"SELECT {names} FROM read_parquet({quote_literal(str(path))}) "
+        rows = con.execute(f"SELECT {names} FROM {parquet_scan(path)} "
                            f"USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (0)").df()
     finally:
         con.close()
@@ -157,7 +157,7 @@ def _dataset_classes(ws: Workspace, dataset: Artifact, contract: Contract,
                      target: str) -> tuple[Any, ...] | None:
     """The target's classes counted in the dataset, or () for a regression target."""
     from ..data.datasets import open_dataset, workspace_connection
-    from ..data.engine import quote_literal
+    from ..data.engine import parquet_scan
     from ..data.target import detect_task
     from ..data.types import ColumnInfo, duckdb_type
 
@@ -167,7 +167,7 @@ def _dataset_classes(ws: Workspace, dataset: Artifact, contract: Contract,
     path = open_dataset(ws, dataset.id, purpose="online").path
     con = workspace_connection(ws)
     try:
-        info = detect_task(con, f"SELECT * FROM read_parquet({quote_literal(str(path))})",
+        info = detect_task(con, f"SELECT * FROM {parquet_scan(path)}",
                            ColumnInfo(target, kind, duckdb_type(kind)))
     finally:
         con.close()

@@ -18,7 +18,7 @@ from typing import Any
 from .. import _atomic
 from ..data.clean import fitted_recipes_since_ingest
 from ..data.datasets import workspace_connection
-from ..data.engine import quote_identifier, quote_literal
+from ..data.engine import parquet_scan, quote_identifier
 from ..data.recipe import Join
 from ..data.types import logical_type
 from ..runtime.joins import JOINS_DIR
@@ -51,7 +51,7 @@ def _table(ws: Workspace, step: Join, state: dict[str, Any]) -> dict[str, Any]:
     try:
         names = [*step.on, *state["columns"]]
         relation = con.sql(f"SELECT {', '.join(map(quote_identifier, names))} FROM "
-                           f"read_parquet({quote_literal(str(path))}) WHERE "
+                           f"{parquet_scan(path)} WHERE "
                            + " AND ".join(f"{quote_identifier(k)} IS NOT NULL" for k in step.on))
         types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
         rows = relation.fetchall()

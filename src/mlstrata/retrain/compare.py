@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..data.clean import fitted_recipes_since_ingest
 from ..data.datasets import workspace_connection
-from ..data.engine import quote_literal
+from ..data.engine import parquet_scan
 from ..data.recipe import apply_fitted
 from ..errors import DataError
 from ..model.artifact import load_model
@@ -139,7 +139,7 @@ def _sealed_rows(ws: Workspace, model: Artifact, testsets: Sequence[Artifact]) -
         path = ws.path_for_read(testset, ACCEPTANCE_PURPOSE)
         parts.append(f"SELECT * EXCLUDE (file_row_number), "
                      f"{number} * 1000000000 + file_row_number AS {_ROW} FROM "
-                     f"read_parquet({quote_literal(str(path))}, file_row_number = true)")
+                     f"{parquet_scan(path, 'file_row_number = true')}")
     sql = " UNION ALL BY NAME ".join(parts)
     con = workspace_connection(ws)
     try:

@@ -27,7 +27,7 @@ import duckdb
 
 from ..data.clean import fitted_recipes_since_ingest
 from ..data.datasets import workspace_connection
-from ..data.engine import quote_identifier, quote_literal
+from ..data.engine import parquet_scan, quote_identifier, quote_literal
 from ..data.ingest import IngestOptions, ingest
 from ..data.pii import pii_expression
 from ..data.recipe import apply_fitted
@@ -252,8 +252,7 @@ def _store_union(ws: Workspace, paths: Sequence[Path], *, kind: str, name: str,
     kv = ", ".join(f"{key}: {quote_literal(value)}" for key, value in sorted(tags.items()))
     con = workspace_connection(ws)
     try:
-        files = ", ".join(quote_literal(str(p)) for p in paths)
-        source = f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
+        source = f"SELECT * FROM {parquet_scan(paths, 'union_by_name = true')}"
         rows = int(con.execute(f"SELECT count(*) FROM ({source})").fetchall()[0][0])
         if rows == 0:
             raise DataError(f"appending to {name} gives no rows; the batch is empty")
