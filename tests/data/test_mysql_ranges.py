@@ -106,3 +106,18 @@ def test_a_worker_that_dies_or_fails_is_one_line() -> None:
     echo = [sys.executable, "-c", "import json, sys\nfor line in sys.stdin: "
             "print(json.dumps({'result': json.loads(line)['n']}), flush=True)"]
     assert list(in_order(echo, [{"n": n} for n in range(9)], 2)) == [str(n) for n in range(9)]
+
+
+def test_a_chatty_worker_does_not_hang_the_read() -> None:
+    """A worker writing far more than a pipe holds to stderr (warnings) still answers: its
+    stderr goes to a file, not a pipe nobody reads until it exits."""
+    chatty = [sys.executable, "-c", "import json, sys\nsys.stderr.write('w' * 300_000)\n"
+              "sys.stderr.flush()\nfor line in sys.stdin: "
+              "print(json.dumps({'result': json.loads(line)['n']}), flush=True)"]
+    assert list(in_order(chatty, [{"n": n} for n in range(4)], 2)) == ["0", "1", "2", "3"]
+
+
+def test_too_many_connections_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONNECTIONS_VARIABLE, "1000")
+    with pytest.raises(SourceError, match="connections from 1 to 16"):
+        _mysql_ranges.connections()

@@ -8,7 +8,10 @@ its own worker process over its own connection while the ingesting process loads
 key order. The result is the single stream's, row for row: every read of a table with a primary
 key is ordered by it (free on InnoDB, whose rows are stored in key order), so the row order is
 defined either way. Only :data:`LOOKAHEAD` ranges per connection are read ahead of the one being
-loaded, each in chunks, so memory and staging space stay bounded whatever the table size.
+loaded, each in chunks. The ranges have equal key *width*: with dense keys each holds about
+:data:`RANGE_ROWS` rows, so memory and staging space stay bounded whatever the table size; a
+skewed key (a few huge ids, a long gap) can put most rows into one range, which is then read
+and staged whole (correct, but neither parallel nor bounded).
 
 Each range is its own consistent read, taken at a slightly different moment: a table written to
 during the ingest may give a result no single moment had. ``MLSTRATA_MYSQL_CONNECTIONS=1`` reads
@@ -21,16 +24,19 @@ import json
 import math
 import os
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from ..errors import SourceError
 
-__all__ = ["CONNECTIONS_VARIABLE", "RANGE_ROWS", "KeyPlan", "connections", "in_order",
-           "key_ranges", "mysql_quote", "plan_reads"]
+__all__ = ["CONNECTIONS_VARIABLE", "MAX_CONNECTIONS", "RANGE_ROWS", "KeyPlan", "connections",
+           "in_order", "key_ranges", "mysql_quote", "plan_reads"]
 
 CONNECTIONS_VARIABLE = "MLSTRATA_MYSQL_CONNECTIONS"
+MAX_CONNECTIONS = 16  # reader processes at most (~90 MB each)
 RANGE_ROWS = 100_000  # rows a key range should hold; tables of fewer than two are not split
 LOOKAHEAD = 2  # ranges per connection read ahead of the one being loaded
 _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
@@ -79,9 +85,10 @@ def connections() -> int:
     wanted = os.environ.get(CONNECTIONS_VARIABLE, "")
     if not wanted:
         return max(2, min(4, os.cpu_count() or 1))
-    if not wanted.isdigit() or int(wanted) < 1:
+    if not wanted.isdigit() or not 1 <= int(wanted) <= MAX_CONNECTIONS:
         raise SourceError(f"{CONNECTIONS_VARIABLE}={wanted!r}: give a whole number of "
-                          "connections, 1 or more (1 reads the table as one stream)")
+                          f"connections from 1 to {MAX_CONNECTIONS} (1 reads the table as one "
+                          "stream; each connection is a reader process of ~90 MB)")
     return int(wanted)
 
 
@@ -129,20 +136,24 @@ def in_order(command: Sequence[str], tasks: Sequence[Mapping[str, Any]],
     threads, and nothing depends on how the caller's main module is written.
     """
     count = min(workers, len(tasks))
+    # stderr goes to a file, not a pipe: a worker writing more than a pipe holds (warnings, a
+    # long traceback) would block on it while this process waits for its stdout
+    errors = [tempfile.TemporaryFile(mode="w+") for _ in range(count)]
     processes = [subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(count)]
+                                  stderr=error, text=True) for error in errors]
     try:
         for number in range(min(len(tasks), LOOKAHEAD * count)):
             _send(processes[number % count], tasks[number])
         for number in range(len(tasks)):
             process = processes[number % count]
-            answer = _receive(process)
+            answer = _receive(process, errors[number % count])
             if number + LOOKAHEAD * count < len(tasks):
                 _send(process, tasks[number + LOOKAHEAD * count])
             yield str(answer)
     finally:
-        for process in processes:
-            _stop(process)
+        _stop(processes)
+        for error in errors:
+            error.close()
 
 
 def _send(process: subprocess.Popen[str], task: Mapping[str, Any]) -> None:
@@ -151,12 +162,13 @@ def _send(process: subprocess.Popen[str], task: Mapping[str, Any]) -> None:
     process.stdin.flush()
 
 
-def _receive(process: subprocess.Popen[str]) -> Any:
-    assert process.stdout is not None and process.stderr is not None
+def _receive(process: subprocess.Popen[str], error: IO[str]) -> Any:
+    assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
         process.wait()
-        lines = process.stderr.read().strip().splitlines() or ["no message"]
+        error.seek(0)
+        lines = error.read().strip().splitlines() or ["no message"]
         raise SourceError(f"a reader process stopped (exit code {process.returncode}: "
                           f"{lines[-1]}); read the table as one stream with "
                           f"{CONNECTIONS_VARIABLE}=1")
@@ -166,19 +178,22 @@ def _receive(process: subprocess.Popen[str]) -> Any:
     return answer["result"]
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    """Close the worker's stdin (it exits at the end of its input); end it if it is still busy
-    (the read stopped early)."""
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.close()
-    try:
-        process.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        process.terminate()
+def _stop(processes: Sequence[subprocess.Popen[str]], grace: float = 2.0) -> None:
+    """Close every worker's stdin (each exits at the end of its input), give them ``grace``
+    seconds together, then end those still busy (the read stopped early)."""
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.close()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.terminate()
+    for process in processes:
         process.wait()
-    process.stdout.close()
-    if process.stderr is not None:
-        process.stderr.close()
+        assert process.stdout is not None
+        process.stdout.close()
 
 
 def mysql_quote(name: str) -> str:
