@@ -235,3 +235,20 @@ def test_the_packaged_mlflow_model_checks_the_hash_and_predicts_labels(
     live, _ = open_online(ws, "loans", writable=False)
     assert list(loaded.predict(pd.DataFrame(requests))) == [live.predict(r).label
                                                             for r in requests]
+
+
+def test_an_unchanged_model_is_not_evaluated_again_on_another_dataset(
+        snapped: tuple[Workspace, SnapshotResult]) -> None:
+    """The unchanged model *is* its earlier snapshot, whose metrics and card come from the
+    dataset it was evaluated on: another one is refused in one line, nothing stored."""
+    from mlstrata import api
+
+    ws, _ = snapped
+    earlier = snapshot_online(ws, "loans")
+    api.ingest(ws.root / "data" / "stream.csv", "stream", target="default",
+               key="application_id", workspace=ws.root)
+    before = len(ws.artifacts("model"))
+    with pytest.raises(DataError, match=rf"has not changed since {earlier.model.ref}, which was "
+                                        r"evaluated on credit@\d+, not stream@\d+"):
+        snapshot_online(ws, "loans", dataset="stream")
+    assert len(ws.artifacts("model")) == before

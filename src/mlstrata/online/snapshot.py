@@ -116,8 +116,21 @@ def snapshot_online(ws: Workspace, name: str, dataset: str | None = None) -> Sna
                 **({"split": data.split.id} if data.split is not None else {})},
         description=f"online model {spec.name} frozen after event {model.seq}")
     unchanged = stored.id in earlier
+    if unchanged:
+        _check_same_evaluation(ws, stored, evaluation)
+        online = stored.meta.get("online", online)  # what that snapshot recorded, not this call
     package = _package_of(ws, stored) if unchanged else None
     return SnapshotResult(stored, package or build_package(ws, stored.id), online, unchanged)
+
+
+def _check_same_evaluation(ws: Workspace, earlier: Artifact, evaluation: Artifact) -> None:
+    """An unchanged model is its earlier snapshot, whose metrics, reference and card come from
+    the dataset it was evaluated on: refuse another one rather than mix the two."""
+    used = [parent for role, parent in ws.parents(earlier.id) if role == "dataset"]
+    if used and used[0].id != evaluation.id:
+        raise DataError(f"online model {earlier.name} has not changed since {earlier.ref}, which "
+                        f"was evaluated on {used[0].ref}, not {evaluation.ref}; snapshot it "
+                        "again once it has learnt more events, or leave --dataset out")
 
 
 def _package_of(ws: Workspace, model: Artifact) -> PackageResult | None:
