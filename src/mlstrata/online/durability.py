@@ -16,6 +16,7 @@ takes it with :meth:`Durability.take_due`, both at the same event.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,11 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import MlstrataError
 from ..workspace import Artifact, Workspace
 from .checkpoints import Snapshot, save_checkpoint, snapshot
 from .eventlog import EventLog
 
 __all__ = ["CheckpointPolicy", "Durability", "events_dir"]
+
+_log = logging.getLogger("mlstrata.online")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,17 @@ class Durability:
             if self.last is None or int(self.last.meta["last_event"]) < taken.seq:
                 self.last = save_checkpoint(self.ws, self.spec, taken, self.last)
             return self.last
+
+    def store_quietly(self, taken: Snapshot) -> None:
+        """:meth:`store` a periodic checkpoint; a failure is logged, not raised: the events are
+        learnt and durable already, recovery only replays more of them, and the next
+        checkpoint tries again."""
+        try:
+            self.store(taken)
+        except (MlstrataError, OSError) as exc:
+            _log.warning("online model %s: the checkpoint after event %d failed (%s); the next "
+                         "one is taken after %d more events", self.spec.name, taken.seq, exc,
+                         self.policy.events)
 
     def close(self, model: Any, seq: int) -> Artifact:
         """A last checkpoint (call with the model's lock held), then the log closed (released

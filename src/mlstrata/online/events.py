@@ -46,7 +46,8 @@ from ..errors import DataError
 from .screen import Screen
 from .spec import OnlineSpec
 
-__all__ = ["EventChecker", "EventRefusedError", "decode_event", "encode_event", "logged_forms"]
+__all__ = ["EventChecker", "EventRefusedError", "as_learnt", "decode_event", "encode_event",
+           "logged_forms", "round_trips"]
 
 Event = dict[str, Any]
 """An accepted learn event: ``{"record": {column: value}, "label": label}``."""

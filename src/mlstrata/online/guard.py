@@ -47,7 +47,7 @@ from .durability import CheckpointPolicy, events_dir
 from .eventlog import EventLog, read_events
 from .events import Event, decode_event, encode_event
 from .features import featurize
-from .learner import Observer, OnlineModel, Prediction, _store_quietly
+from .learner import Observer, OnlineModel, Prediction
 from .quarantine import Quarantine, quarantine_path
 from .recovery import Recovery, TailLearner, open_online, read_spec
 
@@ -136,7 +136,7 @@ class GuardedModel:
                                  strict=True)), seen)
             due = self._due_checkpoint()
         if due is not None and self.model.durability is not None:
-            _store_quietly(self.model.durability, due, self.spec.name)
+            self.model.durability.store_quietly(due)
         return last
 
     def learn_logged(self, logged: Sequence[tuple[int, bytes]]) -> None:

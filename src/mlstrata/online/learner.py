@@ -17,22 +17,18 @@ exactly what this one learnt. If logging or learning fails half-way, the model s
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MlstrataError
-from .checkpoints import Snapshot
 from .durability import Durability
 from .events import Event, EventChecker, as_learnt, decode_event, logged_forms
 from .features import featurize
 from .spec import OnlineSpec
 
 __all__ = ["Observer", "OnlineModel", "OnlineModelFailedError", "Prediction"]
-
-_log = logging.getLogger("mlstrata.online")
 
 
 class OnlineModelFailedError(MlstrataError):
@@ -41,9 +37,9 @@ class OnlineModelFailedError(MlstrataError):
 
 @dataclass(slots=True)
 class Prediction:
-    """A classifier's label and class probabilities, or a regressor's value (read-only by
-    convention: not ``frozen``, whose ``__init__`` costs three times as much — one is made for
-    every event)."""
+    """A classifier's label and class probabilities, or a regressor's value. Read-only by
+    convention, and unhashable: not ``frozen``, whose ``__init__`` costs three times as much —
+    one is made for every event. ``label`` is None when no class has a positive probability."""
 
     label: Any = None
     probabilities: Mapping[Any, float] = field(default_factory=dict)
@@ -114,7 +110,7 @@ class OnlineModel:
             self._wake_next()
             due = durability.snapshot_if_due(self.pipeline, self.seq)
         if due is not None:
-            _store_quietly(durability, due, self.spec.name)
+            durability.store_quietly(due)
         return last
 
     def replay_logged(self, payloads: Sequence[bytes]) -> None:
@@ -209,13 +205,3 @@ class OnlineModel:
                 best, top = label, probability
         return Prediction(best, probabilities)
 
-
-def _store_quietly(durability: Durability, due: Snapshot, name: str) -> None:
-    """Store a periodic checkpoint; a failure is logged, not raised: the events are learnt and
-    durable already, recovery only replays more of them, and the next checkpoint tries again."""
-    try:
-        durability.store(due)
-    except (MlstrataError, OSError) as exc:
-        _log.warning("online model %s: the checkpoint after event %d failed (%s); the next one "
-                     "is taken after %d more events", name, due.seq, exc,
-                     durability.policy.events)

@@ -38,6 +38,7 @@ With an API key, every route except the health checks and the docs needs
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import dataclasses
 import hmac
@@ -126,7 +127,7 @@ def create_app(
                 prediction_log, tuple(on_shutdown))
 
 
-class LifespanApp:
+class LifespanApp(abc.ABC):
     """An ASGI application that answers HTTP with :meth:`_http` and the lifespan protocol with
     :func:`lifespan`, running ``_on_shutdown`` at shutdown (the prediction and online servers)."""
 
@@ -138,8 +139,9 @@ class LifespanApp:
         elif scope["type"] == "lifespan":
             await lifespan(receive, send, self._on_shutdown)
 
+    @abc.abstractmethod
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        """Answer one HTTP request."""
 
 
 class _App(LifespanApp):
