@@ -4,6 +4,7 @@ requests off the request path, both are logged, and the shadow view pairs them."
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,22 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return champion, build_package(ws, challenger.ref).path
 
 
-@pytest.mark.slow
-def test_the_champion_answers_and_the_shadow_is_logged_beside_it(
-        packages: tuple[Path, Path]) -> None:
+@dataclass(frozen=True)
+class _Traffic:
+    """What a served champion with a shadow logged: ``requests`` answered and labelled, the
+    shadow counters from ``/metrics``, the server's output."""
+
+    requests: int
+    counts: dict[str, float]
+    output: str
+
+
+@pytest.fixture(scope="module")
+def traffic(packages: tuple[Path, Path]) -> _Traffic:
+    """Serve the champion with the challenger as its shadow; 30 requests, then their labels
+    (every test of the shadow's log reads this traffic, whatever order they run in)."""
     champion, challenger = packages
     project = champion.parent.parent
-    log = project / ".mlstrata" / "predictions"
     records = valid_records(champion, rows=30)
     with serve_process(str(champion), "--shadow", str(challenger), "-w", str(project),
                        cwd=project, timeout=120) as served:
@@ -49,23 +60,32 @@ def test_the_champion_answers_and_the_shadow_is_logged_beside_it(
             labels = [{"request_id": f"r{n}", "label": n % 2} for n in range(len(records))]
             assert client.post("/v1/feedback", json=labels).status_code < 300
             counts = _shadow_metrics(client, until_scored=len(records))
-    assert counts == {"scored": len(records), "skipped": 0, "failed": 0}
+    return _Traffic(len(records), counts, served.output)
+
+
+@pytest.mark.slow
+def test_the_champion_answers_and_the_shadow_is_logged_beside_it(
+        packages: tuple[Path, Path], traffic: _Traffic) -> None:
+    champion, challenger = packages
+    log = champion.parent.parent / ".mlstrata" / "predictions"
+    requests = traffic.requests
+    assert traffic.counts == {"scored": requests, "skipped": 0, "failed": 0}
     lines = [line for line in read_lines(log, model="credit.model")
              if line.get("kind") == "prediction"]
     served_lines = {(line["request_id"], line["version"], line["source"]) for line in lines}
-    for number in range(len(records)):
+    for number in range(requests):
         assert (f"r{number}", 1, "rest") in served_lines
         assert (f"r{number}", 2, "shadow") in served_lines
-    assert "shadow credit.model version 2 scores every request" in served.output
-    assert f"{len(records)} requests scored, 0 skipped (queue full), 0 failed" in served.output
+    assert "shadow credit.model version 2 scores every request" in traffic.output
+    assert f"{requests} requests scored, 0 skipped (queue full), 0 failed" in traffic.output
 
     report = shadow_report(log, champion, challenger)
-    assert report.pairs == report.champion_records == len(records)
+    assert report.pairs == report.champion_records == requests
     assert 0.0 <= (report.agreement or 0.0) <= 1.0
-    assert report.labelled == len(records)
+    assert report.labelled == requests
     assert set(report.metrics) == {"champion", "challenger"}
     assert report.metrics["champion"]["accuracy"] is not None
-    assert report.summary().startswith(f"{len(records)} of {len(records)} records shadowed")
+    assert report.summary().startswith(f"{requests} of {requests} records shadowed")
 
 
 def _shadow_metrics(client: httpx.Client, until_scored: int,
@@ -85,10 +105,10 @@ def _shadow_metrics(client: httpx.Client, until_scored: int,
         time.sleep(0.2)
 
 
-@pytest.mark.slow
-def test_the_shadow_report_command_pairs_the_aliased_champion_and_challenger(
-        packages: tuple[Path, Path], cli) -> None:  # type: ignore[no-untyped-def]
-    """Run after the serving test (same module): its logged traffic is what is compared."""
+@pytest.fixture(scope="module")
+def aliased(packages: tuple[Path, Path]) -> Path:
+    """The project, its registry's ``champion`` alias on version 1 and ``challenger`` on the
+    challenger's (what ``retrain --shadow-report`` compares)."""
     from mlflow import MlflowClient
 
     from mlstrata.model.tracking import resolve_uri
@@ -102,20 +122,29 @@ def test_the_shadow_report_command_pairs_the_aliased_champion_and_challenger(
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.set_registered_model_alias("credit", "champion", "1")
     client.set_registered_model_alias("credit", "challenger", str(version))
+    return project
+
+
+@pytest.mark.slow
+def test_the_shadow_report_command_pairs_the_aliased_champion_and_challenger(
+        aliased: Path, traffic: _Traffic, cli) -> None:  # type: ignore[no-untyped-def]
+    """The served traffic's log: the registry's aliases name the champion and challenger."""
+    project = aliased
     done = cli("retrain", "credit", "--shadow-report", "--json", "-w", project)
     assert done.code == 0, done.err
     report = json.loads(done.out)
     assert report["champion_version"] == 1 and report["challenger_version"] == 2
-    assert report["paired_records"] == report["champion_records"] == 30
+    assert report["paired_records"] == report["champion_records"] == traffic.requests
     assert (project / "reports" / "credit-shadow.html").is_file()
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_the_shadow_report_reads_a_postgresql_log_like_the_monitor(
-        packages: tuple[Path, Path], postgres: Any, cli) -> None:  # type: ignore[no-untyped-def]
-    """Run after the serving test: its logged lines, written to a real PostgreSQL by the sink a
-    server uses for a postgresql:// log, give the report the directory gives."""
+        packages: tuple[Path, Path], aliased: Path, traffic: _Traffic, postgres: Any,
+        cli) -> None:  # type: ignore[no-untyped-def]
+    """The served traffic's lines, written to a real PostgreSQL by the sink a server uses for a
+    postgresql:// log, give the report the directory gives."""
     import uuid
 
     import psycopg
@@ -140,8 +169,8 @@ def test_the_shadow_report_reads_a_postgresql_log_like_the_monitor(
     done = cli("retrain", "credit", "--shadow-report", "--log", url, "--json", "-w", project)
     assert done.code == 0, done.err
     from_postgres = json.loads(done.out)
-    assert from_postgres["paired_records"] == from_files["paired_records"] == 30
-    assert from_postgres["labelled_pairs"] == from_files["labelled_pairs"] == 30
+    assert from_postgres["paired_records"] == from_files["paired_records"] == traffic.requests
+    assert from_postgres["labelled_pairs"] == from_files["labelled_pairs"] == traffic.requests
     for figure in ("agreement", "mean_probability_gap"):
         assert from_postgres[figure] == pytest.approx(from_files[figure]), figure
     for side in ("champion", "challenger"):

@@ -21,7 +21,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import MlstrataError
+from ..errors import DataError, MlstrataError
 from ..monitor.logreader import LogQuery, open_log
 from ..monitor.windows import Window
 from ..reports import Report, html_page, paragraph, table
@@ -136,12 +136,19 @@ def _key(line: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def _read(files: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    """The JSON lines of ``files``; a line that does not parse (one being written) is skipped."""
+    """The JSON lines of ``files``; a line that does not parse (one being written) is skipped,
+    a file that cannot be read is an error naming it (a silently shorter report would compare
+    other pairs)."""
     for path in files:
-        with contextlib.suppress(OSError), path.open("rb") as handle:
-            for raw in handle:
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    yield orjson.loads(raw)
+        try:
+            with path.open("rb") as handle:
+                for raw in handle:
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        yield orjson.loads(raw)
+        except OSError as exc:
+            raise DataError(f"{path}: the prediction log could not be read ({exc.strerror}); "
+                            "fix its permissions or restore it, then run the report again") \
+                from exc
 
 
 def _gap(a: dict[str, Any], b: dict[str, Any]) -> float | None:

@@ -61,6 +61,7 @@ class ShadowScorer:
         self.scored = 0
         self.skipped = 0
         self.failed = 0
+        self._counting = threading.Lock()
         self._queue: queue.Queue[_Request | None] = queue.Queue(capacity)
         self._log: ShadowLog | None = None
         self._seen: set[str] = set()
@@ -77,7 +78,8 @@ class ShadowScorer:
         try:
             self._queue.put_nowait(_Request(request_id, columns, records))
         except queue.Full:
-            self.skipped += 1
+            with self._counting:  # request threads submit concurrently
+                self.skipped += 1
 
     def close(self, timeout: float = 30.0) -> bool:
         """Score what is queued, then stop; False when it had stopped already."""
@@ -131,10 +133,11 @@ class ShadowScorer:
             return
         if self._log is None:  # not started: nowhere to log
             return
-        self._log.log_shadow(model, request_id=item.request_id, columns=columns,
-                             predictions=predictions,
-                             latency_ms=(time.perf_counter() - started) * 1000)
-        self.scored += 1
+        logged = self._log.log_shadow(model, request_id=item.request_id, columns=columns,
+                                      predictions=predictions,
+                                      latency_ms=(time.perf_counter() - started) * 1000)
+        if logged:  # else the log's queue was full: its own dropped count says so
+            self.scored += 1
 
     def _once(self, message: str) -> None:
         kind = message.split(":")[0]
