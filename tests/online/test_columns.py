@@ -13,7 +13,7 @@ import pytest
 from mlstrata import api
 from mlstrata.contract import Contract
 from mlstrata.errors import ConfigError
-from mlstrata.online.columns import left_out
+from mlstrata.online.columns import ColumnCounts, left_out
 from mlstrata.online.creation import CreateRequest, create_online
 from mlstrata.online.spec import build_spec
 
@@ -55,6 +55,17 @@ def test_rows_add_training_s_identifier_rule_and_the_one_hot_limit() -> None:
     assert detail["plan"].startswith("the contract allows 40 values")  # not in the rows
 
 
+def test_whole_dataset_counts_find_a_row_counter_a_sample_would_miss() -> None:
+    """A sample of 1..300,000 is no dense sequence, the whole column is: online create counts
+    every row in one query, as training looks at the whole column."""
+    sample = pd.Series(range(1, 300_001)).sample(100_000, random_state=0)
+    assert "row" not in _reasons(left_out(CONTRACT, "paid", rows=pd.DataFrame({"row": sample})))
+    whole = {"row": ColumnCounts(300_000, 300_000, (1.0, 300_000.0)),
+             "city": ColumnCounts(300_000, 12, None)}
+    assert _reasons(left_out(CONTRACT, "paid", counts=whole)) == {
+        "row": "identifier", "plan": "high_cardinality", "key": "unique"}
+
+
 def test_the_spec_leaves_the_findings_out_unless_kept_and_always_drops() -> None:
     findings = left_out(CONTRACT, "paid", rows=_rows())
     spec = build_spec("m", CONTRACT, "paid", "logistic_regression", findings=findings,
@@ -68,9 +79,19 @@ def test_the_spec_leaves_the_findings_out_unless_kept_and_always_drops() -> None
 
 
 @pytest.mark.parametrize("setting", ["keep", "drop"])
-def test_an_unknown_column_in_keep_or_drop_is_named(setting: str) -> None:
+def test_a_near_miss_or_the_target_in_keep_or_drop_is_named(setting: str) -> None:
     with pytest.raises(ConfigError, match=rf"online.{setting} names 'cty'.*did you mean city"):
         build_spec("m", CONTRACT, "paid", "knn", **{setting: ["cty"]})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=rf"online.{setting} names 'paid'"):
+        build_spec("m", CONTRACT, "paid", "knn", **{setting: ["paid"]})  # type: ignore[arg-type]
+
+
+def test_keep_and_drop_serve_every_model_of_the_project() -> None:
+    """A column of another model's contract (nothing like this one's) is passed over."""
+    spec = build_spec("m", CONTRACT, "paid", "logistic_regression",
+                      drop=["email_address", "amount"], keep=["merchant_category"])
+    assert "amount" not in spec.features and "email_address" not in spec.features
+    assert [e["column"] for e in spec.excluded if e["reason"] == "dropped"] == ["amount"]
 
 
 @pytest.mark.slow

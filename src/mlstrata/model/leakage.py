@@ -35,7 +35,7 @@ from ..config import FeatureConfig
 from ..data.types import ColumnInfo
 from .cv import StratifiedFolds
 
-__all__ = ["identifier_reason", "screen_features"]
+__all__ = ["identifier_reason", "identifier_reason_of", "screen_features"]
 
 _ID_TOKENS = {"id", "uuid", "guid", "key"}
 _UNIQUE_RATIO = 0.95
@@ -115,17 +115,32 @@ def identifier_reason(values: pd.Series, info: ColumnInfo) -> str:
 
 def _identifier(present: pd.Series, info: ColumnInfo, distinct: int) -> str:
     """Why a column with (nearly) one value per row is an identifier, or ``""``."""
-    if len(present) < _MIN_ROWS or distinct < _UNIQUE_RATIO * len(present):
+    span = None
+    if info.type == "integer" and len(present):
+        values = present.to_numpy(dtype=np.float64)
+        span = (float(values.min()), float(values.max()))
+    return identifier_reason_of(info, len(present), distinct, span)
+
+
+def identifier_reason_of(info: ColumnInfo, count: int, distinct: int,
+                         span: tuple[float, float] | None = None) -> str:
+    """:func:`identifier_reason` from a column's counts — ``count`` present values, ``distinct``
+    of them, an integer column's ``(min, max)`` — which one query over a whole table gives
+    without loading it (a sample cannot show a row counter: its keys are not dense).
+
+    >>> from mlstrata.data.types import ColumnInfo
+    >>> identifier_reason_of(ColumnInfo("n", "integer", "BIGINT"), 300_000, 300_000, (1, 300_000))
+    'a dense integer sequence with a distinct value per row (a row counter)'
+    """
+    if count < _MIN_ROWS or distinct < _UNIQUE_RATIO * count:
         return ""
     if info.type == "text":
         return "text with a distinct value per row (an identifier or free text)"
     tokens = [t.lower() for t in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", info.name)]
     if tokens and (tokens[0] in _ID_TOKENS or tokens[-1] in _ID_TOKENS):
         return "an id-like name with a distinct value per row"
-    if info.type == "integer":
-        values = present.to_numpy(dtype=np.float64)
-        if values.max() - values.min() + 1 <= 1.05 * distinct:
-            return "a dense integer sequence with a distinct value per row (a row counter)"
+    if info.type == "integer" and span is not None and span[1] - span[0] + 1 <= 1.05 * distinct:
+        return "a dense integer sequence with a distinct value per row (a row counter)"
     return ""
 
 

@@ -130,10 +130,10 @@ def _dataset_contract(ws: Workspace, dataset: Artifact) -> Contract:
 
 def _findings(ws: Workspace, contract: Contract, target: str,
               dataset: Artifact | None) -> list[dict[str, str]]:
-    """The columns to leave out, judged on the contract and (a sample of) the dataset."""
+    """The columns to leave out, judged on the contract and the dataset's counts."""
     from ..data.datasets import open_dataset, workspace_connection
     from ..data.engine import parquet_scan, quote_identifier
-    from .columns import SAMPLE_ROWS, left_out
+    from .columns import ColumnCounts, left_out
 
     config = ws.config.model.features
     if dataset is None or target not in contract.columns:
@@ -143,13 +143,22 @@ def _findings(ws: Workspace, contract: Contract, target: str,
     try:
         present = {row[0] for row in con.execute(
             f"DESCRIBE SELECT * FROM {parquet_scan(path)}").fetchall()}
-        names = ", ".join(quote_identifier(c) for c in contract.columns
-                          if c in present and c != target) or "NULL AS none"
-        rows = con.execute(f"SELECT {names} FROM {parquet_scan(path)} "
-                           f"USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (0)").df()
+        columns = [c for c in contract.columns if c in present and c != target]
+        counted = []
+        for name in columns:
+            column = quote_identifier(name)
+            span = f"min({column}), max({column})" \
+                if contract.columns[name].type == "integer" else "NULL, NULL"
+            counted.append(f"count({column}), count(DISTINCT {column}), {span}")
+        found = con.execute(f"SELECT {', '.join(counted)} FROM {parquet_scan(path)}")\
+            .fetchone() if counted else ()
     finally:
         con.close()
-    return left_out(contract, target, rows=rows, pii=dataset.meta.get("pii") or [],
+    counts = {name: ColumnCounts(int(found[4 * i]), int(found[4 * i + 1]),
+                                 None if found[4 * i + 2] is None
+                                 else (float(found[4 * i + 2]), float(found[4 * i + 3])))
+              for i, name in enumerate(columns)} if found else {}
+    return left_out(contract, target, counts=counts, pii=dataset.meta.get("pii") or [],
                     source=f"dataset {dataset.ref}", config=config)
 
 

@@ -126,16 +126,21 @@ def build_spec(name: str, contract: Contract, target: str, model: str, *,
 
 def _excluded(contract: Contract, target: str, drop: Sequence[str], keep: Sequence[str],
               findings: Sequence[Mapping[str, str]] | None) -> list[dict[str, str]]:
-    """The columns left out: ``online.drop``, then the findings ``online.keep`` does not name."""
+    """The columns left out: ``online.drop``, then the findings ``online.keep`` does not name.
+
+    Both settings serve every online model of the project, so a name another model's contract
+    has is passed over here; the target, or a near miss of one of this contract's columns (a
+    typo), is refused."""
     from .columns import left_out
 
     for key, names in (("drop", drop), ("keep", keep)):
         for column in names:
-            if column not in contract.columns or column == target:
+            hint = did_you_mean(column, [c for c in contract.columns if c != target])
+            if column == target or (column not in contract.columns and hint):
                 raise ConfigError(f"mlstrata.yaml: online.{key} names '{column}', which is not "
-                                  "a feature column of the contract"
-                                  f"{did_you_mean(column, list(contract.columns))}; name one "
-                                  "of its columns or remove it")
+                                  f"a feature column of the contract{hint}; name one of its "
+                                  "columns or remove it")
+    drop = [c for c in drop if c in contract.columns]
     out = [{"column": c, "reason": "dropped", "detail": "listed in online.drop"} for c in drop]
     found = left_out(contract, target) if findings is None else findings
     out += [dict(f) for f in found if f["column"] not in {*drop, *keep}]
