@@ -45,7 +45,7 @@ from ..workspace import Workspace
 from .checkpoints import Snapshot
 from .durability import CheckpointPolicy, events_dir
 from .eventlog import EventLog, read_events
-from .events import Event, decode_event, encode_event
+from .events import Event, decode_event, logged_forms
 from .features import featurize
 from .learner import Observer, OnlineModel, Prediction
 from .quarantine import Quarantine, quarantine_path
@@ -60,6 +60,10 @@ _log = logging.getLogger("mlstrata.online")
 class _Episode:
     start: int
     opened: int
+
+
+_STATE_FORMAT = 1
+"""The layout of :meth:`GuardedModel.state`; a checkpoint with another starts the guard afresh."""
 
 
 class GuardedModel:
@@ -132,7 +136,7 @@ class GuardedModel:
 
             last = self.model.learn_events(events, observe=watch)
             first = last - len(events) + 1
-            self._watch(list(zip(range(first, last + 1), map(encode_event, events),
+            self._watch(list(zip(range(first, last + 1), logged_forms(events)[0],
                                  strict=True)), seen)
             due = self._due_checkpoint()
         if due is not None and self.model.durability is not None:
@@ -156,7 +160,8 @@ class GuardedModel:
         """The guard after the model's last event, as a checkpoint keeps it (called by the
         model's :class:`~.durability.Durability` while both locks are held). The events it
         holds are named by number only: they are in the event log."""
-        return {"settings": self.settings.model_dump(), "seq": self.model.seq,
+        return {"format": _STATE_FORMAT, "settings": self.settings.model_dump(),
+                "seq": self.model.seq,
                 "adwin": self._adwin, "live": list(self._live),
                 "shadow_scores": list(self._shadow_scores),
                 "episode": None if self._episode is None else [self._episode.start,
@@ -346,6 +351,8 @@ def _restorable(ws: Workspace, model: OnlineModel, recovery: Recovery, settings:
     the recovery's notes when there was a checkpoint)."""
     state = recovery.guard
     why = ("holds no guard state (written by an unguarded model)" if state is None
+           else "holds a guard state in another format (another mlstrata release)"
+           if state.get("format") != _STATE_FORMAT
            else "holds a guard state taken with other online.guard settings"
            if state["settings"] != settings.model_dump()
            else "holds a guard state of another event" if state["seq"] != model.seq else "")
