@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import httpx
@@ -118,7 +119,8 @@ def _read_response(connection: socket.socket) -> bytes:
 @pytest.mark.slow
 def test_64_connections_for_30_seconds(credit_package: Path, records: list[dict[str, Any]],
                                        tmp_path: Path) -> None:
-    """wrk drives the server; zero errors, and RSS does not creep between the thirds."""
+    """wrk drives the server; zero errors, and RSS does not creep from the middle third of the
+    run to the last (the regression this guards against grew 54 MiB in 30 s)."""
     wrk = shutil.which("wrk")
     if wrk is None:
         pytest.skip("wrk is not installed")
@@ -137,7 +139,9 @@ def test_64_connections_for_30_seconds(credit_package: Path, records: list[dict[
     assert "Non-2xx" not in report and "Socket errors" not in report, report
     requests = int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
     assert requests > 1000, report
+    # a creep, not a spike: the middle third (warmed up) against the last, each by its median
+    # (RSS moves by a few MiB between samples as the allocator and the log's queue breathe)
     third = len(samples) // 3
-    first, last = max(samples[:third]), max(samples[-third:])
+    first, last = median(samples[third:2 * third]), median(samples[-third:])
     assert last - first < 5 * 2**20, f"RSS grew from {first} to {last} bytes"
     print(report, f"RSS {first / 2**20:.1f} -> {last / 2**20:.1f} MiB")
