@@ -21,9 +21,24 @@ import gc
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["calm_openmp", "load_finishing_stack", "process_started", "skip_collector_at_exit"]
+__all__ = ["budgeted_process", "calm_openmp", "load_finishing_stack", "process_started",
+           "skip_collector_at_exit"]
+
+
+@contextmanager
+def budgeted_process() -> Iterator[float]:
+    """The body of a budgeted command: yields when the budget began (the process's start),
+    with OpenMP calmed and the finishing stack loaded first; after a body that returned, the
+    exit's garbage collection is skipped (not after an error: nothing is printed to wait for)."""
+    begun = process_started()
+    calm_openmp()
+    load_finishing_stack()
+    yield begun
+    skip_collector_at_exit()
 
 
 def process_started() -> float:

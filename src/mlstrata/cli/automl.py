@@ -9,12 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._budget import (
-    calm_openmp,
-    load_finishing_stack,
-    process_started,
-    skip_collector_at_exit,
-)
+from ._budget import budgeted_process
 from ._common import (
     JsonOption,
     TrackingUriOption,
@@ -124,20 +119,17 @@ def automl(
     leaderboard, then the final one with the budget asked for and the time spent. Tracked in
     MLflow like train.
     """
-    begun = process_started()  # the budget covers the whole process, imports included
-    calm_openmp()
-    from ..model.automl import automl as run_automl
-    from ..model.automl import search_config
-    from ..package.onnx_export import onnx_problem
+    with budgeted_process() as begun:  # the budget covers the whole process, imports included
+        from ..model.automl import automl as run_automl
+        from ..model.automl import search_config
+        from ..package.onnx_export import onnx_problem
 
-    ws = open_workspace(workspace)
-    search = search_config(ws, time_budget, trials)
-    load_finishing_stack()
-    with _live(as_json, search.time_budget_seconds, search.trials) as board:
-        result = run_automl(ws, ref, time_budget=time_budget, trials=trials, seed=seed,
-                            tracking_uri=tracking_uri, progress=board, onnx_check=onnx_problem,
-                            budget_started=begun)
-    emit(result, as_json)
-    if not as_json:
-        console.print(f"next: mlstrata package {result.model.ref}", highlight=False)
-    skip_collector_at_exit()
+        ws = open_workspace(workspace)
+        search = search_config(ws, time_budget, trials)
+        with _live(as_json, search.time_budget_seconds, search.trials) as board:
+            result = run_automl(ws, ref, time_budget=time_budget, trials=trials, seed=seed,
+                                tracking_uri=tracking_uri, progress=board,
+                                onnx_check=onnx_problem, budget_started=begun)
+        emit(result, as_json)
+        if not as_json:
+            console.print(f"next: mlstrata package {result.model.ref}", highlight=False)

@@ -6,12 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._budget import (
-    calm_openmp,
-    load_finishing_stack,
-    process_started,
-    skip_collector_at_exit,
-)
+from ._budget import budgeted_process
 from ._common import (
     JsonOption,
     TrackingUriOption,
@@ -61,17 +56,14 @@ def train(
     tunes the best with Optuna and tries ensembles instead. Prints the leaderboard and writes
     <model>-v<N>-train.json and .html to reports/. Every run is tracked in MLflow.
     """
-    begun = process_started()  # a time budget covers the whole process, imports included
-    calm_openmp()
-    from ..model.train import train as run_training
-    from ..package.onnx_export import onnx_problem
+    with budgeted_process() as begun:  # a time budget covers the whole process, imports included
+        from ..model.train import train as run_training
+        from ..package.onnx_export import onnx_problem
 
-    ws = open_workspace(workspace)
-    load_finishing_stack()
-    with progress_bar(quiet=as_json) as progress:
-        result = run_training(ws, ref, tracking_uri=tracking_uri, progress=_Bar(progress),
-                              onnx_check=onnx_problem, budget_started=begun)
-    emit(result, as_json)
-    if not as_json:
-        console.print(f"next: mlstrata evaluate {result.model.ref}", highlight=False)
-    skip_collector_at_exit()
+        ws = open_workspace(workspace)
+        with progress_bar(quiet=as_json) as progress:
+            result = run_training(ws, ref, tracking_uri=tracking_uri, progress=_Bar(progress),
+                                  onnx_check=onnx_problem, budget_started=begun)
+        emit(result, as_json)
+        if not as_json:
+            console.print(f"next: mlstrata evaluate {result.model.ref}", highlight=False)
