@@ -126,7 +126,7 @@ def _shadow_view(ws: Workspace, name: str, log: str | None, out: Path | None,
     registered = ws.config.model.registry_name or name
     target = log or log_target(ws, None)
     if target is None:
-        raise ConfigError("no prediction log to read; pass --log DIR")
+        raise ConfigError("no prediction log to read; pass --log DIR (or a postgresql:// URL)")
     report = shadow_report(target, locate_package(f"{registered}@champion", ws),
                            locate_package(f"{registered}@challenger", ws))
     emit_saved(report, as_json, out or ws.reports_dir, f"{name}-shadow")

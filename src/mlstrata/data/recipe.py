@@ -419,7 +419,9 @@ class Dedupe(Step):
 class _JoinState(_Model):
     dataset: str  # the joined version's artifact id: the sha256 of its Parquet
     ref: str
-    path: str  # where that Parquet lies inside the workspace store (for readers; replays go by id)
+    # Where that Parquet lies inside the store: for a person or tool reading the stored recipe
+    # (replays bind by id; stored recipes have it, so it stays, extra keys being refused).
+    path: str
     columns: dict[str, str]  # joined column -> engine type, in output order
     rows: int
     unmatched: int  # rows the step was fitted on that found no match

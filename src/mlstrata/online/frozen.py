@@ -135,8 +135,12 @@ def canonical_pickle(value: Any) -> bytes:
 
 
 class _SortedSets(pickle._Pickler):
-    """A pickler writing sets in sorted order (by type and ``repr`` when unorderable). It is
-    the pure-Python pickler: the C one never asks ``reducer_override`` about a set."""
+    """A pickler writing sets in sorted order (by type and ``repr`` when unorderable).
+
+    It is the pure-Python pickler, because the C one never asks ``reducer_override`` about an
+    exact set. That costs time only at a snapshot, never on the request path: measured on
+    2026-12-03, a 10-tree ARF after 20k Agrawal events (10 MB) pickles in 2.5 s against 0.18 s
+    with the C pickler, and a KNN window (0.5 MB) in 0.37 s against 0.014 s."""
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) not in (set, frozenset):

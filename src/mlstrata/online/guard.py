@@ -202,7 +202,7 @@ class GuardedModel:
         durability = self.model.durability
         if durability is None:
             return None
-        with self.model._lock:
+        with self.model.lock:
             return durability.take_due(self.model.pipeline, self.model.seq)
 
     def _restore(self, state: Mapping[str, Any], logged: Mapping[int, bytes]) -> None:
@@ -217,14 +217,14 @@ class GuardedModel:
         pending = [decode_event(logged[seq]) for seq in
                    state["history"][len(state["history"]) - int(state["pending"]):]]
         rows = featurize(self.spec, [event["record"] for event in pending])
-        self._pending = deque((features, self._shadow._encode(event["label"]))
+        self._pending = deque((features, self._shadow.encode_label(event["label"]))
                               for features, event in zip(rows, pending, strict=True))
         self.rollbacks, self.quarantined_events, self.changes = state["counters"]
         self.last_alert = state["last_alert"]
 
     def _observe(self, seq: int, label: Any, live: Prediction,
                  features: dict[str, Any]) -> None:
-        shadow = self._shadow._predict(features)
+        shadow = self._shadow.predict_features(features)
         live_score, shadow_score = self._score(label, live), self._score(label, shadow)
         self._live.append(live_score)
         self._shadow_scores.append(shadow_score)
@@ -235,7 +235,7 @@ class GuardedModel:
             if self._episode is None:
                 start = max(seq - int(self._adwin.width), self._floor())
                 self._episode = _Episode(start, seq)
-        self._pending.append((features, self._shadow._encode(label)))
+        self._pending.append((features, self._shadow.encode_label(label)))
         if len(self._pending) > self.settings.shadow_delay:
             self._shadow.pipeline.learn_one(*self._pending.popleft())
         episode = self._episode
@@ -267,7 +267,7 @@ class GuardedModel:
         skip = self.quarantine.skip_set()
         replay = [p for n, p in self._history if seq < n <= self.model.seq and n not in skip]
         model = self.model
-        with model._lock:
+        with model.lock:
             model.pipeline = pickle.loads(payload)  # noqa: S301 - our own in-memory pickle
             current = model.seq
             model.replay_logged(replay)
@@ -297,12 +297,12 @@ class GuardedModel:
         return max(self._snapshots[0][0], oldest) + 1
 
     def _take_snapshot(self) -> None:
-        with self.model._lock:
+        with self.model.lock:
             self._snapshots.append((self.model.seq, pickle.dumps(
                 self.model.pipeline, protocol=pickle.HIGHEST_PROTOCOL)))
 
     def _reset_shadow(self) -> None:
-        with self.model._lock:
+        with self.model.lock:
             self._shadow = OnlineModel(self.spec, copy.deepcopy(self.model.pipeline),
                                        self.model.seq)
         self._pending = deque()

@@ -73,7 +73,9 @@ class OnlineModel:
         self.durability = durability
         self.checker = EventChecker(spec)
         self._classes = tuple(enumerate(spec.classes))
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
+        """Held while the pipeline is read or changed (re-entrant: a guard holds it around
+        its own calls)."""
         self._turns: dict[int, threading.Condition] = {}
         self._failure: BaseException | None = None
 
@@ -81,8 +83,8 @@ class OnlineModel:
         """The model's answer for ``record`` (refused when it breaks an ``error`` rule)."""
         self.checker.check_prediction(record)
         features = featurize(self.spec, [record])[0]
-        with self._lock:
-            return self._predict(features)
+        with self.lock:
+            return self.predict_features(features)
 
     def learn(self, record: Mapping[str, Any]) -> int:
         """Check, log durably and learn one labelled record; its sequence number."""
@@ -97,13 +99,13 @@ class OnlineModel:
         """
         durability = self.durability
         if durability is None or not events:
-            with self._lock:
+            with self.lock:
                 self._learn([as_learnt(event) for event in events], observe)
                 self.seq += len(events)
                 return self.seq
         payloads, learnt = logged_forms(events)
         last = self._append(durability, payloads)
-        with self._lock:
+        with self.lock:
             self._wait_for_turn(last - len(payloads))
             self._learn(learnt, observe)
             self.seq = last
@@ -115,20 +117,20 @@ class OnlineModel:
 
     def replay_logged(self, payloads: Sequence[bytes]) -> None:
         """Learn events read back from the event log (recovery: they are logged already)."""
-        with self._lock:
+        with self.lock:
             self._learn([decode_event(payload) for payload in payloads], None)
             self.seq += len(payloads)
 
     def warm_up(self, events: Sequence[Event]) -> None:
         """Learn events that come before the event log (a warm start from a dataset): they are
         neither logged nor counted — the first logged event is still event 1."""
-        with self._lock:
+        with self.lock:
             self._learn([as_learnt(event) for event in events], None)
 
     def close(self) -> None:
         """Checkpoint and release the event log (on shutdown, SIGTERM included); a failed model
         is not checkpointed: reopening it recovers from its log."""
-        with self._lock:
+        with self.lock:
             durability, self.durability = self.durability, None
             if durability is None:
                 return
@@ -143,7 +145,7 @@ class OnlineModel:
         try:
             return durability.append(payloads)
         except BaseException as exc:
-            with self._lock:
+            with self.lock:
                 self._failure = exc
                 self._wake_next()
             raise
@@ -158,8 +160,8 @@ class OnlineModel:
             for event, features in zip(decoded, rows, strict=True):
                 label = event["label"]
                 if observe is not None:
-                    observe(label, self._predict(features))
-                self.pipeline.learn_one(features, self._encode(label))
+                    observe(label, self.predict_features(features))
+                self.pipeline.learn_one(features, self.encode_label(label))
         except BaseException as exc:
             self._failure = exc
             self._wake_next()
@@ -169,7 +171,7 @@ class OnlineModel:
         """Wait (lock held) until event ``previous`` is learnt: each waiter has its own
         condition, so a learnt batch wakes only the one batch that comes next."""
         if self.seq != previous and self._failure is None:
-            turn = self._turns[previous] = threading.Condition(self._lock)
+            turn = self._turns[previous] = threading.Condition(self.lock)
             while self.seq != previous and self._failure is None:
                 turn.wait()
 
@@ -188,13 +190,15 @@ class OnlineModel:
                 f"({type(self._failure).__name__}: {self._failure}); restart it to recover "
                 "from its checkpoint and event log")
 
-    def _encode(self, label: Any) -> Any:
+    def encode_label(self, label: Any) -> Any:
         """A classifier learns the class's index; a regressor the number."""
         if self.spec.task == "classification":
             return self.spec.classes.index(label)
         return float(label)
 
-    def _predict(self, features: dict[str, Any]) -> Prediction:
+    def predict_features(self, features: dict[str, Any]) -> Prediction:
+        """The pipeline's answer for already featurized ``features`` (call with :attr:`lock`
+        held; :meth:`predict` checks and featurizes a raw record first)."""
         if self.spec.task == "regression":
             return Prediction(value=float(self.pipeline.predict_one(features) or 0.0))
         scores = self.pipeline.predict_proba_one(features)

@@ -38,6 +38,7 @@ from ..model.artifact import MODEL_KIND, store_model
 from ..model.data import TrainingData, load_training_data
 from ..model.metrics import primary_metric
 from ..package.builder import PackageResult, build_package
+from ..package.locate import package_dir
 from ..reports import Report, html_page, table
 from ..runtime.manifest import PackageIntegrityError, verify_package
 from ..workspace import Artifact, Workspace
@@ -135,7 +136,7 @@ def _check_same_evaluation(ws: Workspace, earlier: Artifact, evaluation: Artifac
 
 def _package_of(ws: Workspace, model: Artifact) -> PackageResult | None:
     """The River package built for ``model`` before, when it is still there and verifies."""
-    path = ws.root / "packages" / f"{model.name}-{model.version}"
+    path = package_dir(ws, model)
     try:
         manifest = verify_package(path, flavour="river")
     except (OSError, PackageIntegrityError):

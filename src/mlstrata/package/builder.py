@@ -63,6 +63,7 @@ from ..reports import Report, html_page, paragraph, table
 from ..runtime.manifest import MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Manifest, hash_files
 from ..workspace import Artifact, Workspace
 from .join_tables import write_join_tables
+from .locate import package_dir
 from .log_policy import add_log_policy
 from .model_card import ModelCard
 from .onnx_export import OnnxExport, Parity, measure_parity, split_dates, to_onnx
@@ -154,7 +155,7 @@ def build_package(
     parity = measure_parity(pipeline, export.model_bytes, rows, task)
     parity.require(artifact.ref)
     reference = _reference(ws, artifact, pipeline, data, columns)
-    target = (out or ws.root / "packages" / f"{artifact.name}-{artifact.version}").resolve()
+    target = (out or package_dir(ws, artifact)).resolve()
     with ws.staging() as stage:
         directory = stage / target.name
         directory.mkdir()

@@ -48,6 +48,7 @@ from .builder import (
     _zip,
     input_entries,
 )
+from .locate import package_dir
 from .log_policy import add_log_policy
 from .model_card import ModelCard
 
@@ -66,7 +67,7 @@ def build_river_package(ws: Workspace, artifact: Artifact, model: Any, out: Path
     data = _training_data(ws, artifact, str(artifact.meta["task"]))
     columns = [str(item["name"]) for item in artifact.meta["inputs"]]
     reference = _reference(ws, artifact, model, data, columns)
-    target = (out or ws.root / "packages" / f"{artifact.name}-{artifact.version}").resolve()
+    target = (out or package_dir(ws, artifact)).resolve()
     with ws.staging() as stage:
         directory = stage / target.name
         directory.mkdir()
