@@ -4,10 +4,11 @@
 Spark runs the read and writes the snapshot — Parquet part files under the ingest's staging
 folder — so the source itself (a Hive or Delta table, a lake Spark can plan over) is read by
 the engine made for it. The part files are renamed ``part-00000.parquet``... (Spark names them
-with a random id), then read like any local Parquet lake (:mod:`._lake`), and backed up as the
+with a random id) and hold the rows in source order: a lake path's files by name, each file's
+rows in order (the order DuckDB reads the same lake in). The snapshot is backed up as the
 query-plus-result: the bundle of the snapshot files with the query, table or path in its
-manifest. What follows the read — typing, PII, the sealed split — runs on that snapshot in the
-ingesting process (DuckDB, out of core), not on the cluster.
+manifest. ``ingest`` goes on in Spark (:mod:`._spark_ingest`); a batch to validate or score
+(:func:`spark_snapshot`) is read like any local Parquet lake (:mod:`._lake`).
 
 The session is the active one when there is one (a notebook's, a ``spark-submit``'s), else a
 local one (``local[*]``, no web UI, bound to 127.0.0.1), stopped afterwards. PySpark is imported
@@ -26,7 +27,8 @@ from typing import Any
 
 from ..errors import SourceError
 
-__all__ = ["SPARK_PREFIX", "is_spark", "spark_snapshot", "spark_target"]
+__all__ = ["SPARK_PREFIX", "first_line", "is_spark", "spark_session", "spark_snapshot",
+           "spark_target", "write_snapshot"]
 
 SPARK_PREFIX = "spark:"
 _QUERY = re.compile(r"\s*(SELECT|WITH|FROM|VALUES|TABLE)\b", re.IGNORECASE)
@@ -57,16 +59,22 @@ def spark_target(location: str) -> tuple[str, str]:
 def spark_snapshot(location: str, folder: Path) -> dict[str, str]:
     """Have Spark read the source and write it as Parquet into ``folder``; return what was read
     (for the catalog and the backup's manifest)."""
-    kind, what = spark_target(location)
-    with _session() as spark:
-        from pyspark.errors import PySparkException
+    with spark_session() as spark:
+        return write_snapshot(spark, location, folder)
 
-        try:
-            frame, text = _frame(spark, kind, what)
-            frame.write.mode("errorifexists").parquet(str(folder))
-        except PySparkException as exc:
-            raise SourceError(f"Spark could not read {kind} {what!r}: {_first_line(exc)}; "
-                              f"check the {kind}") from exc
+
+def write_snapshot(spark: Any, location: str, folder: Path) -> dict[str, str]:
+    """Have ``spark`` read the source and write it, in source order, as Parquet parts
+    ``part-00000.parquet``... into ``folder``; return what was read."""
+    kind, what = spark_target(location)
+    from pyspark.errors import PySparkException
+
+    try:
+        frame, text = _frame(spark, kind, what)
+        frame.write.mode("errorifexists").parquet(str(folder))
+    except PySparkException as exc:
+        raise SourceError(f"Spark could not read {kind} {what!r}: {first_line(exc)}; "
+                          f"check the {kind}") from exc
     parts = sorted(folder.glob("part-*.parquet"))
     for index, part in enumerate(parts):
         part.rename(folder / f"part-{index:05d}.parquet")
@@ -87,15 +95,29 @@ def _frame(spark: Any, kind: str, what: str) -> tuple[Any, bool]:
         raise SourceError(f"{what} does not exist; check the lake path")
     suffixes = {p.suffix.lower() for p in ([path] if path.is_file() else path.rglob("*.*"))}
     if suffixes & {".csv", ".tsv"}:
-        return spark.read.options(header=True, inferSchema=False,
-                                  sep="\t" if ".tsv" in suffixes else ",").csv(what), True
+        sep = "\t" if ".tsv" in suffixes else ","
+        reader = spark.read.options(header=True, inferSchema=False, sep=sep)
+        return _in_file_order(reader.csv(what)), True
     if suffixes & {".json", ".jsonl", ".ndjson"}:
-        return spark.read.json(what, primitivesAsString=True), True
-    return spark.read.parquet(what), False
+        return _in_file_order(spark.read.json(what, primitivesAsString=True)), True
+    return _in_file_order(spark.read.parquet(what)), False
+
+
+def _in_file_order(frame: Any) -> Any:
+    """``frame`` sorted into source order: files by path, rows as each file holds them (Spark
+    plans the biggest files first)."""
+    from pyspark.sql import functions as F
+
+    keys = ["__mlstrata_file", "__mlstrata_block", "__mlstrata_row"]
+    return (frame.select("*", F.col("_metadata.file_path").alias(keys[0]),
+                         F.col("_metadata.file_block_start").alias(keys[1]),
+                         F.monotonically_increasing_id().alias(keys[2]))
+            .orderBy(*keys).drop(*keys))
 
 
 @contextmanager
-def _session() -> Iterator[Any]:
+def spark_session() -> Iterator[Any]:
+    """The active Spark session, else a local one stopped afterwards."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
@@ -115,6 +137,7 @@ def _session() -> Iterator[Any]:
         spark.stop()
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """The first line of an exception's message (Spark's run to pages)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

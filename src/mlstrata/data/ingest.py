@@ -5,6 +5,9 @@ the named columns → scan for PII and apply the policy → set the sealed test 
 Parquet → back up the original bytes → catalog all three with lineage. Everything is staged and
 computed before anything is cataloged, so a failure leaves the workspace as it was. Re-ingesting
 identical content with identical options returns the existing version.
+
+The steps on the rows run in one engine (:class:`IngestWork`): DuckDB in this process, or Spark
+for a ``spark:`` source (:mod:`._spark_ingest`), whose rows then never enter this process.
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
 from .. import _atomic
-from ..config import AccessLevel, PiiAction
+from ..config import AccessLevel, DataConfig, PiiAction
 from ..errors import DataError
 from ..workspace import Workspace
+from ._spark_source import is_spark
 from .engine import connect, quote_identifier, quote_literal
 from .ingest_report import IngestResult
 from .pii import PiiFinding, pii_expression, scan_pii
@@ -30,7 +35,7 @@ from .sources import LoadedSource, SourceSpec, load_source, source_size
 from .split import SplitStrategy, holdout_query
 from .types import ColumnInfo, columns_of
 
-__all__ = ["IngestOptions", "IngestResult", "ingest"]
+__all__ = ["IngestOptions", "IngestResult", "IngestWork", "ingest"]
 
 _INGEST_FORMAT_VERSION = 1
 # Staging holds a DuckDB copy, the working and sealed Parquet files and the backup copy.
@@ -55,6 +60,31 @@ class IngestOptions:
     seed: int | None = None
 
 
+class IngestWork(Protocol):
+    """One engine's part of an ingest: every step that touches the rows."""
+
+    def load(self, spec: SourceSpec) -> LoadedSource:
+        """Read and type the source; ``raw_path`` of the result is what to back up."""
+
+    def check_key_unique(self, loaded: LoadedSource, key: str) -> None:
+        """Refuse a ``--key`` column that repeats a value or is empty somewhere."""
+
+    def scan_pii(self, loaded: LoadedSource) -> list[PiiFinding]:
+        """The PII findings of the typed source (:func:`.pii.scan_pii`'s)."""
+
+    def write_working(self, loaded: LoadedSource, actions: Mapping[str, PiiAction],
+                      kinds: Mapping[str, Sequence[str]], salt: str) -> list[ColumnInfo]:
+        """Apply the PII policy (:func:`.pii.pii_expression`); return the columns kept."""
+
+    def check_rows(self, before_store: Check) -> None:
+        """Run ``ingest``'s ``before_store`` check on the rows about to be stored."""
+
+    def write_splits(self, stage: Path, strategy: SplitStrategy, fraction: float, seed: int,
+                     options: IngestOptions) -> dict[str, int]:
+        """Write ``train.parquet`` and (when rows are held out) ``test.parquet`` into ``stage``
+        by :func:`.split.holdout_query`'s rule; return their row counts."""
+
+
 def ingest(
     ws: Workspace, spec: SourceSpec, options: IngestOptions, step: Step | None = None,
     before_store: Check | None = None,
@@ -75,33 +105,81 @@ def ingest(
     report("checking space")
     ws.ensure_space(int(source_size(spec) * _SPACE_FACTOR), f"ingesting {spec.location}")
     raw_sha = _file_sha256(spec)
-    with ws.staging() as stage:
-        con = connect(settings, stage / "spill", stage / "work.duckdb")
-        try:
-            report("reading source")
-            loaded = load_source(spec, con, stage)
-            raw_sha = raw_sha or _atomic.sha256_file(loaded.raw_path)
-            key = _ingest_key(raw_sha, spec, options, fraction, seed, ws)
-            existing = ws.find_by_meta("dataset", "ingest_key", key)
-            if existing is not None:
-                return IngestResult.reused(ws, existing)
-            _check_named_columns(loaded, options)
-            if options.key is not None:
-                _check_key_unique(con, loaded, options.key)
-            report("scanning for PII")
-            findings = scan_pii(con, loaded.table, loaded.columns)
-            actions = _pii_actions(ws, loaded.columns, findings, options)
-            kinds = {f.column: f.kinds for f in findings}
-            columns = _write_working_table(con, loaded, actions, kinds, ws.pii_salt())
-            if before_store is not None:
-                before_store(con, "SELECT * FROM working")
-            report("sealing the test set")
-            counts = _write_splits(con, stage, options, fraction, seed)
-            report("writing the dataset version")
-            meta = _catalog_meta(loaded, options, columns, findings, actions, raw_sha, key)
-            return _store(ws, stage, loaded, options, meta, counts, fraction)
-        finally:
-            con.close()
+    with ws.staging() as stage, _work(spec, settings, stage) as work:
+        report("reading source")
+        loaded = work.load(spec)
+        raw_sha = raw_sha or _atomic.sha256_file(loaded.raw_path)
+        key = _ingest_key(raw_sha, spec, options, fraction, seed, ws)
+        existing = ws.find_by_meta("dataset", "ingest_key", key)
+        if existing is not None:
+            return IngestResult.reused(ws, existing)
+        _check_named_columns(loaded, options)
+        if options.key is not None:
+            work.check_key_unique(loaded, options.key)
+        report("scanning for PII")
+        findings = work.scan_pii(loaded)
+        actions = _pii_actions(ws, loaded.columns, findings, options)
+        if all(actions.get(c.name) == "drop" for c in loaded.columns):
+            raise DataError(f"{loaded.location}: the PII policy drops every column; keep at "
+                            "least one")
+        kinds = {f.column: f.kinds for f in findings}
+        columns = work.write_working(loaded, actions, kinds, ws.pii_salt())
+        if before_store is not None:
+            work.check_rows(before_store)
+        report("sealing the test set")
+        strategy: SplitStrategy = (
+            "time" if options.time else "stratified" if options.target else "random")
+        counts = work.write_splits(stage, strategy, fraction, seed, options)
+        if counts["train"] == 0:
+            raise DataError("the source has too few rows to keep any for training; add rows "
+                            "or lower --test-fraction")
+        report("writing the dataset version")
+        meta = _catalog_meta(loaded, options, columns, findings, actions, raw_sha, key)
+        return _store(ws, stage, loaded, options, meta, counts, fraction)
+
+
+@contextmanager
+def _work(spec: SourceSpec, settings: DataConfig, stage: Path) -> Iterator[IngestWork]:
+    """The engine for ``spec``: Spark for a ``spark:`` source, else DuckDB in this process."""
+    if is_spark(spec.location):
+        from ._spark_ingest import spark_work
+
+        with spark_work(stage) as spark:
+            yield spark
+        return
+    con = connect(settings, stage / "spill", stage / "work.duckdb")
+    try:
+        yield _DuckDBWork(con, stage)
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class _DuckDBWork:
+    """The ingest's steps in DuckDB, out of core in this process."""
+
+    con: duckdb.DuckDBPyConnection
+    stage: Path
+
+    def load(self, spec: SourceSpec) -> LoadedSource:
+        return load_source(spec, self.con, self.stage)
+
+    def check_key_unique(self, loaded: LoadedSource, key: str) -> None:
+        _check_key_unique(self.con, loaded, key)
+
+    def scan_pii(self, loaded: LoadedSource) -> list[PiiFinding]:
+        return scan_pii(self.con, loaded.table, loaded.columns)
+
+    def write_working(self, loaded: LoadedSource, actions: Mapping[str, PiiAction],
+                      kinds: Mapping[str, Sequence[str]], salt: str) -> list[ColumnInfo]:
+        return _write_working_table(self.con, loaded, actions, kinds, salt)
+
+    def check_rows(self, before_store: Check) -> None:
+        before_store(self.con, "SELECT * FROM working")
+
+    def write_splits(self, stage: Path, strategy: SplitStrategy, fraction: float, seed: int,
+                     options: IngestOptions) -> dict[str, int]:
+        return _write_splits(self.con, stage, strategy, fraction, seed, options)
 
 
 def _file_sha256(spec: SourceSpec) -> str | None:
@@ -156,13 +234,15 @@ def _check_key_unique(con: duckdb.DuckDBPyConnection, loaded: LoadedSource, key:
         f"HAVING count(*) > 1 OR {column} IS NULL LIMIT 1"
     ).fetchone()
     if row is not None:
-        value, times = row
-        problem = ("is empty in some rows" if value is None
-                   else f"repeats value {value!r} {times} times")
-        raise DataError(
-            f"{loaded.location}: --key column '{key}' {problem}; a key must identify each row "
-            "uniquely, so pick another column or drop --key"
-        )
+        raise key_refusal(loaded.location, key, *row)
+
+
+def key_refusal(location: str, key: str, value: Any, times: int) -> DataError:
+    """The error for a ``--key`` column that repeats ``value`` ``times`` times (or is empty)."""
+    problem = ("is empty in some rows" if value is None
+               else f"repeats value {value!r} {times} times")
+    return DataError(f"{location}: --key column '{key}' {problem}; a key must identify each row "
+                     "uniquely, so pick another column or drop --key")
 
 
 def _pii_actions(
@@ -202,20 +282,15 @@ def _write_working_table(
         expression = pii_expression(column.name, action, kinds.get(column.name, ()), salt)
         if expression is not None:
             parts.append(f"{expression} AS {quote_identifier(column.name)}")
-    if not parts:
-        raise DataError(f"{loaded.location}: the PII policy drops every column; keep at least one")
     con.execute(f"CREATE TABLE working AS SELECT {', '.join(parts)} FROM {loaded.table}")
     return columns_of(con.table("working"))
 
 
 def _write_splits(
-    con: duckdb.DuckDBPyConnection, stage: Path, options: IngestOptions, fraction: float,
-    seed: int,
+    con: duckdb.DuckDBPyConnection, stage: Path, strategy: SplitStrategy, fraction: float,
+    seed: int, options: IngestOptions,
 ) -> dict[str, int]:
     """Write ``train.parquet`` and (when fraction > 0) ``test.parquet``; return their row counts."""
-    strategy: SplitStrategy = (
-        "time" if options.time else "stratified" if options.target else "random"
-    )
     if fraction > 0:
         query = holdout_query("working", strategy=strategy, fraction=fraction, seed=seed,
                               target=options.target, time=options.time)
@@ -234,9 +309,6 @@ def _write_splits(
             f"COPY (SELECT * EXCLUDE (__holdout) FROM sealed WHERE {flag} __holdout "
             f"ORDER BY rowid) TO {target} (FORMAT parquet, COMPRESSION zstd)"
         )
-    if counts["train"] == 0:
-        raise DataError("the source has too few rows to keep any for training; add rows "
-                        "or lower --test-fraction")
     return counts
 
 

@@ -40,7 +40,8 @@ import duckdb
 
 from ..config import PiiAction
 from ._pii_checks import CANDIDATE_PATTERNS, VALIDATORS
-from .engine import quote_identifier, quote_literal
+from ._sql_dialect import DUCKDB, Dialect
+from .engine import quote_identifier
 from .types import ColumnInfo
 
 __all__ = ["PII_KINDS", "PiiFinding", "kinds_from_name", "pii_expression", "scan_pii"]
@@ -149,8 +150,10 @@ def scan_pii(
     return [finding for finding in findings if finding is not None]
 
 
-def pii_expression(column: str, action: PiiAction, kinds: Sequence[str], salt: str) -> str | None:
-    """The DuckDB expression that applies ``action`` to ``column``; ``None`` means drop it.
+def pii_expression(column: str, action: PiiAction, kinds: Sequence[str], salt: str,
+                   dialect: Dialect = DUCKDB) -> str | None:
+    """The SQL expression (DuckDB's, or Spark's with ``dialect``) that applies ``action`` to
+    ``column``; ``None`` means drop it. Both dialects give the same values.
 
     * ``keep``: the column as it is;
     * ``hash``: the hex sha256 of ``salt`` followed by the value as text (NULL stays NULL), so
@@ -169,17 +172,17 @@ def pii_expression(column: str, action: PiiAction, kinds: Sequence[str], salt: s
     unknown = sorted(set(kinds).difference(PII_KINDS))
     if unknown:
         raise ValueError(f"unknown PII kinds {unknown}; known kinds are {', '.join(PII_KINDS)}")
-    quoted = quote_identifier(column)
-    text = f"CAST({quoted} AS VARCHAR)"
+    quoted = dialect.identifier(column)
+    text = dialect.text(quoted)
     match action:
         case "keep":
             return quoted
         case "drop":
             return None
         case "hash":
-            return f"sha256({quote_literal(salt)} || {text})"
+            return dialect.sha256(f"{dialect.literal(salt)} || {text}")
         case "mask":
-            return _mask_sql(text, kinds)
+            return _mask_sql(text, kinds, dialect)
         case _:
             assert_never(action)
 
@@ -272,25 +275,25 @@ def _any_of(kinds: Sequence[str]) -> str:
 _LAST_FOUR_DIGITS = r"\d\D*\d\D*\d\D*\d\D*$"
 
 
-def _keep_last_digits(value: str) -> str:
-    tail = f"regexp_extract({value}, {quote_literal(_LAST_FOUR_DIGITS)})"
+def _keep_last_digits(value: str, d: Dialect) -> str:
+    tail = d.extract(value, _LAST_FOUR_DIGITS)
     head = f"left({value}, length({value}) - length({tail}))"
-    return f"(regexp_replace({head}, '[0-9A-Za-z]', '*', 'g') || {tail})"
+    return f"({d.replace_all(head, '[0-9A-Za-z]', '*')} || {tail})"
 
 
-def _mask_email(value: str) -> str:
-    return rf"regexp_replace({value}, '^(.)[^@]*@(.)[^@]*(\.[^.@]+)$', '\1***@\2***\3')"
+def _mask_email(value: str, d: Dialect) -> str:
+    return d.replace_all(value, r"^(.)[^@]*@(.)[^@]*(\.[^.@]+)$", r"\1***@\2***\3")
 
 
-def _mask_ip(value: str) -> str:
-    return f"regexp_replace({value}, '[0-9A-Fa-f]', '*', 'g')"
+def _mask_ip(value: str, d: Dialect) -> str:
+    return d.replace_all(value, "[0-9A-Fa-f]", "*")
 
 
-def _mask_words(value: str) -> str:
-    return rf"regexp_replace({value}, '([\pL\pN])[\pL\pN]*', '\1***', 'g')"
+def _mask_words(value: str, d: Dialect) -> str:
+    return d.replace_all(value, r"([\pL\pN])[\pL\pN]*", r"\1***")
 
 
-_MASKERS: dict[str, Callable[[str], str]] = {
+_MASKERS: dict[str, Callable[[str, Dialect], str]] = {
     "email": _mask_email,
     "iban": _keep_last_digits,
     "card_number": _keep_last_digits,
@@ -302,31 +305,24 @@ _MASKERS: dict[str, Callable[[str], str]] = {
 }
 
 
-def _mask_sql(value: str, kinds: Sequence[str]) -> str:
+def _mask_sql(value: str, kinds: Sequence[str], d: Dialect) -> str:
     """Mask whole values of a kind directly; mask PII substrings of free text token by token.
 
     Free text is split into PII matches, words and single other characters (no pattern starts
     inside a word), each PII token is masked for its kind and the text is joined back together.
     """
     value_kinds = [kind for kind in CANDIDATE_PATTERNS if kind in kinds]
-    otherwise = _mask_words(value) if "name_hint" in kinds else value
+    otherwise = _mask_words(value, d) if "name_hint" in kinds else value
     if not value_kinds:
         return otherwise
     token = "_pii_token"
-    per_token = " ".join(_when_full(token, kind) for kind in value_kinds)
-    any_token = quote_literal(_any_of(value_kinds) + r"|\w+|\W")
-    tokens = f"regexp_extract_all({value}, {any_token})"
-    rebuilt = (
-        f"array_to_string(list_transform({tokens}, "
-        f"lambda {token}: CASE {per_token} ELSE {token} END), '')"
-    )
-    whole = " ".join(_when_full(value, kind) for kind in value_kinds)
-    return (
-        f"CASE {whole} WHEN regexp_matches({value}, {quote_literal(_any_of(value_kinds))}) "
-        f"THEN {rebuilt} ELSE {otherwise} END"
-    )
+    per_token = " ".join(_when_full(token, kind, d) for kind in value_kinds)
+    tokens = d.extract_all(value, _any_of(value_kinds) + r"|\w+|\W")
+    rebuilt = d.joined(tokens, token, f"CASE {per_token} ELSE {token} END")
+    whole = " ".join(_when_full(value, kind, d) for kind in value_kinds)
+    return (f"CASE {whole} WHEN {d.matches(value, _any_of(value_kinds))} "
+            f"THEN {rebuilt} ELSE {otherwise} END")
 
 
-def _when_full(value: str, kind: str) -> str:
-    pattern = quote_literal(CANDIDATE_PATTERNS[kind])
-    return f"WHEN regexp_full_match({value}, {pattern}) THEN {_MASKERS[kind](value)}"
+def _when_full(value: str, kind: str, d: Dialect) -> str:
+    return f"WHEN {d.full_match(value, CANDIDATE_PATTERNS[kind])} THEN {_MASKERS[kind](value, d)}"

@@ -1,0 +1,129 @@
+"""Ingest with ``--engine spark`` past the read (local mode): typing, PII, the sealed test set and
+the version's Parquet made by Spark match what the local (DuckDB) path makes of the same data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from mlstrata.data.datasets import open_dataset, workspace_connection
+from mlstrata.data.engine import parquet_scan
+from mlstrata.data.ingest import IngestOptions, IngestResult, ingest
+from mlstrata.data.sources import SourceSpec
+from mlstrata.data.split import split_dataset
+from mlstrata.errors import DataError, SourceError
+from mlstrata.workspace import ACCEPTANCE_PURPOSE, Workspace
+
+pytestmark = pytest.mark.slow
+
+_GRADES = "AAAAABBBCD"  # C and D are rare: pooled into bins by the stratified rule
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the module (the ingest uses the active session)."""
+    from mlstrata.batch.spark import spark_session
+
+    session = spark_session("local[2]")
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+def _lake(folder: Path) -> Path:
+    """Three CSV files of 120 loans: codes with leading zeros, null tokens, dates, e-mails,
+    names, phones in free text."""
+    folder.mkdir()
+    for part in range(3):
+        lines = ["id,code,amount,opened,email,full_name,note,grade"]
+        for i in range(part * 40, part * 40 + 40):
+            amount = "NA" if i % 17 == 0 else f"{i * 1.25}"
+            note = f"call +34 612 345 {i:03d} after 5" if i % 9 == 0 else "no answer"
+            lines.append(f"{i},{i % 50:03d},{amount},2024-01-{i % 28 + 1:02d},"
+                         f"user{i}@example.com,Ana Maria {i},{note},{_GRADES[i % 10]}")
+        (folder / f"part-{part}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _rows(ws: Workspace, result: IngestResult) -> tuple[list[Any], list[Any]]:
+    """The stored train and sealed rows, in file order."""
+    assert result.testset is not None
+    with duckdb.connect() as con:
+        train = con.sql(f"SELECT * FROM {parquet_scan(ws.path_for_read(result.dataset))}")
+        test = con.sql("SELECT * FROM "
+                       f"{parquet_scan(ws.path_for_read(result.testset, ACCEPTANCE_PURPOSE))}")
+        return train.fetchall(), test.fetchall()
+
+
+@pytest.mark.parametrize("target", ["grade", None], ids=["stratified", "random"])
+def test_spark_ingest_matches_the_local_path(spark: Any, workspace: Workspace, tmp_path: Path,
+                                             target: str | None) -> None:
+    lake = _lake(tmp_path / "lake")
+    pii = {"full_name": "hash"}
+    local = ingest(workspace, SourceSpec(str(lake)),
+                   IngestOptions(name="local", target=target, key="id", pii=pii))
+    steps: list[str] = []
+    made = ingest(workspace, SourceSpec(f"spark:{lake}"),
+                  IngestOptions(name="spark", target=target, key="id", pii=pii), steps.append)
+    assert made.dataset.meta["columns"] == local.dataset.meta["columns"]
+    assert [c["type"] for c in made.dataset.meta["columns"]] == [
+        "integer", "text", "float", "date", "text", "text", "text", "text"]
+    assert made.dataset.meta["pii"] == local.dataset.meta["pii"]
+    assert {f["column"] for f in made.dataset.meta["pii"]} >= {"email", "full_name", "note"}
+    assert made.testset is not None and local.testset is not None
+    assert (made.dataset.meta["rows"], made.testset.meta["rows"]) == (96, 24)
+    assert made.testset.meta["rows"] == local.testset.meta["rows"]
+    spark_train, spark_test = _rows(workspace, made)
+    local_train, local_test = _rows(workspace, local)
+    assert spark_test == local_test  # the same rows sealed, in the same order
+    assert spark_train == local_train  # same masked and hashed values, same types
+    first = spark_train[0]
+    assert first[4].startswith("u***@e***.") and len(first[5]) == 64  # masked, hashed
+    assert made.raw.meta["engine"] == "spark" and made.dataset.meta["source_details"]["files"]
+    assert "sealing the test set" in steps
+    again = ingest(workspace, SourceSpec(f"spark:{lake}"),
+                   IngestOptions(name="spark", target=target, key="id", pii=pii))
+    assert again.reused_existing and again.dataset.id == made.dataset.id
+
+
+def test_a_spark_made_version_is_read_downstream_unchanged(spark: Any,
+                                                           workspace: Workspace) -> None:
+    rows = [(i, float(i) / 3, i % 4 == 0, "x" if i % 2 else "y") for i in range(200)]
+    schema = "id long, score double, paid boolean, tag string"
+    spark.createDataFrame(rows, schema).createOrReplaceTempView("scores")
+    made = ingest(workspace, SourceSpec("spark:SELECT * FROM scores"),
+                  IngestOptions(name="scores", target="paid"))
+    version = open_dataset(workspace, "scores")
+    con = workspace_connection(workspace)
+    try:
+        assert version.relation(con).count("*").fetchall() == [(made.dataset.meta["rows"],)]
+    finally:
+        con.close()
+    split = split_dataset(workspace, "scores")
+    assert sum(split.artifact.meta["counts"].values()) == made.dataset.meta["rows"] == 160
+
+
+def test_a_spark_job_failing_mid_write_leaves_nothing(spark: Any, workspace: Workspace) -> None:
+    spark.range(0, 400, numPartitions=4).createOrReplaceTempView("numbers")
+    query = "spark:SELECT id, CASE WHEN id = 350 THEN raise_error('boom') ELSE id END AS x " \
+            "FROM numbers"
+    with pytest.raises((SourceError, DataError)) as caught:
+        ingest(workspace, SourceSpec(query), IngestOptions(name="broken"))
+    assert "boom" in str(caught.value) and "\n" not in str(caught.value)
+    assert workspace.artifacts() == []
+    assert not [p for p in (workspace.store / "objects").rglob("*") if p.is_file()]
+    assert not list((workspace.store / "tmp").glob("stage-*"))
+
+
+def test_join_is_refused_on_spark(spark: Any, workspace: Workspace) -> None:
+    spark.range(0, 10).createOrReplaceTempView("ten")
+    with pytest.raises(DataError, match="--join cannot run with --engine spark"):
+        ingest(workspace, SourceSpec("spark:ten"), IngestOptions(name="ten"),
+               before_store=lambda con, sql: None)
+    assert workspace.artifacts() == []
