@@ -61,16 +61,18 @@ def _rows(ws: Workspace, result: IngestResult) -> tuple[list[Any], list[Any]]:
         return train.fetchall(), test.fetchall()
 
 
-@pytest.mark.parametrize("target", ["grade", None], ids=["stratified", "random"])
+@pytest.mark.parametrize(("target", "time"), [("grade", None), (None, None), (None, "opened")],
+                         ids=["stratified", "random", "time"])
 def test_spark_ingest_matches_the_local_path(spark: Any, workspace: Workspace, tmp_path: Path,
-                                             target: str | None) -> None:
+                                             target: str | None, time: str | None) -> None:
     lake = _lake(tmp_path / "lake")
     pii = {"full_name": "hash"}
     local = ingest(workspace, SourceSpec(str(lake)),
-                   IngestOptions(name="local", target=target, key="id", pii=pii))
+                   IngestOptions(name="local", target=target, time=time, key="id", pii=pii))
     steps: list[str] = []
     made = ingest(workspace, SourceSpec(f"spark:{lake}"),
-                  IngestOptions(name="spark", target=target, key="id", pii=pii), steps.append)
+                  IngestOptions(name="spark", target=target, time=time, key="id", pii=pii),
+                  steps.append)
     assert made.dataset.meta["columns"] == local.dataset.meta["columns"]
     assert [c["type"] for c in made.dataset.meta["columns"]] == [
         "integer", "text", "float", "date", "text", "text", "text", "text"]
@@ -88,7 +90,7 @@ def test_spark_ingest_matches_the_local_path(spark: Any, workspace: Workspace, t
     assert made.raw.meta["engine"] == "spark" and made.dataset.meta["source_details"]["files"]
     assert "sealing the test set" in steps
     again = ingest(workspace, SourceSpec(f"spark:{lake}"),
-                   IngestOptions(name="spark", target=target, key="id", pii=pii))
+                   IngestOptions(name="spark", target=target, time=time, key="id", pii=pii))
     assert again.reused_existing and again.dataset.id == made.dataset.id
 
 

@@ -10,8 +10,9 @@ which is backed up as the query-plus-result bundle. From that snapshot, in Spark
 * **PII**: :func:`.pii.scan_pii` runs here on each column's sample — its first 20,000 non-null
   values in row order, the sample the local path checks — and the policy is applied by
   :func:`.pii.pii_expression` in Spark SQL: the same masks and the same salted hashes;
-* **sealed test set**: :func:`.split.assignment_query`'s rule in Spark SQL, a function of the
-  row's position, its values and the seed: the same rows as the local path seals;
+* **sealed test set**: :func:`.split.assignment_query`'s rule, a function of the row's
+  position, its values and the seed, computed from distributed sorts (:mod:`._spark_split`):
+  the same rows as the local path seals;
 * **the version**: Spark writes ``train.parquet`` and ``test.parquet``, one Parquet file each
   (one Spark task writes each, from the sorted, distributed result), which the workspace stores
   and hashes as any version; readers downstream see an ordinary dataset version.
@@ -35,6 +36,7 @@ from ..config import ColumnType, PiiAction
 from ..errors import DataError, SourceError
 from ._bundle import write_bundle
 from ._spark_source import first_line, spark_session, write_snapshot
+from ._spark_split import holdout_frame
 from ._sql_dialect import SPARK
 from .inference import (
     _DATE,
@@ -51,7 +53,7 @@ from .inference import (
 from .ingest import Check, IngestOptions, key_refusal
 from .pii import PiiFinding, pii_expression, scan_pii
 from .sources import LoadedSource, SourceSpec
-from .split import SplitStrategy, assignment_query, strategy_column
+from .split import SplitStrategy, strategy_column
 from .types import ColumnInfo, logical_type
 
 __all__ = ["SparkWork", "spark_work"]
@@ -87,6 +89,7 @@ class SparkWork:
     spark: Any
     stage: Path
     frames: dict[str, Any] = field(default_factory=dict)
+    rows: int = 0
 
     def load(self, spec: SourceSpec) -> LoadedSource:
         """Snapshot the source, number its rows, type them (a text source by inference)."""
@@ -102,7 +105,7 @@ class SparkWork:
                 raise SourceError(f"{spec.location} has no rows; check the table or query")
             typed = self._keep("typed", _typed(numbered, "text" in about, spec.schema,
                                                spec.location))
-            rows = typed.count()
+            self.rows = rows = typed.count()
         parts = sorted(folder.glob("part-*.parquet"))
         entries: list[dict[str, Any]] = [
             {"name": p.name, "size": p.stat().st_size, "sha256": _atomic.sha256_file(p)}
@@ -174,12 +177,9 @@ class SparkWork:
         with _failing("sealing the test set"):
             if fraction > 0:
                 column = strategy_column(strategy, target=options.target, time=options.time)
-                query = assignment_query("SELECT * FROM mlstrata_working", strategy=strategy,
-                                         fraction=fraction, seed=seed, column=column,
-                                         dialect=SPARK)
-                sealed = self.spark.sql(query)
-                helpers = [c for c in sealed.columns if c.startswith("__mlstrata_") and c != _ROW]
-                sealed = sealed.drop(*helpers)
+                sealed = holdout_frame(self.frames["working"], strategy=strategy,
+                                       fraction=fraction, seed=seed, rows=self.rows,
+                                       column=column)
             else:
                 sealed = self.frames["working"].withColumn("__holdout", F.lit(False))
             sealed = self._keep("sealed", sealed)
