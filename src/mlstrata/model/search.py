@@ -14,6 +14,13 @@ Each trial cross-validates on the training folds; after each fold it is **stoppe
 running mean trails its family's best on the same folds by more than that best's fold spread
 (it cannot win), or when the time left cannot pay for its remaining folds.
 
+**Two trials at once** below ``THREADED_ROWS`` training rows, where each trial's model runs on one
+thread: two threads, each running a different family's next trial (the fits release the GIL:
+LightGBM, XGBoost, scikit-learn's trees). With a time budget a new trial starts as soon as one
+ends; counting trials, they run in pairs and are told to their families in trial order, so the
+sequence of trials is the same on every run and machine. A running trial's refit and export are
+kept in the reserve as if it had already joined the best.
+
 The search returns every trial; :func:`search` also picks a weighted ensemble of the completed
 trials by greedy selection on their out-of-fold predictions (:mod:`.search_ensemble`).
 
@@ -25,10 +32,13 @@ winner and the same fitted model.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -50,14 +60,18 @@ MIN_GAIN = 0.002
 """A move must gain this share of the incumbent's lead over the baseline (0.00055 ROC AUC at a
 lead of 0.27)."""
 THREADED_ROWS = 10_000
-"""From this many training rows on, a trial's model uses every core (its ``n_jobs``)."""
+"""From this many training rows on, a trial's model uses every core (its ``n_jobs``); below, two
+trials run at once on one thread each (``PARALLEL``)."""
+PARALLEL = 2
+"""Trials run at once below ``THREADED_ROWS`` rows (the 2-core machine this was measured on)."""
 _STEP = 0.1
 _STEP_FLOOR = 0.004
 _GAP_WEIGHT = 20.0
 """How much trailing the best costs a family in the choice of the next family: at a gap of 5%
 of the way from the baseline to the best score, a family counts as twice as costly."""
 
-TrialState = Literal["complete", "pruned", "failed", "unaffordable"]
+TrialState = Literal["complete", "pruned", "failed", "unaffordable", "running"]
+"""``running``: only the stand-in of a trial still in flight, counted in the reserve."""
 Estimator = Callable[[str, Mapping[str, Any]], Any]
 """``(candidate, params) -> unfitted estimator``."""
 Wrap = Callable[[str, Any], Any]
@@ -296,34 +310,124 @@ def _search(problem: Problem, budget: Budget,
         baseline = _cross_validate(problem, prepared, problem.baseline,
                                    problem.feature_options[0], {}, problem.full_rows,
                                    lambda scores: progress.advance())
-    trials: list[Trial] = []
     if baseline is not None:
         for w in walkers:
             w.baseline = problem.sign * baseline.metrics[problem.metric][0]
-    while budget.trials is None or len(trials) < budget.trials:
-        walker = walkers[0] if not trials else _next_walker(
-            walkers, trials, problem, budget, baseline)
-        if walker is None:
-            break
-        params, features = walker.propose()
-        trial = _evaluate(problem, prepared, walker, len(trials), params, features,
-                          budget if trials else _UNLIMITED, trials, progress)
-        trials.append(trial)
-        walker.tell(trial, problem.sign)
-        _report(progress, trial, trials)
+    width = PARALLEL if problem.full_rows < THREADED_ROWS else 1
+    flight = _InFlight(progress, len(problem.folds))
+    trials: list[Trial] = []
+    with ThreadPoolExecutor(width, thread_name_prefix="mlstrata-trial") as pool:
+        number = 0
+        while True:
+            while len(flight) < width and (budget.trials is None or number < budget.trials) and (
+                    budget.trials is None or not flight):  # counting trials: in pairs
+                walker = walkers[0] if number == 0 else _next_walker(
+                    walkers, [*trials, *flight.stand_ins()], problem, budget, baseline,
+                    busy=flight.walkers())
+                if walker is None:
+                    break
+                params, features = walker.propose()
+                flight.add(number, walker, _stand_in(walker, number, params))
+                flight.track(number, pool.submit(
+                    _evaluate, problem, prepared, walker, number, params, features,
+                    budget if number else _UNLIMITED, trials, flight))
+                number += 1
+            if not flight:
+                break
+            for walker, trial in flight.finished(counting=budget.trials is not None):
+                trials.append(trial)
+                walker.tell(trial, problem.sign)
+                flight.report(trial, trials)
+    trials.sort(key=lambda t: t.number)  # told as they ended; listed as they were asked
     return baseline, trials, all(w.converged for w in walkers)
 
 
-def _report(progress: SearchProgress, trial: Trial, trials: Sequence[Trial]) -> None:
-    """Hand the finished trial to the progress display when it shows a live leaderboard."""
-    show = getattr(progress, "trial", None)
-    if callable(show):
-        show(trial, trials)
+def _stand_in(walker: _Walker, number: int, params: Mapping[str, Any]) -> Trial | None:
+    """What the reserve counts for a trial in flight: its family's best so far (its fit time)
+    with the trial's own parameters (its size); None for a family's first trial."""
+    if walker.best is None:
+        return None
+    return dataclasses.replace(walker.best, number=number, params=dict(params), state="running")
+
+
+class _InFlight:
+    """The trials running at once: their families, their stand-ins for the reserve, and one
+    progress line for all of them. The trials report from their threads, hence the lock."""
+
+    def __init__(self, progress: SearchProgress, folds: int) -> None:
+        self._lock = threading.Lock()
+        self._progress, self._folds = progress, folds
+        self._running: dict[int, tuple[_Walker, Trial | None]] = {}
+        self._futures: dict[Future[Trial], int] = {}
+        self._shown: dict[int, list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def add(self, number: int, walker: _Walker, stand_in: Trial | None) -> None:
+        with self._lock:
+            self._running[number] = (walker, stand_in)
+
+    def track(self, number: int, future: Future[Trial]) -> None:
+        self._futures[future] = number
+
+    def walkers(self) -> list[_Walker]:
+        with self._lock:
+            return [w for w, _ in self._running.values()]
+
+    def stand_ins(self, besides: int = -1) -> list[Trial]:
+        """The stand-ins of the trials in flight but trial ``besides``."""
+        with self._lock:
+            return [s for n, (_, s) in self._running.items() if s is not None and n != besides]
+
+    def finished(self, counting: bool) -> list[tuple[_Walker, Trial]]:
+        """Wait for the first trial to end (``counting`` trials: for all of them) and return
+        the ended ones in trial order. A trial's own error is raised here."""
+        done, _ = wait(self._futures, return_when=ALL_COMPLETED if counting
+                       else FIRST_COMPLETED)
+        ended = []
+        for future in sorted(done, key=self._futures.__getitem__):
+            number = self._futures.pop(future)
+            trial = future.result()
+            with self._lock:
+                walker, _ = self._running.pop(number)
+            ended.append((walker, trial))
+        return ended
+
+    def begin(self, number: int, label: str) -> None:
+        with self._lock:
+            self._shown[number] = [label, 0]
+            self._show()
+
+    def advance(self, number: int) -> None:
+        with self._lock:
+            self._shown[number][1] += 1
+            self._progress.advance()
+
+    def end(self, number: int) -> None:
+        with self._lock:
+            self._shown.pop(number, None)
+
+    def report(self, trial: Trial, trials: Sequence[Trial]) -> None:
+        """Hand the finished trial to the progress display when it shows a live leaderboard."""
+        show = getattr(self._progress, "trial", None)
+        if callable(show):
+            with self._lock:
+                show(trial, trials)
+
+    def _show(self) -> None:
+        """One progress line for the running trials, with the folds they have done."""
+        self._progress.start(" + ".join(label for label, _ in self._shown.values()),
+                             self._folds * len(self._shown))
+        for _ in range(sum(done for _, done in self._shown.values())):
+            self._progress.advance()
 
 
 def _next_walker(walkers: Sequence[_Walker], trials: Sequence[Trial], problem: Problem,
-                 budget: Budget, baseline: CVResult | None) -> _Walker | None:
-    """The family with the lowest estimated cost of an improvement that the time left affords.
+                 budget: Budget, baseline: CVResult | None,
+                 busy: Collection[_Walker] = ()) -> _Walker | None:
+    """The family with the lowest estimated cost of an improvement that the time left affords,
+    among those without a trial in flight (``busy``; ``trials`` holds their stand-ins).
 
     A family with planned trials (its start, the ordinal feature option, its preset) goes first
     (cheapest family first); after that the priority is its cost,
@@ -336,7 +440,8 @@ def _next_walker(walkers: Sequence[_Walker], trials: Sequence[Trial], problem: P
     for w in walkers:
         if w.pending and w.seconds and budget.seconds is not None and w.cost() >= left:
             w.drop_planned()
-    open_ = [w for w in walkers if not w.converged and (w.cost() < left or budget.seconds is None)]
+    open_ = [w for w in walkers if not w.converged and w not in busy
+             and (w.cost() < left or budget.seconds is None)]
     if not open_ or left <= 0:
         return None
     fresh = [w for w in open_ if w.pending]
@@ -357,33 +462,36 @@ def _next_walker(walkers: Sequence[_Walker], trials: Sequence[Trial], problem: P
 
 def _evaluate(problem: Problem, prepared: _Prepared, walker: _Walker, number: int,
               params: dict[str, Any], features: str, budget: Budget, trials: Sequence[Trial],
-              progress: SearchProgress) -> Trial:
-    """Cross-validate one configuration, stopping at a fold when it cannot win or time is out."""
-    candidate = walker.family.candidate
-    progress.start(f"trial {number}: {candidate}", len(problem.folds))
-    incumbent = walker.best.result if walker.best and walker.best.rows == walker.rows else None
+              flight: _InFlight) -> Trial:
+    """Cross-validate one configuration, stopping at a fold when it cannot win or time is out
+    (the time left keeps the reserve of the ``trials`` so far and of the others in flight).
+    Runs in a thread of the search's pool; reads the walker, which no other trial moves."""
+    candidate, rows = walker.family.candidate, walker.rows
+    flight.begin(number, f"trial {number}: {candidate}")
+    incumbent = walker.best.result if walker.best and walker.best.rows == rows else None
     started = time.perf_counter()
     done = [0]
 
     def check(scores: Sequence[float]) -> None:
         done[0] = len(scores)
-        progress.advance()
-        _check_fold(problem, incumbent, scores, budget, trials, time.perf_counter() - started,
-                    len(problem.folds))
+        flight.advance(number)
+        _check_fold(problem, incumbent, scores, budget, [*trials, *flight.stand_ins(number)],
+                    time.perf_counter() - started, len(problem.folds))
 
     state: TrialState = "complete"
     result, note = None, ""
     try:
-        result = _cross_validate(problem, prepared, candidate, features, params, walker.rows,
-                                 check)
+        result = _cross_validate(problem, prepared, candidate, features, params, rows, check)
     except _Stop as stop:
         state, note = ("unaffordable" if "time" in str(stop) else "pruned"), str(stop)
     except (ValueError, ArithmeticError) as exc:
         state, note = "failed", str(exc).splitlines()[0][:200]
+    finally:
+        flight.end(number)
     value = result.metrics[problem.metric][0] if result is not None else math.nan
     if result is not None and math.isnan(value):
         state = "failed"
-    return Trial(number, candidate, features, dict(params), walker.rows, state, value,
+    return Trial(number, candidate, features, dict(params), rows, state, value,
                  time.perf_counter() - started, result, note, done[0])
 
 
@@ -459,15 +567,18 @@ class _Prepared:
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         self.cache: dict[tuple[str, int], dict[int, _Fold]] = {}
+        self._lock = threading.Lock()
 
     def fold(self, features: str, rows: int, i: int) -> _Fold:
-        """Fold ``i`` under ``features`` with at most ``rows`` training rows."""
-        folds = self.cache.setdefault((features, rows), {})
-        if len(self.cache) > self._KEEP:
-            self.cache.pop(next(iter(self.cache)))
-        if i not in folds:
-            folds[i] = self._prepare(features, rows, i)
-        return folds[i]
+        """Fold ``i`` under ``features`` with at most ``rows`` training rows (prepared once,
+        under a lock: two trials in flight may ask for the same fold)."""
+        with self._lock:
+            folds = self.cache.setdefault((features, rows), {})
+            if len(self.cache) > self._KEEP:
+                self.cache.pop(next(iter(self.cache)))
+            if i not in folds:
+                folds[i] = self._prepare(features, rows, i)
+            return folds[i]
 
     def _prepare(self, features: str, rows: int, i: int) -> _Fold:
         p = self.problem

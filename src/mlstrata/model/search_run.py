@@ -22,6 +22,7 @@ from ..errors import ConfigError
 from .cv import CVResult, average_results
 from .search import Budget, Problem, SearchProgress, Trial, limit_threads, run_search
 from .search_ensemble import select_weights, voting_estimator
+from .search_space import tree_nodes
 
 __all__ = ["DEFAULT_BUDGET_SECONDS", "Contender", "SearchSettings", "SearchSummary",
            "check_budget", "finish_seconds", "minimum_budget", "search_contenders",
@@ -33,10 +34,12 @@ one."""
 _FINISH_SECONDS = 2.0
 """Kept (per unit of contention) for the steps after the search whatever the data: the
 leaderboard's MLflow runs, the ONNX conversion, storing, the report, the process's exit."""
-_FINISH_SECONDS_PER_ROW = 1.5e-4
+_FINISH_SECONDS_PER_ROW = 1e-4
 """... and per training row: each family's best rescored on every metric, the ONNX parity check
 and the error analysis. Both measured on 2026-12-03 (2 cores, load average 3–5, contention
-1–2): 3–4 s after the search on 455 rows, 8–9 s on 20,000 rows, besides the refit."""
+1–2): 3–4 s after the search on 455 rows, 8–9 s on 20,000 rows, besides the refit; of those,
+what grows with the trees is counted per node since (``_EXPORT_SECONDS_PER_NODE``): 2.4 s
+besides the refit and a 6.9 s export on 20,190 rows (load 1.8)."""
 _SELECTION_SHARE = 0.03
 """The share of the budget greedy ensemble selection may take (it keeps its best round)."""
 _MAX_CONTENTION = 6.0
@@ -52,6 +55,12 @@ a bigger one is refitted only when its own estimate fits, see :func:`_ensemble`)
 _REFIT_FACTOR = 1.2
 """A refit's time over its trial's mean fold fit, scaled by rows (the refit may use every core
 where the trial used one; the 1.5 before overestimated 20,000-row refits 5 times)."""
+_EXPORT_SECONDS_PER_NODE = 1.5e-5
+"""The ONNX conversion and parity check of the winner, per tree node (one core, Python):
+12–28 µs measured on 20,190 rows for forests, LightGBM, XGBoost and HistGradientBoosting
+(2026-12-03, load average 1.8–2.7; 14–16 µs for the forests that dominate). A three-forest
+ensemble of 1.2 million nodes took 43 s there before the conversion was made faster, past a
+budget that had not counted it."""
 
 
 @dataclass(frozen=True)
@@ -184,9 +193,10 @@ def search_contenders(
     finish = finish_seconds(len(problem.X), contention)
     selection = (_SELECTION_SHARE * settings.seconds
                  if settings.ensemble and settings.seconds is not None else 0.0)
+    cost = _Finishing(len(problem.X), len(problem.classes or ()), contention)
     budget = Budget(settings.seconds, settings.trials, started,
                     reserve=lambda trials: finish + selection + _reserve(
-                        trials, len(problem.X), problem.sign))
+                        trials, cost, problem.sign))
     begun = time.monotonic()
     baseline, trials, converged = run_search(problem, budget, progress)
     summary = SearchSummary(settings.seconds, settings.trials, trials,
@@ -199,7 +209,7 @@ def search_contenders(
         return contenders, summary
     contenders += [_single(problem, t, initial=problem.families) for t in best]
     if settings.ensemble:
-        ensemble = _ensemble(problem, trials, best[0], budget, finish, selection, summary)
+        ensemble = _ensemble(problem, trials, best[0], budget, cost, finish, summary)
         contenders += [ensemble] if ensemble is not None else []
     return contenders, summary
 
@@ -209,23 +219,38 @@ def finish_seconds(rows: int, contention: float = 1.0) -> float:
     per training row, scaled by ``contention`` (how much of a core the process gets).
 
     >>> round(finish_seconds(20_000), 1), round(finish_seconds(20_000, contention=2.0), 1)
-    (5.0, 10.0)
+    (4.0, 8.0)
     """
     return (_FINISH_SECONDS + _FINISH_SECONDS_PER_ROW * rows) * min(max(contention, 1.0),
                                                                      _MAX_CONTENTION)
 
 
-def _reserve(trials: Sequence[Trial], rows: int, sign: float) -> float:
-    """Seconds to keep for refitting the best few trials on all ``rows``."""
+@dataclass(frozen=True)
+class _Finishing:
+    """What finishing a trial's model costs: its refit on all ``rows`` and its ONNX export
+    (``classes``: of a classification target, else 0; ``contention`` scales the export, which
+    runs on one core)."""
+
+    rows: int
+    classes: int
+    contention: float
+
+    def seconds(self, trial: Trial) -> float:
+        """The refit (fit time grows about linearly with rows) and the export (with nodes)."""
+        assert trial.result is not None
+        refit = _REFIT_FACTOR * trial.result.fit_seconds * max(1.0, self.rows / max(trial.rows, 1))
+        nodes = tree_nodes(trial.candidate, trial.params, self.rows, self.classes)
+        return refit + _EXPORT_SECONDS_PER_NODE * nodes * min(max(self.contention, 1.0),
+                                                             _MAX_CONTENTION)
+
+
+def _reserve(trials: Sequence[Trial], cost: _Finishing, sign: float) -> float:
+    """Seconds to keep for refitting and exporting the best few trials, and the trials still
+    running (their stand-ins: any of them may join the best)."""
     done = sorted((t for t in trials if t.state == "complete" and t.result is not None),
                   key=lambda t: -sign * t.score)[:_RESERVE_MEMBERS]
-    return sum(_refit_seconds(t, rows) for t in done)
-
-
-def _refit_seconds(trial: Trial, rows: int) -> float:
-    """The estimated fit time of ``trial`` on all ``rows`` (fit time grows about linearly)."""
-    assert trial.result is not None
-    return _REFIT_FACTOR * trial.result.fit_seconds * max(1.0, rows / max(trial.rows, 1))
+    running = [t for t in trials if t.state == "running" and t.result is not None]
+    return sum(cost.seconds(t) for t in [*done, *running])
 
 
 def _stop_reason(trials: Sequence[Trial], settings: SearchSettings, converged: bool) -> str:
@@ -285,25 +310,26 @@ def _scored(problem: Problem, result: CVResult, kind: str,
 
 
 def _ensemble(problem: Problem, trials: Sequence[Trial], best: Trial, budget: Budget,
-              finish: float, selection: float, summary: SearchSummary) -> Contender | None:
+              cost: _Finishing, finish: float, summary: SearchSummary) -> Contender | None:
     """The greedy ensemble of the completed trials that share the best one's features, when it
-    has two members or more, scores strictly better than the best, and its refit fits.
-    Selection runs for at most ``selection`` seconds (time budgets only)."""
+    has two members or more, scores strictly better than the best, and its refit and export
+    fit. Selection runs for at most the budget's selection share (time budgets only)."""
     pool = _pool(trials, best, problem.sign)
     if len(pool) < 2:
         return None
     results = [t.result for t in pool if t.result is not None]
-    deadline = None if budget.seconds is None else time.monotonic() + selection
+    deadline = (None if budget.seconds is None
+                else time.monotonic() + _SELECTION_SHARE * budget.seconds)
     weights = select_weights(results, problem.y, problem.metric, deadline=deadline)
     members = [(t, w) for t, w in zip(pool, weights, strict=True) if w > 0]
     if len(members) < 2:
         return None
-    refit = sum(_refit_seconds(t, len(problem.X)) for t, _ in members)
+    refit = sum(cost.seconds(t) for t, _ in members)
     left = (math.inf if budget.seconds is None else budget.started
             + budget.seconds * (1 + _SLACK) - finish - time.monotonic())
     if refit > left:
-        summary.skipped.append(f"ensemble of {len(members)}: its refit would take about "
-                               f"{refit:.0f} s, {left:.0f} s were left")
+        summary.skipped.append(f"ensemble of {len(members)}: its refit and export would take "
+                               f"about {refit:.0f} s, {left:.0f} s were left")
         return None
     summary.ensemble = {t.name: w for t, w in members}
     params = {"kind": "greedy", "members": summary.ensemble, "features": best.features}

@@ -28,7 +28,7 @@ import numpy as np
 
 from .candidates import CANDIDATES
 
-__all__ = ["FAMILIES", "KNN_MAX_ROWS", "Dim", "Family", "families_for"]
+__all__ = ["FAMILIES", "KNN_MAX_ROWS", "Dim", "Family", "families_for", "tree_nodes"]
 
 KNN_MAX_ROWS = 5_000
 """k-NN joins the search only up to this many training rows (its prediction cost grows with
@@ -184,3 +184,40 @@ def families_for(task: str, rows: int, only: Sequence[str] | None = None) -> lis
     if only is not None:
         chosen = [f for f in chosen if f.candidate in only]
     return chosen
+
+
+_SHAPES: Mapping[str, tuple[str, str, str]] = MappingProxyType({
+    "lightgbm": ("n_estimators", "num_leaves", "min_child_samples"),
+    "xgboost": ("n_estimators", "max_depth", "min_child_weight"),
+    "hist_gb": ("max_iter", "max_leaf_nodes", "min_samples_leaf"),
+    "extra_trees": ("n_estimators", "max_leaf_nodes", "min_samples_leaf"),
+    "random_forest": ("n_estimators", "max_leaf_nodes", "min_samples_leaf"),
+})
+"""Per tree family: its number of trees, its cap on leaves (XGBoost: the depth) and its least
+rows (hessian) per leaf."""
+
+
+def tree_nodes(candidate: str, params: Mapping[str, Any], rows: int, classes: int = 2) -> int:
+    """About how many tree nodes ``candidate`` with ``params`` grows on ``rows`` rows (0 for a
+    model without trees): trees × (2 × leaves − 1), leaves capped by the leaf limit and by the
+    rows each leaf needs; boosting grows a tree per class on more than two classes. What the
+    ONNX conversion and its parity check cost grows with (see ``search_run``).
+
+    >>> tree_nodes("random_forest", {"n_estimators": 100, "max_leaf_nodes": 2048,
+    ...                               "min_samples_leaf": 2}, rows=20_190)
+    409500
+    >>> tree_nodes("ridge", {"alpha": 1.0}, rows=20_190)
+    0
+    """
+    shape = _SHAPES.get(candidate)
+    if shape is None:
+        return 0
+    trees_name, cap_name, least_name = shape
+    cap = float(params.get(cap_name, 31))
+    if candidate == "xgboost":
+        cap = 2.0 ** cap
+    leaves = max(2.0, min(cap, rows / max(float(params.get(least_name, 1)), 1.0)))
+    trees = int(params.get(trees_name, 100))
+    if classes > 2 and candidate != "random_forest" and candidate != "extra_trees":
+        trees *= classes
+    return int(trees * (2 * leaves - 1))

@@ -14,7 +14,7 @@ with double inputs); estimators that scikit-learn itself evaluates on float32 in
 trees, random forests, extra trees) get the same float32 rounding in front of their trees.
 Parity then is about 1e-7 — see :func:`measure_parity`. When a model cannot be converted in
 double, float32 is tried and parity decides whether it is acceptable. The double-precision
-converters and graph fixes live in :mod:`._double_precision`.
+converters and graph fixes live in :mod:`.double_precision`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import MlstrataError
 from ..runtime.session import open_session
-from ._double_precision import concatenate_without_float32, converting, register_converters
+from .double_precision import concatenate_without_float32, converting, register_converters
 
 __all__ = [
     "ONNX_OPSET",

@@ -15,6 +15,11 @@ has its fix here:
 - columns joined by skl2onnx's float32 ``FeatureVectorizer`` are joined by ``Concat`` instead
   (:func:`concatenate_without_float32`).
 
+It also makes skl2onnx's tree conversion faster without changing its output: the threshold of
+every scikit-learn tree node went through a 60-step bisection (``find_switch_point``) that
+:func:`_switch_point` computes in closed form — the same doubles on 45,000 thresholds checked,
+and a 100-tree, 357,000-node random forest converted in 14.0 s before.
+
 Measured, not assumed: a tuned HistGradientBoosting model on 100k credit rows moved 41 of
 15,858 probabilities by up to 0.009 through the float32 target encodings alone.
 """
@@ -34,6 +39,8 @@ _FLOAT32_TREES = ("RandomForest", "ExtraTrees", "DecisionTree", "XGB")
 _FLOAT32_THRESHOLDS = ("XGB",)  # float32 in the model, written as rounded decimals in its dump
 
 
+_BOOL_ATTRIBUTES = ("nodes_missing_value_tracks_true",)
+"""The tree attributes skl2onnx may write as Python bools (HistGradientBoosting's)."""
 _REGISTERED: list[bool] = []
 _DOUBLE = contextvars.ContextVar("mlstrata_onnx_double", default=False)
 
@@ -69,6 +76,7 @@ def _register_double_trees() -> None:
     from lightgbm import LGBMClassifier, LGBMRegressor
     from skl2onnx import update_registered_converter
     from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common import tree_ensemble
     from skl2onnx.common._registration import get_converter, get_shape_calculator
     from sklearn import ensemble
     from xgboost import XGBClassifier, XGBRegressor
@@ -78,6 +86,7 @@ def _register_double_trees() -> None:
                       ensemble.RandomForestRegressor, ensemble.ExtraTreesClassifier,
                       ensemble.ExtraTreesRegressor]
     boosters = [LGBMClassifier, LGBMRegressor, XGBClassifier, XGBRegressor]
+    tree_ensemble.find_switch_point = _switch_point
     for cls in skl2onnx_trees + boosters:
         alias = sklearn_operator_name_map.get(cls)
         if alias is None:
@@ -88,6 +97,24 @@ def _register_double_trees() -> None:
             cls, alias, get_shape_calculator(alias),
             _DoubleTreeConverter(convert, opset_keyword=cls in skl2onnx_trees),
             overwrite=True, options=registered.get_allowed_options())
+
+
+def _switch_point(low: Any, high: Any) -> np.float64:
+    """The largest double that rounds to the float32 ``low`` (``high`` is the next float32
+    above it): the midpoint of the two when it rounds down (ties go to the even float32),
+    else the double just below the midpoint — what skl2onnx's ``find_switch_point`` finds by
+    bisection, in two operations.
+
+    >>> low = np.float32(0.1)
+    >>> high = np.nextafter(low, np.float32(1))
+    >>> point = _switch_point(low, high)
+    >>> bool(np.float32(point) == low), bool(np.float32(np.nextafter(point, 1.0)) == high)
+    (True, True)
+    """
+    middle = (np.float64(low) + np.float64(high)) / 2  # exact: float32s have 24-bit mantissas
+    if np.float32(middle) == np.float32(low):
+        return np.float64(middle)
+    return np.float64(np.nextafter(middle, -np.inf))
 
 
 class _DoubleTreeConverter:
@@ -132,7 +159,8 @@ class _TreeNodeAdapter:
 
     def add_node(self, op_type: str, inputs: Any, outputs: Any, op_domain: str = "",
                  op_version: int | None = None, **attrs: Any) -> Any:
-        attrs = {k: [int(x) for x in v] if _has_bools(v) else v for k, v in attrs.items()}
+        attrs = {k: [int(x) for x in v] if k in _BOOL_ATTRIBUTES and _has_bools(v) else v
+                 for k, v in attrs.items()}
         if not (op_type.startswith("TreeEnsemble") and self._double_inputs):
             return self._container.add_node(op_type, inputs, outputs, op_domain=op_domain,
                                             op_version=op_version, **attrs)
