@@ -129,3 +129,24 @@ def test_join_is_refused_on_spark(spark: Any, workspace: Workspace) -> None:
         ingest(workspace, SourceSpec("spark:ten"), IngestOptions(name="ten"),
                before_store=lambda con, sql: None)
     assert workspace.artifacts() == []
+
+
+def test_a_partitioned_parquet_lake_matches_the_local_path(spark: Any, workspace: Workspace,
+                                                            tmp_path: Path) -> None:
+    """Typed columns (decimal, timestamp), a Hive partition typed BIGINT, a continuous target
+    (every row in pooled bins)."""
+    lake = tmp_path / "lake"
+    with duckdb.connect() as con:
+        for day in (1, 2, 10):
+            (lake / f"day={day}").mkdir(parents=True)
+            con.execute(
+                f"COPY (SELECT range AS id, range / 7 AS x, CAST(range AS DECIMAL(10, 2)) AS d,"
+                f" TIMESTAMP '2024-01-01' + INTERVAL (range) HOUR AS ts FROM range({day * 30}, "
+                f"{day * 30 + 30})) TO '{lake}/day={day}/f.parquet' (FORMAT parquet)")
+    local = ingest(workspace, SourceSpec(str(lake)), IngestOptions(name="local", target="x"))
+    made = ingest(workspace, SourceSpec(f"spark:{lake}"), IngestOptions(name="spark", target="x"))
+    assert made.dataset.meta["columns"] == local.dataset.meta["columns"]
+    assert made.dataset.meta["source_details"]["partitions"] == ["day"]
+    assert [c["engine_type"] for c in made.dataset.meta["columns"]] == [
+        "BIGINT", "DOUBLE", "DECIMAL(10,2)", "TIMESTAMP", "BIGINT"]
+    assert _rows(workspace, made) == _rows(workspace, local)

@@ -35,7 +35,13 @@ from .. import _atomic
 from ..config import ColumnType, PiiAction
 from ..errors import DataError, SourceError
 from ._bundle import write_bundle
-from ._spark_source import first_line, spark_session, write_snapshot
+from ._spark_source import (
+    first_line,
+    partition_keys,
+    spark_session,
+    spark_target,
+    write_snapshot,
+)
 from ._spark_split import holdout_frame
 from ._sql_dialect import SPARK
 from .inference import (
@@ -114,8 +120,9 @@ class SparkWork:
         bundle = write_bundle(self.stage / "spark-snapshot.tar",
                               [(p, e, p.name) for p, e in zip(parts, entries, strict=True)],
                               {"format": "parquet", **about})
+        kind, what = spark_target(spec.location)
         details = {"files": len(parts), "bytes": sum(e["size"] for e in entries),
-                   "partitions": [], **shown,
+                   "partitions": partition_keys(what) if kind == "path" else [], **shown,
                    "backup": "tar of the files and manifest.json (key, size, sha256)"}
         return LoadedSource("typed", _columns(typed), rows, "parquet", spec.location, bundle,
                             details)

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
+from ._lake_files import partitions
 
-__all__ = ["SPARK_PREFIX", "first_line", "is_spark", "spark_session", "spark_snapshot",
-           "spark_target", "write_snapshot"]
+__all__ = ["SPARK_PREFIX", "first_line", "is_spark", "partition_keys", "spark_session",
+           "spark_snapshot", "spark_target", "write_snapshot"]
 
 SPARK_PREFIX = "spark:"
 _QUERY = re.compile(r"\s*(SELECT|WITH|FROM|VALUES|TABLE)\b", re.IGNORECASE)
@@ -93,26 +94,45 @@ def _frame(spark: Any, kind: str, what: str) -> tuple[Any, bool]:
     path = Path(what)
     if not path.exists():
         raise SourceError(f"{what} does not exist; check the lake path")
-    suffixes = {p.suffix.lower() for p in ([path] if path.is_file() else path.rglob("*.*"))}
+    suffixes = {p.suffix.lower() for p in _files(path)}
+    keys = partition_keys(what)
     if suffixes & {".csv", ".tsv"}:
         sep = "\t" if ".tsv" in suffixes else ","
         reader = spark.read.options(header=True, inferSchema=False, sep=sep)
-        return _in_file_order(reader.csv(what)), True
+        return _in_file_order(reader.csv(what), keys), True
     if suffixes & {".json", ".jsonl", ".ndjson"}:
-        return _in_file_order(spark.read.json(what, primitivesAsString=True)), True
-    return _in_file_order(spark.read.parquet(what)), False
+        return _in_file_order(spark.read.json(what, primitivesAsString=True), keys), True
+    return _in_file_order(spark.read.parquet(what), keys), False
 
 
-def _in_file_order(frame: Any) -> Any:
+def partition_keys(what: str) -> list[str]:
+    """The Hive partition keys (``key=value`` folders) of a lake path's first file."""
+    root = Path(what)
+    files = _files(root)
+    if not files or root.is_file():
+        return []
+    return [key for key, _ in partitions(files[0].relative_to(root).as_posix())]
+
+
+def _files(path: Path) -> list[Path]:
+    return [path] if path.is_file() else sorted(p for p in path.rglob("*.*") if p.is_file())
+
+
+def _in_file_order(frame: Any, keys: list[str]) -> Any:
     """``frame`` sorted into source order: files by path, rows as each file holds them (Spark
-    plans the biggest files first)."""
+    plans the biggest files first); integer partition columns as BIGINT, as the local path
+    types them."""
     from pyspark.sql import functions as F
 
-    keys = ["__mlstrata_file", "__mlstrata_block", "__mlstrata_row"]
-    return (frame.select("*", F.col("_metadata.file_path").alias(keys[0]),
-                         F.col("_metadata.file_block_start").alias(keys[1]),
-                         F.monotonically_increasing_id().alias(keys[2]))
-            .orderBy(*keys).drop(*keys))
+    kinds = dict(frame.dtypes)
+    for key in keys:
+        if kinds.get(key) in ("int", "smallint", "tinyint"):
+            frame = frame.withColumn(key, F.col(key).cast("bigint"))
+    order = ["__mlstrata_file", "__mlstrata_block", "__mlstrata_row"]
+    return (frame.select("*", F.col("_metadata.file_path").alias(order[0]),
+                         F.col("_metadata.file_block_start").alias(order[1]),
+                         F.monotonically_increasing_id().alias(order[2]))
+            .orderBy(*order).drop(*order))
 
 
 @contextmanager
