@@ -14,7 +14,6 @@ from mlstrata.data.datasets import open_dataset, workspace_connection
 from mlstrata.data.engine import parquet_scan
 from mlstrata.data.ingest import IngestOptions, IngestResult, ingest
 from mlstrata.data.sources import SourceSpec
-from mlstrata.data.split import split_dataset
 from mlstrata.errors import DataError, SourceError
 from mlstrata.workspace import ACCEPTANCE_PURPOSE, Workspace
 
@@ -94,21 +93,32 @@ def test_spark_ingest_matches_the_local_path(spark: Any, workspace: Workspace, t
     assert again.reused_existing and again.dataset.id == made.dataset.id
 
 
-def test_a_spark_made_version_is_read_downstream_unchanged(spark: Any,
-                                                           workspace: Workspace) -> None:
-    rows = [(i, float(i) / 3, i % 4 == 0, "x" if i % 2 else "y") for i in range(200)]
-    schema = "id long, score double, paid boolean, tag string"
+def test_a_spark_made_version_is_read_downstream_unchanged(spark: Any, workspace: Workspace,
+                                                           cli: Any) -> None:
+    """``mlstrata ingest --spark-sql``, then profile, contract, validate, split and train."""
+    rows = [(i, (i * 37 % 100) / 100, "yes" if i * 37 % 100 > 40 else "no", "x" if i % 2 else "y")
+            for i in range(200)]
+    schema = "id long, score double, paid string, tag string"
     spark.createDataFrame(rows, schema).createOrReplaceTempView("scores")
-    made = ingest(workspace, SourceSpec("spark:SELECT * FROM scores"),
-                  IngestOptions(name="scores", target="paid"))
-    version = open_dataset(workspace, "scores")
+    (workspace.root / "mlstrata.yaml").write_text(
+        "model:\n  candidates: [logistic, tree]\n  cv: {folds: 3}\n  tune: {top_k: 0}\n"
+        "  ensembles: []\n")
+    root = workspace.root
+    made = cli("ingest", "--spark-sql", "SELECT score, paid, tag FROM scores", "--name",
+               "scores", "--target", "paid", "-w", root)
+    assert made.code == 0, made.err
+    assert Workspace(root).resolve("scores").meta["source_details"]["engine"] == "spark"
+    for args in (("profile", "scores"), ("contract", "infer", "scores"), ("validate", "scores"),
+                 ("split", "scores"), ("train", "scores")):
+        result = cli(*args, "-w", root)
+        assert result.code == 0, (args, result.err)
+    version = open_dataset(Workspace(root), "scores")
     con = workspace_connection(workspace)
     try:
-        assert version.relation(con).count("*").fetchall() == [(made.dataset.meta["rows"],)]
+        assert version.relation(con).count("*").fetchall() == [(160,)]
     finally:
         con.close()
-    split = split_dataset(workspace, "scores")
-    assert sum(split.artifact.meta["counts"].values()) == made.dataset.meta["rows"] == 160
+    assert Workspace(root).artifacts("model")
 
 
 def test_a_spark_job_failing_mid_write_leaves_nothing(spark: Any, workspace: Workspace) -> None:

@@ -42,7 +42,7 @@ from ._spark_source import (
     spark_target,
     write_snapshot,
 )
-from ._spark_split import holdout_frame
+from ._spark_split import holdout_frame, number_rows
 from ._sql_dialect import SPARK
 from .inference import (
     _DATE,
@@ -224,24 +224,17 @@ def _failing(step: str) -> Iterator[None]:
 
 
 def _numbered(spark: Any, folder: Path) -> Any | None:
-    """The snapshot with each row's position in ``__mlstrata_row``: its part file's offset (the
-    rows of the parts before it) plus its index in the file. None for an empty snapshot."""
+    """The snapshot with each row's position in ``__mlstrata_row``: the rows of the part files
+    before its own plus its index in the file. None for an empty snapshot."""
     from pyspark.sql import functions as F
 
     frame = spark.read.parquet(str(folder)).select(
         "*", F.col("_metadata.file_name").alias("__mlstrata_file"),
         F.col("_metadata.row_index").alias("__mlstrata_index"))
-    counts = sorted(frame.groupBy("__mlstrata_file").count().collect())
-    if not counts:
+    if frame.isEmpty():
         return None
-    offsets, total = [], 0
-    for name, count in counts:
-        offsets.append((name, total))
-        total += count
-    table = spark.createDataFrame(offsets, "__mlstrata_file string, __mlstrata_offset long")
-    return (frame.join(F.broadcast(table), "__mlstrata_file")
-            .withColumn(_ROW, F.col("__mlstrata_offset") + F.col("__mlstrata_index"))
-            .drop("__mlstrata_file", "__mlstrata_offset", "__mlstrata_index"))
+    return (number_rows(frame, "__mlstrata_file", F.col("__mlstrata_index"), _ROW)
+            .drop("__mlstrata_file", "__mlstrata_index"))
 
 
 def _typed(frame: Any, text: bool, overrides: Mapping[str, ColumnType], source: str) -> Any:

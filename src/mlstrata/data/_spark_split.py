@@ -17,7 +17,7 @@ from typing import Any
 from ._sql_dialect import SPARK
 from .split import _hash_sql, stratum_rows
 
-__all__ = ["holdout_frame"]
+__all__ = ["holdout_frame", "number_rows"]
 
 _ROW = "__mlstrata_row"
 _HASH = "__mlstrata_hash"
@@ -95,17 +95,25 @@ def _ranked(frame: Any, order: list[Any]) -> Any:
     placed = frame.orderBy(*order).select(
         "*", F.spark_partition_id().alias(_PART), F.monotonically_increasing_id().alias(_ID))
     placed = placed.localCheckpoint()  # one sort: the partitions the counts and ranks share
-    counts = sorted(placed.groupBy(_PART).count().collect())
+    inside = F.col(_ID) - F.shiftleft(F.col(_PART).cast("long"), 33) + 1
+    return number_rows(placed, _PART, inside, _RANK).drop(_PART, _ID)
+
+
+def number_rows(frame: Any, group: str, inside: Any, name: str) -> Any:
+    """``frame`` with column ``name``: the rows of the groups before the row's ``group`` (groups
+    in their own order: part files, sorted partitions) plus its place ``inside`` the group. The
+    groups' sizes are the one small table that comes back to this process."""
+    from pyspark.sql import functions as F
+
+    counts = sorted(frame.groupBy(group).count().collect())
     offsets, total = [], 0
-    for part, count in counts:
-        offsets.append((part, total))
+    for key, count in counts:
+        offsets.append((key, total))
         total += count
-    spark = frame.sparkSession
-    table = spark.createDataFrame(offsets, f"{_PART} int, {_START} long")
-    return (placed.join(F.broadcast(table), _PART)
-            .withColumn(_RANK, F.col(_START) + F.col(_ID) - F.shiftleft(F.col(_PART).cast("long"),
-                                                                         33) + 1)
-            .drop(_PART, _ID, _START))
+    kind = dict(frame.dtypes)[group]
+    table = frame.sparkSession.createDataFrame(offsets, f"{group} {kind}, {_START} long")
+    return (frame.join(F.broadcast(table), group)
+            .withColumn(name, F.col(_START) + inside).drop(_START))
 
 
 def _rounded(fraction: float, rows: int) -> int:
