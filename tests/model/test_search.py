@@ -84,6 +84,38 @@ def test_trials_give_the_same_winner_and_the_same_model_bytes(
     assert first.model.id == second.model.id
 
 
+class _Labels:
+    """A progress display that keeps the label of every progress line it was shown."""
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+
+    def start(self, label: str, total: int) -> None:
+        self.labels.append(label)
+
+    def advance(self) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_small_data_runs_two_trials_at_once(
+    _template: Path, _empty_mlflow_db: Path, tmp_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlstrata.model import search
+
+    monkeypatch.setattr(search, "_idle_core", lambda: True)  # as on a quiet machine
+    shown = _Labels()
+    result = automl(_credit(_template, _empty_mlflow_db, tmp_path / "p"), "credit",
+                    time_budget=15, progress=shown)
+    assert result.search is not None
+    pairs = [label for label in shown.labels if " + " in label]
+    assert pairs, shown.labels  # e.g. "trial 3: lightgbm + trial 4: xgboost"
+    numbers = [t.number for t in result.search.trials]
+    assert numbers == list(range(len(numbers)))  # listed in the order they were started
+    assert "running" not in {t.state for t in result.search.trials}
+
+
 @pytest.mark.slow
 def test_train_searches_by_default_within_its_one_budget(
     _template: Path, _empty_mlflow_db: Path, tmp_path: Path,  # noqa: F811
