@@ -66,6 +66,7 @@ __all__ = ["SparkWork", "spark_work"]
 
 _ROW = "__mlstrata_row"
 _PII_SAMPLE = 20000
+_TIMESTAMPS = "spark.sql.parquet.outputTimestampType"
 _EVIDENCE = [f.name for f in fields(Evidence)]
 _UNSUPPORTED = ("delimiter", "encoding", "sheet", "table", "query", "format")
 _ENGINE_TYPES = {"bigint": "BIGINT", "int": "INTEGER", "smallint": "SMALLINT",
@@ -80,12 +81,17 @@ _SPARK_TYPES = {"text": "STRING", "integer": "BIGINT", "float": "DOUBLE", "boole
 def spark_work(stage: Path) -> Iterator[SparkWork]:
     """The ingest's Spark engine, on the active session or a local one, for one ingest."""
     with spark_session() as spark:
-        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        previous = spark.conf.get(_TIMESTAMPS, None)
+        spark.conf.set(_TIMESTAMPS, "TIMESTAMP_MICROS")  # DuckDB's TIMESTAMP, not INT96
         work = SparkWork(spark, stage)
         try:
             yield work
         finally:
             work.release()
+            if previous is None:
+                spark.conf.unset(_TIMESTAMPS)
+            else:
+                spark.conf.set(_TIMESTAMPS, previous)
 
 
 @dataclass
