@@ -35,10 +35,12 @@ _COUNT = "__mlstrata_count"
 def holdout_frame(frame: Any, *, strategy: str, fraction: float, seed: int, rows: int,
                   column: str | None) -> Any:
     """``frame`` (rows numbered in ``__mlstrata_row``, ``rows`` of them) with BOOLEAN
-    ``__holdout`` by :func:`.split.assignment_query`'s rule; other helper columns dropped."""
+    ``__holdout`` by :func:`.split.assignment_query`'s rule, computed on the row numbers and
+    the strategy's column only, then joined back by row number."""
     from pyspark.sql import functions as F
 
-    hashed = frame.withColumn(_HASH, F.expr(_hash_sql(SPARK.text(_ROW), seed, SPARK)))
+    narrow = frame.select(_ROW, *([column] if column else []))  # the rule reads no other column
+    hashed = narrow.withColumn(_HASH, F.expr(_hash_sql(SPARK.text(_ROW), seed, SPARK)))
     if strategy == "stratified" and column is not None:
         held = _stratified(hashed, column, fraction)
     else:
@@ -46,7 +48,7 @@ def holdout_frame(frame: Any, *, strategy: str, fraction: float, seed: int, rows
                  [F.col(column).desc_nulls_last(), F.col(_ROW).desc()])
         quota = _rounded(fraction, rows)
         held = _ranked(hashed, order).withColumn("__holdout", F.col(_RANK) <= F.lit(quota))
-    return held.drop(*[c for c in held.columns if c.startswith("__mlstrata_") and c != _ROW])
+    return frame.join(held.select(_ROW, "__holdout"), _ROW)
 
 
 def _stratified(hashed: Any, column: str, fraction: float) -> Any:
