@@ -3,6 +3,7 @@ the version's Parquet made by Spark match what the local (DuckDB) path makes of 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -159,4 +160,22 @@ def test_a_partitioned_parquet_lake_matches_the_local_path(spark: Any, workspace
     assert made.dataset.meta["source_details"]["partitions"] == ["day"]
     assert [c["engine_type"] for c in made.dataset.meta["columns"]] == [
         "BIGINT", "DOUBLE", "DECIMAL(10,2)", "TIMESTAMP", "BIGINT"]
+    assert _rows(workspace, made) == _rows(workspace, local)
+
+
+def test_a_json_lines_lake_matches_the_local_path(spark: Any, workspace: Workspace,
+                                                 tmp_path: Path) -> None:
+    """Spark sorts a JSON source's columns by name; the version keeps the records' order."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    for part in range(2):
+        (lake / f"p{part}.jsonl").write_text("".join(
+            json.dumps({"id": i, "ok": i % 2 == 0, "x": i / 4 if i % 5 else None,
+                        "ip": f"10.0.0.{i}", "card": "4111 1111 1111 1111" if i % 3 else "NA"})
+            + "\n" for i in range(part * 30, part * 30 + 30)))
+    local = ingest(workspace, SourceSpec(str(lake)), IngestOptions(name="local", target="ok"))
+    made = ingest(workspace, SourceSpec(f"spark:{lake}"), IngestOptions(name="spark", target="ok"))
+    assert [c["name"] for c in made.dataset.meta["columns"]] == ["id", "ok", "x", "ip", "card"]
+    assert made.dataset.meta["columns"] == local.dataset.meta["columns"]
+    assert made.dataset.meta["pii"] == local.dataset.meta["pii"]
     assert _rows(workspace, made) == _rows(workspace, local)

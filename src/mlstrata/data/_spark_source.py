@@ -17,6 +17,7 @@ only here.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -101,7 +102,8 @@ def _frame(spark: Any, kind: str, what: str) -> tuple[Any, bool]:
         reader = spark.read.options(header=True, inferSchema=False, sep=sep)
         return _in_file_order(reader.csv(what), keys), True
     if suffixes & {".json", ".jsonl", ".ndjson"}:
-        return _in_file_order(spark.read.json(what, primitivesAsString=True), keys), True
+        frame = spark.read.json(what, primitivesAsString=True)
+        return _in_file_order(frame.select(*_first_keys_first(path, frame.columns)), keys), True
     return _in_file_order(spark.read.parquet(what), keys), False
 
 
@@ -112,6 +114,22 @@ def partition_keys(what: str) -> list[str]:
     if not files or root.is_file():
         return []
     return [key for key, _ in partitions(files[0].relative_to(root).as_posix())]
+
+
+def _first_keys_first(path: Path, columns: list[str]) -> list[str]:
+    """``columns`` (Spark sorts a JSON source's by name) with the first record's keys first, in
+    the record's order, as the local path orders them."""
+    first = next((p for p in _files(path) if p.suffix.lower() in (".json", ".jsonl", ".ndjson")),
+                 None)
+    if first is None:
+        return columns
+    with first.open(encoding="utf-8", errors="replace") as lines:
+        record = next((line for line in lines if line.strip()), "{}")
+    try:
+        keys = list(json.loads(record))
+    except (ValueError, TypeError):  # a JSON array or a broken line: Spark's order stays
+        keys = []
+    return [k for k in keys if k in columns] + [c for c in columns if c not in keys]
 
 
 def _files(path: Path) -> list[Path]:
