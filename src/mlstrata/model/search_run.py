@@ -193,7 +193,7 @@ def search_contenders(
     finish = finish_seconds(len(problem.X), contention)
     selection = (_SELECTION_SHARE * settings.seconds
                  if settings.ensemble and settings.seconds is not None else 0.0)
-    cost = _Finishing(len(problem.X), len(problem.classes or ()), contention)
+    cost = _Finishing(len(problem.X), len(problem.classes or ()))
     budget = Budget(settings.seconds, settings.trials, started,
                     reserve=lambda trials: finish + selection + _reserve(
                         trials, cost, problem.sign))
@@ -228,29 +228,37 @@ def finish_seconds(rows: int, contention: float = 1.0) -> float:
 @dataclass(frozen=True)
 class _Finishing:
     """What finishing a trial's model costs: its refit on all ``rows`` and its ONNX export
-    (``classes``: of a classification target, else 0; ``contention`` scales the export, which
-    runs on one core)."""
+    (``classes``: of a classification target, else 0)."""
 
     rows: int
     classes: int
-    contention: float
 
     def seconds(self, trial: Trial) -> float:
-        """The refit (fit time grows about linearly with rows) and the export (with nodes)."""
+        """The refit and the export."""
+        return self.refit(trial) + self.export(trial)
+
+    def refit(self, trial: Trial) -> float:
+        """The fit on all rows (fit time grows about linearly with rows)."""
         assert trial.result is not None
-        refit = _REFIT_FACTOR * trial.result.fit_seconds * max(1.0, self.rows / max(trial.rows, 1))
-        nodes = tree_nodes(trial.candidate, trial.params, self.rows, self.classes)
-        return refit + _EXPORT_SECONDS_PER_NODE * nodes * min(max(self.contention, 1.0),
-                                                             _MAX_CONTENTION)
+        return _REFIT_FACTOR * trial.result.fit_seconds * max(1.0, self.rows / max(trial.rows, 1))
+
+    def export(self, trial: Trial) -> float:
+        """The ONNX conversion and parity check (they grow with the tree nodes; the rate was
+        measured on the busy machine, so it is not scaled by contention again)."""
+        return _EXPORT_SECONDS_PER_NODE * tree_nodes(trial.candidate, trial.params, self.rows,
+                                                     self.classes)
 
 
 def _reserve(trials: Sequence[Trial], cost: _Finishing, sign: float) -> float:
-    """Seconds to keep for refitting and exporting the best few trials, and the trials still
-    running (their stand-ins: any of them may join the best)."""
+    """Seconds to keep for refitting the best few trials and exporting the best (the model
+    stored when no ensemble fits: an ensemble is trimmed to the time left, see
+    :func:`_affordable`), and for the trials still running (their stand-ins: any of them may
+    become the best)."""
     done = sorted((t for t in trials if t.state == "complete" and t.result is not None),
                   key=lambda t: -sign * t.score)[:_RESERVE_MEMBERS]
     running = [t for t in trials if t.state == "running" and t.result is not None]
-    return sum(cost.seconds(t) for t in [*done, *running])
+    return (sum(cost.refit(t) for t in done) + sum(cost.export(t) for t in done[:1])
+            + sum(cost.seconds(t) for t in running))
 
 
 def _stop_reason(trials: Sequence[Trial], settings: SearchSettings, converged: bool) -> str:
@@ -317,19 +325,8 @@ def _ensemble(problem: Problem, trials: Sequence[Trial], best: Trial, budget: Bu
     pool = _pool(trials, best, problem.sign)
     if len(pool) < 2:
         return None
-    results = [t.result for t in pool if t.result is not None]
-    deadline = (None if budget.seconds is None
-                else time.monotonic() + _SELECTION_SHARE * budget.seconds)
-    weights = select_weights(results, problem.y, problem.metric, deadline=deadline)
-    members = [(t, w) for t, w in zip(pool, weights, strict=True) if w > 0]
+    members = _affordable(problem, pool, budget, cost, finish, summary)
     if len(members) < 2:
-        return None
-    refit = sum(cost.seconds(t) for t, _ in members)
-    left = (math.inf if budget.seconds is None else budget.started
-            + budget.seconds * (1 + _SLACK) - finish - time.monotonic())
-    if refit > left:
-        summary.skipped.append(f"ensemble of {len(members)}: its refit and export would take "
-                               f"about {refit:.0f} s, {left:.0f} s were left")
         return None
     summary.ensemble = {t.name: w for t, w in members}
     params = {"kind": "greedy", "members": summary.ensemble, "features": best.features}
@@ -345,6 +342,28 @@ def _ensemble(problem: Problem, trials: Sequence[Trial], best: Trial, budget: Bu
             problem.task, estimators, [w for _, w in members]))
 
     return Contender("ensemble", "voting", "ensemble", params, result, best.features, factory)
+
+
+def _affordable(problem: Problem, pool: list[Trial], budget: Budget, cost: _Finishing,
+                finish: float, summary: SearchSummary) -> list[tuple[Trial, int]]:
+    """The greedy selection's members and weights, its costliest member but the best left out
+    (and the selection rerun) until refitting and exporting them fits in the time left."""
+    deadline = (None if budget.seconds is None
+                else time.monotonic() + _SELECTION_SHARE * budget.seconds)
+    while True:
+        results = [t.result for t in pool if t.result is not None]
+        weights = select_weights(results, problem.y, problem.metric, deadline=deadline)
+        members = [(t, w) for t, w in zip(pool, weights, strict=True) if w > 0]
+        needed = sum(cost.seconds(t) for t, _ in members)
+        left = (math.inf if budget.seconds is None else budget.started
+                + budget.seconds * (1 + _SLACK) - finish - time.monotonic())
+        if needed <= left or len(members) < 2:
+            return members
+        costliest = max((t for t, _ in members if t is not pool[0]), key=cost.seconds)
+        summary.skipped.append(f"ensemble member {costliest.name} (refit and export about "
+                               f"{cost.seconds(costliest):.0f} s): the ensemble's {needed:.0f} s "
+                               f"did not fit in the {left:.0f} s left")
+        pool = [t for t in pool if t is not costliest]
 
 
 def _estimator(problem: Problem, candidate: str, params: dict[str, Any]) -> Any:
