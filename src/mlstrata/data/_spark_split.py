@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ._sql_dialect import SPARK
-from .split import _hash_sql, stratum_rows
+from .split import hash_sql, stratum_rows
 
 __all__ = ["holdout_frame", "number_rows"]
 
@@ -40,7 +40,7 @@ def holdout_frame(frame: Any, *, strategy: str, fraction: float, seed: int, rows
     from pyspark.sql import functions as F
 
     narrow = frame.select(_ROW, *([column] if column else []))  # the rule reads no other column
-    hashed = narrow.withColumn(_HASH, F.expr(_hash_sql(SPARK.text(_ROW), seed, SPARK)))
+    hashed = narrow.withColumn(_HASH, F.expr(hash_sql(SPARK.text(_ROW), seed, SPARK)))
     if strategy == "stratified" and column is not None:
         held = _stratified(hashed, column, fraction)
     else:

@@ -1,9 +1,9 @@
 """The few SQL spellings in which DuckDB and Spark SQL differ, for the builders both engines run.
 
-The PII policy (:func:`.pii.pii_expression`) and the held-out rule (:mod:`.split`) are each one
-SQL builder; ingest runs them in DuckDB, and in Spark SQL with ``--engine spark``, so both engines
-mask, hash and seal alike. Everything else they write (``||``, ``CASE``, window functions, ``md5``,
-``left``, ``length``...) reads the same in both.
+The PII policy (:func:`.pii.pii_expression`) and the held-out rule's hash
+(:func:`.split.hash_sql`) are each one SQL builder; ingest runs them in DuckDB, and in Spark SQL
+with ``--engine spark``, so both engines mask, hash and seal alike. Everything else they write
+(``||``, ``CASE``, ``md5``, ``substr``, ``left``, ``length``...) reads the same in both.
 
 >>> print(DUCKDB.literal("a'b"), SPARK.literal("a'b"))
 'a''b' 'a\\'b'
@@ -95,11 +95,6 @@ class Dialect:
     def int_div(self, left: str, right: str) -> str:
         """Integer division of two non-negative integers."""
         return f"({left}) div {right}" if self.spark else f"({left}) // {right}"
-
-    def all_but(self, columns: str) -> str:
-        """A star over every column but the helpers ``columns``; Spark keeps them all and the
-        caller drops them (Spark SQL has no ``EXCLUDE``)."""
-        return "*" if self.spark else f"* EXCLUDE ({columns})"
 
 
 DUCKDB = Dialect("duckdb")

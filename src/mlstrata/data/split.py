@@ -39,6 +39,7 @@ __all__ = [
     "SplitReport",
     "SplitStrategy",
     "find_split",
+    "hash_sql",
     "holdout_query",
     "load_split",
     "split_dataset",
@@ -132,13 +133,11 @@ def strategy_column(
 
 
 def assignment_query(
-    numbered_sql: str, *, strategy: str, fraction: float, seed: int, column: str | None,
-    dialect: Dialect = DUCKDB,
+    numbered_sql: str, *, strategy: str, fraction: float, seed: int, column: str | None
 ) -> str:
     """Add ``__holdout`` to ``numbered_sql``, whose rows carry their position in ``__mlstrata_row``.
 
-    The result keeps every other column, drops the row number and is ordered by it. In Spark SQL
-    (``dialect``) the helper columns ``__mlstrata_*`` are kept, for the caller to drop.
+    The result keeps every other column, drops the row number and is ordered by it.
     """
     if not 0 < fraction < 1:
         raise DataError(
@@ -147,14 +146,14 @@ def assignment_query(
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise DataError(f"seed {seed!r} is not an integer; give a whole number such as 0")
     if column is None:
-        return _ranked_query(numbered_sql, fraction, seed, f"ORDER BY {_HASH}, {_ROW}", dialect)
-    quoted = dialect.identifier(column)
+        return _ranked_query(numbered_sql, fraction, seed, f"ORDER BY {_HASH}, {_ROW}")
+    quoted = quote_identifier(column)
     if strategy == "group":
-        return _group_query(numbered_sql, quoted, fraction, seed, dialect)
+        return _group_query(numbered_sql, quoted, fraction, seed)
     if strategy == "time":
         order = f"ORDER BY {quoted} DESC NULLS LAST, {_ROW} DESC"
-        return _ranked_query(numbered_sql, fraction, seed, order, dialect)
-    return _stratified_query(numbered_sql, quoted, fraction, seed, dialect)
+        return _ranked_query(numbered_sql, fraction, seed, order)
+    return _stratified_query(numbered_sql, quoted, fraction, seed)
 
 
 def stratum_rows(fraction: float) -> int:
@@ -193,20 +192,17 @@ def stratified_positions(values: Collection[Any], *, min_rows: int, seed: int) -
     return [int(place) for (place,) in placed]
 
 
-def _stratified_query(numbered_sql: str, quoted: str, fraction: float, seed: int,
-                      dialect: Dialect) -> str:
+def _stratified_query(numbered_sql: str, quoted: str, fraction: float, seed: int) -> str:
     """Hold out the first rows, in hash order, of each stratum: the rows that carry the running
     quota ``round(fraction * rows so far)`` past the end of the stratum before."""
-    helpers = f"{_ROW}, {_HASH}, {_RANK}, {_COUNT}, {_RARE}, {_VALUE}, {_BIN}, {_FIRST}, {_UPTO}"
-    return f"""{_strata_sql(numbered_sql, quoted, stratum_rows(fraction), seed, dialect)}
-SELECT {dialect.all_but(helpers)},
+    return f"""{_strata_sql(numbered_sql, quoted, stratum_rows(fraction), seed)}
+SELECT * EXCLUDE ({_ROW}, {_HASH}, {_RANK}, {_COUNT}, {_RARE}, {_VALUE}, {_BIN}, {_FIRST}, {_UPTO}),
     {_RANK} <= round({fraction!r} * {_UPTO}) - round({fraction!r} * ({_UPTO} - {_COUNT}))
         AS __holdout
 FROM cumulated ORDER BY {_ROW}"""
 
 
-def _strata_sql(numbered_sql: str, quoted: str, min_rows: int, seed: int,
-                dialect: Dialect = DUCKDB) -> str:
+def _strata_sql(numbered_sql: str, quoted: str, min_rows: int, seed: int) -> str:
     """CTEs ending in ``cumulated``: each row's rank in its stratum, the stratum's row count and
     the rows up to the end of its stratum, strata taken in value order.
 
@@ -216,18 +212,18 @@ def _strata_sql(numbered_sql: str, quoted: str, min_rows: int, seed: int,
     then its bin.
     """
     pool_order = f"{quoted} NULLS LAST, {_HASH}, {_ROW}"
-    pooled_row = f"row_number() OVER (PARTITION BY {_RARE} ORDER BY {pool_order}) - 1"
     stratum = f"PARTITION BY {_VALUE}, {_BIN}"
     return f"""
 WITH numbered AS ({numbered_sql}),
 hashed AS (
-    SELECT *, {_hash_sql(dialect.text(_ROW), seed, dialect)} AS {_HASH},
+    SELECT *, {hash_sql(f"CAST({_ROW} AS VARCHAR)", seed)} AS {_HASH},
         count(*) OVER (PARTITION BY {quoted}) < {min_rows} AS {_RARE}
     FROM numbered
 ),
 pooled AS (
     SELECT *, CASE WHEN {_RARE} THEN NULL ELSE {quoted} END AS {_VALUE},
-        CASE WHEN {_RARE} THEN {dialect.int_div(pooled_row, str(min_rows))} ELSE -1 END AS {_BIN}
+        CASE WHEN {_RARE} THEN (row_number() OVER (PARTITION BY {_RARE} ORDER BY {pool_order}) - 1)
+            // {min_rows} ELSE -1 END AS {_BIN}
     FROM hashed
 ),
 ranked AS (
@@ -240,30 +236,28 @@ cumulated AS (
 )"""
 
 
-def _ranked_query(numbered_sql: str, fraction: float, seed: int, window: str,
-                  dialect: Dialect) -> str:
+def _ranked_query(numbered_sql: str, fraction: float, seed: int, window: str) -> str:
     """Hold out the first ``round(fraction * rows)`` rows in ``window`` order."""
     return f"""
 WITH numbered AS ({numbered_sql}),
-hashed AS (SELECT *, {_hash_sql(dialect.text(_ROW), seed, dialect)} AS {_HASH} FROM numbered),
+hashed AS (SELECT *, {hash_sql(f"CAST({_ROW} AS VARCHAR)", seed)} AS {_HASH} FROM numbered),
 ranked AS (
     SELECT *, row_number() OVER ({window}) AS {_RANK}, count(*) OVER () AS {_COUNT}
     FROM hashed
 )
-SELECT {dialect.all_but(f"{_ROW}, {_HASH}, {_RANK}, {_COUNT}")},
+SELECT * EXCLUDE ({_ROW}, {_HASH}, {_RANK}, {_COUNT}),
     {_RANK} <= round({fraction!r} * {_COUNT}) AS __holdout
 FROM ranked ORDER BY {_ROW}"""
 
 
-def _group_query(numbered_sql: str, quoted: str, fraction: float, seed: int,
-                 dialect: Dialect) -> str:
+def _group_query(numbered_sql: str, quoted: str, fraction: float, seed: int) -> str:
     """Whole groups in seeded hash order, each held out while its midpoint is under the quota."""
-    key = f"coalesce('v' || {dialect.text(quoted)}, 'n')"
+    key = f"coalesce('v' || CAST({quoted} AS VARCHAR), 'n')"
     return f"""
 WITH numbered AS ({numbered_sql}),
 keyed AS (SELECT *, {key} AS {_KEY} FROM numbered),
 groups AS (
-    SELECT {_KEY}, count(*) AS {_COUNT}, {_hash_sql(_KEY, seed, dialect)} AS {_HASH}
+    SELECT {_KEY}, count(*) AS {_COUNT}, {hash_sql(_KEY, seed)} AS {_HASH}
     FROM keyed GROUP BY {_KEY}
 ),
 chosen AS (
@@ -272,13 +266,13 @@ chosen AS (
             - {_COUNT} / 2.0 < {fraction!r} * sum({_COUNT}) OVER () AS __holdout
     FROM groups
 )
-SELECT keyed.{dialect.all_but(f"{_ROW}, {_KEY}")}, chosen.__holdout
+SELECT keyed.* EXCLUDE ({_ROW}, {_KEY}), chosen.__holdout
 FROM keyed JOIN chosen USING ({_KEY}) ORDER BY {_ROW}"""
 
 
-def _hash_sql(text_sql: str, seed: int, dialect: Dialect = DUCKDB) -> str:
+def hash_sql(text_sql: str, seed: int, dialect: Dialect = DUCKDB) -> str:
     """A 60-bit integer from the MD5 of ``seed:text``, the same on every machine, version and
-    engine."""
+    engine (Spark's ``dialect`` too)."""
     return dialect.hex_to_bigint(f"substr(md5('{seed}:' || {text_sql}), 1, 15)")
 
 
