@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlstrata.data import _mysql_ranges
-from mlstrata.data._mysql_ranges import CONNECTIONS_VARIABLE, in_order
+from mlstrata.data._mysql_client import connect, explained_rows, fetch_all, mysql_driver
+from mlstrata.data._mysql_ranges import CONNECTIONS_VARIABLE, connections, in_order, plan_reads
 from mlstrata.data.sources import SourceSpec, load_source
 from mlstrata.errors import SourceError
 
@@ -27,10 +28,16 @@ RANGED_ROWS = """INSERT IGNORE INTO ranged SELECT CAST(seq AS SIGNED) * 7 - 2000
   IF(seq % 13 = 0, CONCAT('tab\\there\\nline ', seq), CONCAT('n', seq)),
   IF(seq % 5 = 0, UNHEX(HEX(seq)), NULL) FROM seq_1_to_6000 WHERE seq % 17 <> 3"""
 
+# 3,000 dense keys and five far outliers: ranges of equal key width put every dense key in one.
+SKEWED = "CREATE TABLE IF NOT EXISTS skewed (id BIGINT PRIMARY KEY, v VARCHAR(12))"
+SKEWED_ROWS = """INSERT IGNORE INTO skewed SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000
+  UNION ALL SELECT 1000000000000 + seq, 'far' FROM seq_1_to_5"""
+
 
 @pytest.fixture(scope="module")
 def server(mariadb: MariaDBServer) -> MariaDBServer:
-    mariadb.execute(RANGED, RANGED_ROWS, "ANALYZE TABLE ranged",
+    mariadb.execute(RANGED, RANGED_ROWS, "ANALYZE TABLE ranged", SKEWED, SKEWED_ROWS,
+                    "ANALYZE TABLE skewed",
                     "CREATE TABLE IF NOT EXISTS textkey (code VARCHAR(8) PRIMARY KEY, v INT)",
                     "INSERT IGNORE INTO textkey VALUES ('b', 2), ('a', 1), ('c', 3)",
                     "CREATE TABLE IF NOT EXISTS nokey (v INT)",
@@ -68,7 +75,7 @@ def test_parallel_ranges_give_the_single_stream_row_for_row(
     assert parallel == single and backup.equals(single_backup)
     assert [row[0] for row in parallel] == sorted(row[0] for row in parallel)  # key order
     assert parallel[0][0] == -19993 and len(parallel) == 6000 - 353
-    assert details["connections"] == 3 and details["key_ranges"] >= 10
+    assert details["connections"] == 3 and details["key_ranges"] >= 4
     assert details["order_by"] == ["id"] and "key_ranges" not in single_details
     tabbed = next(row for row in parallel if row[0] == 13 * 7 - 20000)
     assert tabbed[3] == "tab\there\nline 13" and tabbed[1] == 16.25
@@ -120,4 +127,35 @@ def test_a_chatty_worker_does_not_hang_the_read() -> None:
 def test_too_many_connections_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONNECTIONS_VARIABLE, "1000")
     with pytest.raises(SourceError, match="connections from 1 to 16"):
-        _mysql_ranges.connections()
+        _mysql_ranges.connections("mysql://ann@db.example/sales")
+
+
+def test_ranges_of_a_skewed_key_hold_comparable_row_counts(
+        server: MariaDBServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranges are cut at the server's row estimates, not at equal key widths: no range holds
+    most of the table, and the parallel read is still the single stream row for row."""
+    db = connect(mysql_driver(), server.url())
+    try:
+        plan = plan_reads(lambda q: fetch_all(db, q), lambda q: explained_rows(db, q), "skewed",
+                          "`skewed`", 3)
+        counts = [int(fetch_all(db, f"SELECT COUNT(*) FROM skewed WHERE id BETWEEN {lo} "
+                                    f"AND {hi}")[0][0]) for lo, hi in plan.ranges]
+    finally:
+        db.close()
+    assert sum(counts) == 3005 and len(counts) >= 3
+    assert max(counts) <= 3 * _mysql_ranges.RANGE_ROWS, counts  # estimates are approximate
+    single, _, _ = _read(server, tmp_path, "skewed", 1, monkeypatch)
+    parallel, details, _ = _read(server, tmp_path, "skewed", 3, monkeypatch)
+    assert parallel == single and details["key_ranges"] == len(counts)
+
+
+def test_one_connection_by_default_beside_the_server_or_on_few_cores(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONNECTIONS_VARIABLE, raising=False)
+    monkeypatch.setattr(_mysql_ranges.os, "cpu_count", lambda: 8)
+    assert connections("mysql://ann@db.example:3306/sales") == 4
+    for local in ("mysql://ann@127.0.0.1/s", "mysql://ann@localhost/s",
+                  "mysql://ann@db.example/s?unix_socket=/run/mysqld.sock"):
+        assert connections(local) == 1
+    monkeypatch.setattr(_mysql_ranges.os, "cpu_count", lambda: 2)
+    assert connections("mysql://ann@db.example:3306/sales") == 1

@@ -144,3 +144,51 @@ def test_load_source_error_names_the_redacted_url(server: MariaDBServer, tmp_pat
     with pytest.raises(SourceError, match=r"^mysql://mlstrata@127\.0\.0\.1:\d+/mlstrata: "
                                           r"reading the query failed"):
         _load(server.url(), tmp_path, query="SELECT * FROM missing_table")
+
+
+# Values a CSV line must carry exactly: quotes, commas, CR/LF and NUL in text and bytes, empty
+# text and bytes next to NULL, the word NULL, latin1 and binary-collated text (hex: MariaDB flags
+# it binary) beside the default collation, floats that print with 17 digits, a zero date, a
+# negative TIME, an ENUM value with a comma, JSON.
+TRICKY = """CREATE TABLE IF NOT EXISTS tricky (id INT PRIMARY KEY, d DOUBLE, f FLOAT,
+  t TEXT, l VARCHAR(20) CHARACTER SET latin1, u VARCHAR(20) COLLATE utf8mb4_bin,
+  b VARBINARY(20), bl BLOB, dt DATETIME(6), tm TIME, st ENUM('a,b', 'c'), j JSON, y YEAR)"""
+TRICKY_ROWS = """INSERT IGNORE INTO tricky VALUES
+  (1, 3.0000000000000004e-1, 0.1, 'quote " and, comma\\r\\nnext', 'café', 'ÅÄ"', X'220A00', X'',
+   '2024-01-31 10:11:12.5', '-838:59:59', 'a,b', '{"k": [1, "x"]}', 2024),
+  (2, 1e-7, 3.4e38, '', NULL, '', '', NULL, NULL, NULL, 'c', NULL, NULL),
+  (3, -0.0, -1.5, 'NULL', 'x', NULL, NULL, X'FFFE0D0A', '0000-00-00 00:00:00', '00:00:00',
+   'c', 'null', 1901),
+  (4, 123456789012345680, 1.17549435e-38, '"', '""', ',', X'2C', X'22', NULL, NULL, NULL,
+   '[]', NULL)"""
+
+
+def test_lines_give_the_drivers_values_exactly(server: MariaDBServer, tmp_path: Path) -> None:
+    """A table is read as CSV lines the server writes; a query as the driver's values. Both give
+    the same typed rows and backup, byte for byte."""
+    server.execute(TRICKY, TRICKY_ROWS)
+    con, lines = _load(server.url(), tmp_path / "lines", table="tricky")
+    con2, values = _load(server.url(), tmp_path / "values", query="SELECT * FROM tricky "
+                                                                   "ORDER BY id")
+    assert pq.read_table(lines.raw_path).equals(pq.read_table(values.raw_path))
+    rows = con.execute(f"SELECT * FROM {lines.table}").fetchall()
+    assert rows == con2.execute(f"SELECT * FROM {values.table}").fetchall()
+    assert rows[0][3:8] == ('quote " and, comma\r\nnext', "café", "c385c38422", "220a00", "")
+    assert rows[1][3:8] == ("", None, "", "", None) and rows[2][3] == "NULL"
+    assert rows[0][1] == 0.1 + 0.2 and rows[2][8] is None and rows[0][10] == "a,b"
+
+
+def test_a_row_longer_than_max_allowed_packet_is_read_as_values(
+        server: MariaDBServer, tmp_path: Path) -> None:
+    """The server cannot write a line longer than its max_allowed_packet (it gives NULL): the
+    read starts again with the driver's values, and nothing of the first attempt remains."""
+    server.execute("CREATE TABLE IF NOT EXISTS wide (id INT PRIMARY KEY, doc LONGTEXT)",
+                   "INSERT IGNORE INTO wide VALUES (1, 'short'), (2, REPEAT('x', 70000)), "
+                   "(3, 'after')")
+    server.execute("SET GLOBAL max_allowed_packet = 65536")
+    try:
+        con, loaded = _load(server.url(), tmp_path, table="wide")
+    finally:
+        server.execute("SET GLOBAL max_allowed_packet = 16777216")
+    assert con.execute(f"SELECT id, length(doc) FROM {loaded.table}").fetchall() == [
+        (1, 5), (2, 70000), (3, 5)]

@@ -14,7 +14,7 @@ from decimal import Decimal
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +29,7 @@ from ._extract import (
     text_schema,
     write_parquet,
 )
+from ._source_text import first_line, redact_url
 from .engine import quote_identifier, quote_literal
 
 __all__ = ["PG_ARROW_TYPES", "database_extract", "decimals_to_double", "first_line",
@@ -42,21 +43,6 @@ PG_ARROW_TYPES: dict[int, pa.DataType] = {
 }
 _PG_TABLES = ("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema "
               "NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2")
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (in the user part or a ``password=`` parameter).
-
-    >>> redact_url("postgresql://ann:s3cret@db.example:5432/sales?password=x&sslmode=require")
-    'postgresql://ann@db.example:5432/sales?sslmode=require'
-    """
-    parts = urlsplit(url)
-    if parts.password is None and "password=" not in parts.query.lower():
-        return url
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    netloc = f"{userinfo.split(':', 1)[0]}@{hostport}" if at else hostport
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "password"])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def read_sqlite(path: Path, con: duckdb.DuckDBPyConnection, staging: Path, raw: str, *,
@@ -223,8 +209,3 @@ def decimals_to_double(con: duckdb.DuckDBPyConnection, raw: str, extract: Extrac
     if not decimals:
         return extract
     return replace(extract, details={**extract.details, "decimal_columns": decimals})
-
-
-def first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

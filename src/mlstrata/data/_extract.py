@@ -64,10 +64,13 @@ def text_schema(names: Sequence[str]) -> pa.Schema:
     return pa.schema([pa.field(name, pa.string()) for name in names])
 
 
-def create_table(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
-    """An empty DuckDB table with the columns of an Arrow schema."""
-    _with_view(con, table, schema.empty_table(),
-               f"CREATE TABLE {quote_identifier(table)} AS SELECT * FROM {{view}}")
+def create_table(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
+                 select: str = "*") -> None:
+    """An empty DuckDB table with the columns of an Arrow schema (``select``: expressions over
+    them, such as casts, whose types the table takes)."""
+    # an empty reader, not schema.empty_table(): that imports pandas (~50 MB, 0.5 s)
+    _with_view(con, table, pa.RecordBatchReader.from_batches(schema, []),
+               f"CREATE TABLE {quote_identifier(table)} AS SELECT {select} FROM {{view}}")
 
 
 def append_rows(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
@@ -90,8 +93,9 @@ def row_batches(rows: Iterable[Sequence[Any]], schema: pa.Schema,
 
 
 def append_batches(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
-                   batches: Iterable[pa.RecordBatch]) -> None:
-    """Append ``batches`` to ``table`` in one ``INSERT`` that reads them as a stream.
+                   batches: Iterable[pa.RecordBatch], select: str = "*") -> None:
+    """Append ``batches`` to ``table`` in one ``INSERT`` that reads them as a stream (``select``:
+    the expressions over their columns that give the table's, as for :func:`create_table`).
 
     The batches are produced on the calling thread (database drivers such as sqlite3 refuse to
     be used from another) and handed through a small queue to a thread running the ``INSERT``,
@@ -110,7 +114,7 @@ def append_batches(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema
     def insert() -> None:
         try:
             _with_view(con, table, pa.RecordBatchReader.from_batches(schema, fed()),
-                       f"INSERT INTO {quote_identifier(table)} SELECT * FROM {{view}}")
+                       f"INSERT INTO {quote_identifier(table)} SELECT {select} FROM {{view}}")
         except BaseException as exc:  # raised on the calling thread below
             failed.append(exc)
 
@@ -143,7 +147,7 @@ def _hand(handoff: queue.Queue[pa.RecordBatch | None], batch: pa.RecordBatch | N
     return False
 
 
-def _with_view(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table | pa.RecordBatchReader,
+def _with_view(con: duckdb.DuckDBPyConnection, table: str, data: pa.RecordBatchReader,
                sql: str) -> None:
     """Run ``sql`` with ``{view}`` naming ``data`` registered as a temporary view."""
     view = f"_arrow_{table}"

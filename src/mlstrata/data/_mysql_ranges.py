@@ -1,21 +1,29 @@
 """How a MySQL/MariaDB table is read: in primary-key order, and in key ranges over several
 connections when the key is one integer column and the table is large.
 
-One connection hands every row to one Python process, which spends most of its time turning the
-server's values into Python objects (about 4 µs a row for an 18-column table). A table with an
-integer primary key is instead cut into ranges of key values (``BETWEEN lo AND hi``), each read by
-its own worker process over its own connection while the ingesting process loads the ranges in
-key order. The result is the single stream's, row for row: every read of a table with a primary
-key is ordered by it (free on InnoDB, whose rows are stored in key order), so the row order is
-defined either way. Only :data:`LOOKAHEAD` ranges per connection are read ahead of the one being
-loaded, each in chunks. The ranges have equal key *width*: with dense keys each holds about
-:data:`RANGE_ROWS` rows, so memory and staging space stay bounded whatever the table size; a
-skewed key (a few huge ids, a long gap) can put most rows into one range, which is then read
-and staged whole (correct, but neither parallel nor bounded).
+One connection streams every row through one process: the server writes each row as a CSV line,
+the ingesting process parses the lines with pyarrow and DuckDB casts and inserts them (see
+:mod:`._mysql`). A table with an integer primary key can instead be cut into ranges of key values
+(``BETWEEN lo AND hi``), each read by its own worker process over its own connection while the
+ingesting process loads the ranges in key order. The result is the single stream's, row for row:
+every read of a table with a primary key is ordered by it (free on InnoDB, whose rows are stored
+in key order), so the row order is defined either way. Only :data:`LOOKAHEAD` ranges per
+connection are read ahead of the one being loaded, each in batches.
 
-Each range is its own consistent read, taken at a slightly different moment: a table written to
-during the ingest may give a result no single moment had. ``MLSTRATA_MYSQL_CONNECTIONS=1`` reads
-it as one stream (one consistent read).
+The ranges hold about the same number of *rows*, not the same width of keys: they are cut by
+halving the key interval until the server's estimate of a part's rows (``EXPLAIN``, which InnoDB
+answers from a few dives into the index, in milliseconds) is at most twice :data:`RANGE_ROWS`,
+and neighbouring parts that hold few rows are joined again. A skewed key (a few huge ids, a long
+gap after deletes) thus gives ranges of comparable size, and memory and staging space stay
+bounded by a few ranges; the estimates are approximate (InnoDB's are within a factor of about
+two), so are the range sizes.
+
+The ranges help when the server and the ingest do not share the same few cores: by default a
+server on this machine (``localhost``, a loopback address or a socket) or a machine of fewer than
+four cores reads one stream, which measured faster there (see README). Each range is its own
+consistent read, taken at a slightly different moment: a table written to during the ingest may
+give a result no single moment had. ``MLSTRATA_MYSQL_CONNECTIONS=1`` reads it as one stream (one
+consistent read).
 """
 
 from __future__ import annotations
@@ -29,16 +37,18 @@ import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
+from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import SourceError
 
 __all__ = ["CONNECTIONS_VARIABLE", "MAX_CONNECTIONS", "RANGE_ROWS", "KeyPlan", "connections",
-           "in_order", "key_ranges", "mysql_quote", "plan_reads"]
+           "in_order", "mysql_quote", "plan_reads", "row_ranges"]
 
 CONNECTIONS_VARIABLE = "MLSTRATA_MYSQL_CONNECTIONS"
 MAX_CONNECTIONS = 16  # reader processes at most (~90 MB each)
 RANGE_ROWS = 100_000  # rows a key range should hold; tables of fewer than two are not split
 LOOKAHEAD = 2  # ranges per connection read ahead of the one being loaded
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _PRIMARY_KEY = """SELECT k.column_name, c.data_type FROM information_schema.key_column_usage k
 JOIN information_schema.columns c ON c.table_schema = k.table_schema
@@ -49,6 +59,7 @@ _ESTIMATE = ("SELECT table_rows FROM information_schema.tables WHERE table_schem
              "AND table_name = {name}")
 
 Fetch = Callable[[str], list[tuple[Any, ...]]]
+Estimate = Callable[[str], int]  # the server's estimate of the rows a statement reads
 
 
 @dataclass(frozen=True)
@@ -61,15 +72,16 @@ class KeyPlan:
     column: str | None = None
     ranges: tuple[tuple[int, int], ...] = ()
 
-    def statement(self, where: str = "") -> str:
-        """``SELECT *`` of the table (``where``: a condition), in key order when it has a key."""
+    def statement(self, where: str = "", select: str = "*") -> str:
+        """``SELECT`` of the table (``where``: a condition), in key order when it has a key."""
         order = f" ORDER BY {', '.join(map(mysql_quote, self.order_by))}" if self.order_by else ""
-        return f"SELECT * FROM {self.table}{f' WHERE {where}' if where else ''}{order}"
+        return f"SELECT {select} FROM {self.table}{f' WHERE {where}' if where else ''}{order}"
 
-    def range_statements(self) -> list[str]:
+    def range_statements(self, select: str = "*") -> list[str]:
         """One statement per key range, in key order."""
         column = mysql_quote(str(self.column))
-        return [self.statement(f"{column} BETWEEN {lo} AND {hi}") for lo, hi in self.ranges]
+        return [self.statement(f"{column} BETWEEN {lo} AND {hi}", select)
+                for lo, hi in self.ranges]
 
     def details(self, workers: int) -> dict[str, Any]:
         """What the catalog records about the read: the key order, and the parallel ranges."""
@@ -79,49 +91,87 @@ class KeyPlan:
         return {"order_by": list(self.order_by), **split}
 
 
-def connections() -> int:
-    """How many connections read a large table: ``MLSTRATA_MYSQL_CONNECTIONS``, else the CPU
-    count between 2 and 4 (the server needs CPU time too)."""
+def connections(url: str) -> int:
+    """How many connections read a large table from the server at ``url``:
+    ``MLSTRATA_MYSQL_CONNECTIONS``, else one when the server is on this machine or the machine
+    has fewer than four cores (the server, the reader and the ingest then share them, and one
+    stream measured faster), else the CPU count up to 4."""
     wanted = os.environ.get(CONNECTIONS_VARIABLE, "")
     if not wanted:
-        return max(2, min(4, os.cpu_count() or 1))
+        cores = os.cpu_count() or 1
+        return 1 if cores < 4 or _is_local(url) else min(4, cores)
     if not wanted.isdigit() or not 1 <= int(wanted) <= MAX_CONNECTIONS:
         raise SourceError(f"{CONNECTIONS_VARIABLE}={wanted!r}: give a whole number of "
                           f"connections from 1 to {MAX_CONNECTIONS} (1 reads the table as one "
-                          "stream; each connection is a reader process of ~90 MB)")
+                          "stream; each connection is a reader process of ~60 MB)")
     return int(wanted)
 
 
-def plan_reads(fetch: Fetch, name: str, quoted: str, workers: int) -> KeyPlan:
+def _is_local(url: str) -> bool:
+    """Whether the server at ``url`` runs on this machine (a loopback host or a socket).
+
+    >>> _is_local("mysql://ann@127.0.0.1:3306/db"), _is_local("mysql://ann@db.example/db")
+    (True, False)
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "127.0.0.1").lower()
+    return (host in _LOCAL_HOSTS or host.startswith("127.")
+            or "unix_socket" in dict(parse_qsl(parts.query)))
+
+
+def plan_reads(fetch: Fetch, estimate: Estimate, name: str, quoted: str,
+               workers: int) -> KeyPlan:
     """How to read table ``name`` (``quoted`` for SQL); ``fetch`` runs a query on the server and
-    returns its rows as text."""
+    returns its rows as text, ``estimate`` returns the server's estimate of a query's rows."""
     literal = "'" + name.replace("\\", "\\\\").replace("'", "''") + "'"
     key = fetch(_PRIMARY_KEY.format(name=literal))
     plan = KeyPlan(quoted, tuple(str(column) for column, _ in key))
     if workers < 2 or len(key) != 1 or str(key[0][1]).lower() not in _INTEGER_TYPES:
         return plan
-    ((estimate,),) = fetch(_ESTIMATE.format(name=literal)) or [(0,)]
-    if int(estimate or 0) < 2 * RANGE_ROWS:
+    ((rows,),) = fetch(_ESTIMATE.format(name=literal)) or [(0,)]
+    if int(rows or 0) < 2 * RANGE_ROWS:
         return plan
-    ((low, high),) = fetch(f"SELECT MIN({mysql_quote(plan.order_by[0])}), "
-                           f"MAX({mysql_quote(plan.order_by[0])}) FROM {quoted}")
+    column = mysql_quote(plan.order_by[0])
+    ((low, high),) = fetch(f"SELECT MIN({column}), MAX({column}) FROM {quoted}")
     if low is None:
         return plan
-    count = max(workers, math.ceil(int(estimate) / RANGE_ROWS))
-    return KeyPlan(quoted, plan.order_by, plan.order_by[0],
-                   key_ranges(int(low), int(high), count))
+    ranges = row_ranges(
+        lambda lo, hi: estimate(f"SELECT 1 FROM {quoted} WHERE {column} BETWEEN {lo} AND {hi}"),
+        int(low), int(high), RANGE_ROWS, probes=4 * math.ceil(int(rows) / RANGE_ROWS) + 128)
+    return KeyPlan(quoted, plan.order_by, plan.order_by[0], ranges) if len(ranges) > 1 else plan
 
 
-def key_ranges(low: int, high: int, count: int) -> tuple[tuple[int, int], ...]:
-    """``[low, high]`` cut into at most ``count`` inclusive ranges of (nearly) equal width.
+def row_ranges(rows_in: Callable[[int, int], int], low: int, high: int, target: int, *,
+               probes: int) -> tuple[tuple[int, int], ...]:
+    """``[low, high]`` cut into inclusive key ranges of about ``target`` rows each, ``rows_in``
+    estimating the rows of a range: a range estimated over ``2 * target`` is halved (at most
+    ``probes`` estimates in all, so a server whose estimates make no sense cannot keep it
+    splitting), then neighbours whose estimates sum to at most ``2 * target`` are joined.
 
-    >>> key_ranges(1, 10, 3)
-    ((1, 4), (5, 8), (9, 10))
-    >>> key_ranges(-5, -5, 4)
-    ((-5, -5),)
+    >>> keys = [*range(1, 1001), 10**12]  # dense keys and one far outlier
+    >>> rows_in = lambda lo, hi: sum(lo <= k <= hi for k in keys)
+    >>> [rows_in(lo, hi) for lo, hi in row_ranges(rows_in, 1, 10**12, 100, probes=100)]
+    [117, 116, 117, 116, 117, 116, 117, 185]
     """
-    width = max(1, -(-(high - low + 1) // count))
-    return tuple((start, min(start + width - 1, high)) for start in range(low, high + 1, width))
+    leaves: list[tuple[int, int, int]] = []
+    pending = [(low, high)]
+    while pending:
+        lo, hi = pending.pop()
+        rows = rows_in(lo, hi)
+        probes -= 1
+        if lo < hi and rows > 2 * target and probes > len(pending):
+            middle = lo + (hi - lo) // 2
+            pending += [(middle + 1, hi), (lo, middle)]  # the lower half is taken next
+        else:
+            leaves.append((lo, hi, rows))
+    joined = [leaves[0]]
+    for lo, hi, rows in leaves[1:]:
+        first, _, before = joined[-1]
+        if before + rows <= 2 * target:
+            joined[-1] = (first, hi, before + rows)
+        else:
+            joined.append((lo, hi, rows))
+    return tuple((lo, hi) for lo, hi, _ in joined)
 
 
 def in_order(command: Sequence[str], tasks: Sequence[Mapping[str, Any]],
