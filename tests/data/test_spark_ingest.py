@@ -179,3 +179,13 @@ def test_a_json_lines_lake_matches_the_local_path(spark: Any, workspace: Workspa
     assert made.dataset.meta["columns"] == local.dataset.meta["columns"]
     assert made.dataset.meta["pii"] == local.dataset.meta["pii"]
     assert _rows(workspace, made) == _rows(workspace, local)
+
+
+def test_no_sealed_rows_with_test_fraction_0(spark: Any, workspace: Workspace) -> None:
+    spark.range(0, 10).createOrReplaceTempView("ten_rows")
+    made = ingest(workspace, SourceSpec("spark:ten_rows"),
+                  IngestOptions(name="ten", key="id", test_fraction=0.0))
+    assert made.testset is None and made.dataset.meta["rows"] == 10
+    with duckdb.connect() as con:
+        stored = con.sql(f"SELECT * FROM {parquet_scan(workspace.path_for_read(made.dataset))}")
+        assert stored.fetchall() == [(i,) for i in range(10)]
