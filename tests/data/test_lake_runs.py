@@ -99,3 +99,15 @@ def test_json_files_are_read_in_runs_with_their_keys_united(tmp_path: Path) -> N
     _write(root, "day=1/e-09.jsonl", '{"id": 18}\n[1, 2]\n')
     assert source_error(tmp_path, root, format="json").startswith(
         f"{root / 'day=1/e-09.jsonl'}: line 2 is not a JSON object")
+
+
+def test_a_key_clashing_with_a_partition_inside_a_run_names_its_file(tmp_path: Path) -> None:
+    """The keys of a run of JSON files are united; a key that clashes with a partition folder,
+    brought by a file in the middle of the run, is reported for that file (not the run's first),
+    and nothing is left behind."""
+    root = tmp_path / "lake"
+    for index in range(6):
+        extra = ', "day": 5' if index == 3 else ""
+        _write(root, f"day=1/e-{index}.jsonl", f'{{"id": {index}{extra}}}\n')
+    assert source_error(tmp_path, root, format="json").startswith(
+        f"{root / 'day=1/e-3.jsonl'} has a column 'day' and sits in a day=... partition folder")

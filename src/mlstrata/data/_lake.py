@@ -399,34 +399,46 @@ class _Table:
     def append(self, source: str, read: _Read, run: Sequence[_Prepared],
                types: Mapping[str, str]) -> None:
         """Append the rows of table ``source`` (dropped afterwards) to the raw one: one file's,
-        or a run's read together (with each row's file in :data:`_ORIGIN`)."""
+        or a run's read together (with each row's file in :data:`_ORIGIN`).
+
+        A problem found in a run (a JSON key that clashes with a partition key — the keys of a
+        run's files are united —, a value DuckDB refuses) raises :class:`_RunRefused`: its message
+        would name the run's first file, not the one at fault, which reading each file alone
+        names. (A run's columns are text, so no type is ever widened or refused for a run.)"""
         quoted, file = quote_identifier(source), run[0].file
         try:
             columns = self._describe(quoted)
             together = columns.pop(_ORIGIN, None) is not None
-            clash = sorted(set(columns) & set(self.keys))
-            if clash:
-                raise SourceError(f"{file.shown} has a column {clash[0]!r} and sits in a "
-                                  f"{clash[0]}=... partition folder; rename one of them")
-            values = ", ".join(
-                f"{partition_literal(value, types[key])} AS {quote_identifier(key)}"
-                for key, value in partitions(file.entry["name"]))
-            everything = f"* EXCLUDE ({quote_identifier(_ORIGIN)})" if together else "*"
-            select = f"SELECT {everything}{', ' + values if values else ''} FROM {quoted}"
-            self._reconcile(columns, read.required, file)
-            self._origins(quoted, read, run, together)
-            into = (f"INSERT INTO {quote_identifier(self.raw)} BY NAME" if self.created
-                    else f"CREATE TABLE {quote_identifier(self.raw)} AS")
             try:
-                added = self.con.execute(f"{into} {select}").fetchall()
-            except duckdb.Error as exc:
-                if not read.view:
+                self._insert(quoted, columns, read, run, types, together)
+            except (SourceError, duckdb.Error) as exc:
+                if together:
+                    raise _RunRefused(str(exc)) from exc
+                if isinstance(exc, SourceError) or not read.view:
                     raise
                 raise SourceError(_unreadable_parquet(file, exc)) from exc  # read only here
-            self.created = True
-            self.rows += int(added[0][0])
         finally:
             self.con.execute(f"DROP {'VIEW' if read.view else 'TABLE'} IF EXISTS {quoted}")
+
+    def _insert(self, source: str, columns: dict[str, str], read: _Read,
+                run: Sequence[_Prepared], types: Mapping[str, str], together: bool) -> None:
+        """Fit the table to ``columns`` and copy the rows of ``source`` into it."""
+        file = run[0].file
+        clash = sorted(set(columns) & set(self.keys))
+        if clash:
+            raise SourceError(f"{file.shown} has a column {clash[0]!r} and sits in a "
+                              f"{clash[0]}=... partition folder; rename one of them")
+        values = ", ".join(f"{partition_literal(value, types[key])} AS {quote_identifier(key)}"
+                           for key, value in partitions(file.entry["name"]))
+        everything = f"* EXCLUDE ({quote_identifier(_ORIGIN)})" if together else "*"
+        select = f"SELECT {everything}{', ' + values if values else ''} FROM {source}"
+        self._reconcile(columns, read.required, file)
+        self._origins(source, read, run, together)
+        into = (f"INSERT INTO {quote_identifier(self.raw)} BY NAME" if self.created
+                else f"CREATE TABLE {quote_identifier(self.raw)} AS")
+        added = self.con.execute(f"{into} {select}").fetchall()
+        self.created = True
+        self.rows += int(added[0][0])
 
     def _origins(self, source: str, read: _Read, run: Sequence[_Prepared],
                  together: bool) -> None:
