@@ -189,3 +189,20 @@ def test_no_sealed_rows_with_test_fraction_0(spark: Any, workspace: Workspace) -
     with duckdb.connect() as con:
         stored = con.sql(f"SELECT * FROM {parquet_scan(workspace.path_for_read(made.dataset))}")
         assert stored.fetchall() == [(i,) for i in range(10)]
+
+
+def test_schema_overrides_type_as_on_the_local_path(spark: Any, workspace: Workspace,
+                                                    tmp_path: Path) -> None:
+    lake = _lake(tmp_path / "lake")
+    schema: dict[str, Any] = {"id": "text", "code": "integer"}
+    local = ingest(workspace, SourceSpec(str(lake), schema=schema), IngestOptions(name="local"))
+    made = ingest(workspace, SourceSpec(f"spark:{lake}", schema=schema),
+                  IngestOptions(name="spark"))
+    assert made.dataset.meta["columns"] == local.dataset.meta["columns"]
+    assert _rows(workspace, made) == _rows(workspace, local)
+    with pytest.raises(SourceError) as caught:
+        ingest(workspace, SourceSpec(f"spark:{lake}", schema={"email": "integer"}),
+               IngestOptions(name="bad"))
+    message = str(caught.value)
+    assert "column 'email' cannot be read as integer: 'user0@example.com' at row 1" in message
+    assert "\n" not in message and len(workspace.artifacts("dataset")) == 2
