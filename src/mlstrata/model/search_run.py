@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,12 +56,12 @@ a bigger one is refitted only when its own estimate fits, see :func:`_ensemble`)
 _REFIT_FACTOR = 1.2
 """A refit's time over its trial's mean fold fit, scaled by rows (the refit may use every core
 where the trial used one; the 1.5 before overestimated 20,000-row refits 5 times)."""
-_EXPORT_SECONDS_PER_NODE = 1.5e-5
-"""The ONNX conversion and parity check of the winner, per tree node (one core, Python):
+_EXPORT_SECONDS_PER_NODE = 1.25e-5
+"""The ONNX conversion and parity check of the winner, per tree node on an idle core (Python):
 12–28 µs measured on 20,190 rows for forests, LightGBM, XGBoost and HistGradientBoosting
-(2026-12-03, load average 1.8–2.7; 14–16 µs for the forests that dominate). A three-forest
-ensemble of 1.2 million nodes took 43 s there before the conversion was made faster, past a
-budget that had not counted it."""
+(2026-12-03, load average 1.8–2.7, a slowdown of ~1.25; 14–16 µs for the forests that
+dominate). A three-forest ensemble of 1.2 million nodes took 43 s there before the conversion
+was made faster, past a budget that had not counted it."""
 
 
 @dataclass(frozen=True)
@@ -190,12 +191,11 @@ def search_contenders(
 
     ``contention`` (wall time over CPU time so far, at least 1: how much of a core this process
     gets on a busy machine) scales the time kept for the finishing steps."""
-    finish = finish_seconds(len(problem.X), contention)
     selection = (_SELECTION_SHARE * settings.seconds
                  if settings.ensemble and settings.seconds is not None else 0.0)
-    cost = _Finishing(len(problem.X), len(problem.classes or ()))
+    cost = _Finishing(len(problem.X), len(problem.classes or ()), contention)
     budget = Budget(settings.seconds, settings.trials, started,
-                    reserve=lambda trials: finish + selection + _reserve(
+                    reserve=lambda trials: cost.finish() + selection + _reserve(
                         trials, cost, problem.sign))
     begun = time.monotonic()
     baseline, trials, converged = run_search(problem, budget, progress)
@@ -209,7 +209,7 @@ def search_contenders(
         return contenders, summary
     contenders += [_single(problem, t, initial=problem.families) for t in best]
     if settings.ensemble:
-        ensemble = _ensemble(problem, trials, best[0], budget, cost, finish, summary)
+        ensemble = _ensemble(problem, trials, best[0], budget, cost, summary)
         contenders += [ensemble] if ensemble is not None else []
     return contenders, summary
 
@@ -227,11 +227,29 @@ def finish_seconds(rows: int, contention: float = 1.0) -> float:
 
 @dataclass(frozen=True)
 class _Finishing:
-    """What finishing a trial's model costs: its refit on all ``rows`` and its ONNX export
-    (``classes``: of a classification target, else 0)."""
+    """What finishing costs: a trial's refit on all ``rows`` and its ONNX export (``classes``:
+    of a classification target, else 0), and the steps after the search; the single-threaded
+    parts scaled by :meth:`slowdown` (``contention``: wall over CPU time while loading)."""
 
     rows: int
     classes: int
+    contention: float
+
+    def slowdown(self) -> float:
+        """How many times slower single-threaded work runs now than on an idle core: the
+        contention seen while loading or, when higher, the 1-minute load average over the
+        cores (read at each call). Loading is too short to see load that comes later: at load
+        average 4.8 on the 2 cores the ONNX check of an ensemble with one 100-tree forest took
+        14.5 s, where the forest alone took 5.6 s at load 2.5, with a contention of 1.06."""
+        try:
+            load = os.getloadavg()[0] / len(os.sched_getaffinity(0))
+        except (OSError, AttributeError):  # no load average (not Unix)
+            load = 1.0
+        return min(max(self.contention, load, 1.0), _MAX_CONTENTION)
+
+    def finish(self) -> float:
+        """The steps after the search but the refit and the export."""
+        return finish_seconds(self.rows, self.slowdown())
 
     def seconds(self, trial: Trial) -> float:
         """The refit and the export."""
@@ -243,10 +261,9 @@ class _Finishing:
         return _REFIT_FACTOR * trial.result.fit_seconds * max(1.0, self.rows / max(trial.rows, 1))
 
     def export(self, trial: Trial) -> float:
-        """The ONNX conversion and parity check (they grow with the tree nodes; the rate was
-        measured on the busy machine, so it is not scaled by contention again)."""
-        return _EXPORT_SECONDS_PER_NODE * tree_nodes(trial.candidate, trial.params, self.rows,
-                                                     self.classes)
+        """The ONNX conversion and parity check: they grow with the tree nodes."""
+        return _EXPORT_SECONDS_PER_NODE * self.slowdown() * tree_nodes(
+            trial.candidate, trial.params, self.rows, self.classes)
 
 
 def _reserve(trials: Sequence[Trial], cost: _Finishing, sign: float) -> float:
@@ -318,14 +335,14 @@ def _scored(problem: Problem, result: CVResult, kind: str,
 
 
 def _ensemble(problem: Problem, trials: Sequence[Trial], best: Trial, budget: Budget,
-              cost: _Finishing, finish: float, summary: SearchSummary) -> Contender | None:
+              cost: _Finishing, summary: SearchSummary) -> Contender | None:
     """The greedy ensemble of the completed trials that share the best one's features, when it
     has two members or more, scores strictly better than the best, and its refit and export
     fit. Selection runs for at most the budget's selection share (time budgets only)."""
     pool = _pool(trials, best, problem.sign)
     if len(pool) < 2:
         return None
-    members = _affordable(problem, pool, budget, cost, finish, summary)
+    members = _affordable(problem, pool, budget, cost, summary)
     if len(members) < 2:
         return None
     summary.ensemble = {t.name: w for t, w in members}
@@ -345,7 +362,7 @@ def _ensemble(problem: Problem, trials: Sequence[Trial], best: Trial, budget: Bu
 
 
 def _affordable(problem: Problem, pool: list[Trial], budget: Budget, cost: _Finishing,
-                finish: float, summary: SearchSummary) -> list[tuple[Trial, int]]:
+                summary: SearchSummary) -> list[tuple[Trial, int]]:
     """The greedy selection's members and weights, its costliest member but the best left out
     (and the selection rerun) until refitting and exporting them fits in the time left."""
     deadline = (None if budget.seconds is None
@@ -356,7 +373,7 @@ def _affordable(problem: Problem, pool: list[Trial], budget: Budget, cost: _Fini
         members = [(t, w) for t, w in zip(pool, weights, strict=True) if w > 0]
         needed = sum(cost.seconds(t) for t, _ in members)
         left = (math.inf if budget.seconds is None else budget.started
-                + budget.seconds * (1 + _SLACK) - finish - time.monotonic())
+                + budget.seconds * (1 + _SLACK) - cost.finish() - time.monotonic())
         if needed <= left or len(members) < 2:
             return members
         costliest = max((t for t, _ in members if t is not pool[0]), key=cost.seconds)
