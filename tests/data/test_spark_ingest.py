@@ -89,9 +89,6 @@ def test_spark_ingest_matches_the_local_path(spark: Any, workspace: Workspace, t
     assert first[4].startswith("u***@e***.") and len(first[5]) == 64  # masked, hashed
     assert made.raw.meta["engine"] == "spark" and made.dataset.meta["source_details"]["files"]
     assert "sealing the test set" in steps
-    again = ingest(workspace, SourceSpec(f"spark:{lake}"),
-                   IngestOptions(name="spark", target=target, time=time, key="id", pii=pii))
-    assert again.reused_existing and again.dataset.id == made.dataset.id
 
 
 def test_a_spark_made_version_is_read_downstream_unchanged(spark: Any, workspace: Workspace,
@@ -181,11 +178,15 @@ def test_a_json_lines_lake_matches_the_local_path(spark: Any, workspace: Workspa
     assert _rows(workspace, made) == _rows(workspace, local)
 
 
-def test_no_sealed_rows_with_test_fraction_0(spark: Any, workspace: Workspace) -> None:
+def test_no_sealed_rows_with_test_fraction_0_and_a_reingest_reuses(spark: Any,
+                                                                  workspace: Workspace) -> None:
     spark.range(0, 10).createOrReplaceTempView("ten_rows")
     made = ingest(workspace, SourceSpec("spark:ten_rows"),
                   IngestOptions(name="ten", key="id", test_fraction=0.0))
     assert made.testset is None and made.dataset.meta["rows"] == 10
+    again = ingest(workspace, SourceSpec("spark:ten_rows"),
+                   IngestOptions(name="ten", key="id", test_fraction=0.0))
+    assert again.reused_existing and again.dataset.id == made.dataset.id
     with duckdb.connect() as con:
         stored = con.sql(f"SELECT * FROM {parquet_scan(workspace.path_for_read(made.dataset))}")
         assert stored.fetchall() == [(i,) for i in range(10)]

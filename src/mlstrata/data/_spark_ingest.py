@@ -220,11 +220,12 @@ class SparkWork:
 @contextmanager
 def _failing(step: str) -> Iterator[None]:
     """A Spark failure during ``step`` as one line of the project's own error."""
+    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
     from pyspark.errors import PySparkException
 
     try:
         yield
-    except PySparkException as exc:
+    except (PySparkException, Py4JError) as exc:
         raise DataError(f"Spark failed while {step}: {first_line(exc)}; nothing was "
                         "written") from exc
 
