@@ -436,6 +436,8 @@ class _InFlight:
     def end(self, number: int) -> None:
         with self._lock:
             self._shown.pop(number, None)
+            if self._shown:  # the line names the trials still running
+                self._show()
 
     def report(self, trial: Trial, trials: Sequence[Trial]) -> None:
         """Hand the finished trial to the progress display when it shows a live leaderboard."""
