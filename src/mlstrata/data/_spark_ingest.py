@@ -45,13 +45,13 @@ from ._spark_source import (
 from ._spark_split import holdout_frame, number_rows
 from ._sql_dialect import SPARK
 from .inference import (
-    _DATE,
-    _INT,
-    _LEADING_ZERO,
-    _NUM,
-    _TIMESTAMP,
-    _TOKEN_LENGTH,
+    DATE_PATTERN,
+    INTEGER_PATTERN,
+    LEADING_ZERO_PATTERN,
+    NULL_TOKEN_MAX_LENGTH,
     NULL_TOKENS,
+    NUMBER_PATTERN,
+    TIMESTAMP_PATTERN,
     Evidence,
     decide_type,
     is_number_column_with_text,
@@ -271,8 +271,8 @@ def _typed(frame: Any, text: bool, overrides: Mapping[str, ColumnType], source: 
 def _value(column: str) -> str:
     """A text value with the null tokens (``NA``, ``null``, ``''``...) as NULL."""
     tokens = ", ".join(SPARK.literal(token) for token in NULL_TOKENS)
-    return (f"(CASE WHEN length(trim({column})) <= {_TOKEN_LENGTH} AND lower(trim({column})) "
-            f"IN ({tokens}) THEN NULL ELSE {column} END)")
+    return (f"(CASE WHEN length(trim({column})) <= {NULL_TOKEN_MAX_LENGTH} "
+            f"AND lower(trim({column})) IN ({tokens}) THEN NULL ELSE {column} END)")
 
 
 def _cast(value: str, to: ColumnType) -> str:
@@ -348,19 +348,20 @@ def _flags(v: str) -> dict[str, str]:
     """Whether text ``v`` is a number, an ISO date, an ISO timestamp (:mod:`.inference`'s)."""
     dashed = f"substr({v}, 5, 1) = '-'"
     return {
-        "num": f"CASE WHEN try_cast({v} AS DOUBLE) IS NOT NULL THEN {SPARK.full_match(v, _NUM)} "
-               "ELSE false END",
-        "date": f"CASE WHEN {dashed} THEN ({SPARK.full_match(v, _DATE)} AND try_cast({v} AS "
-                "DATE) IS NOT NULL) ELSE false END",
-        "stamp": f"CASE WHEN {dashed} THEN ({SPARK.full_match(v, _TIMESTAMP)} AND try_cast({v} "
-                 "AS TIMESTAMP_NTZ) IS NOT NULL) ELSE false END",
+        "num": f"CASE WHEN try_cast({v} AS DOUBLE) IS NOT NULL "
+               f"THEN {SPARK.full_match(v, NUMBER_PATTERN)} ELSE false END",
+        "date": f"CASE WHEN {dashed} THEN ({SPARK.full_match(v, DATE_PATTERN)} "
+                f"AND try_cast({v} AS DATE) IS NOT NULL) ELSE false END",
+        "stamp": f"CASE WHEN {dashed} THEN ({SPARK.full_match(v, TIMESTAMP_PATTERN)} "
+                 f"AND try_cast({v} AS TIMESTAMP_NTZ) IS NOT NULL) ELSE false END",
     }
 
 
 def _number_flags(i: int) -> dict[str, str]:
     """Whether number ``v{i}`` is written as an integer, or with leading zeros (a code)."""
-    return {"int": f"CASE WHEN num{i} THEN {SPARK.full_match(f'v{i}', _INT)} ELSE false END",
-            "zero": f"CASE WHEN num{i} THEN {SPARK.full_match(f'v{i}', _LEADING_ZERO)} "
+    return {"int": f"CASE WHEN num{i} THEN {SPARK.full_match(f'v{i}', INTEGER_PATTERN)} "
+                   "ELSE false END",
+            "zero": f"CASE WHEN num{i} THEN {SPARK.full_match(f'v{i}', LEADING_ZERO_PATTERN)} "
                     "ELSE false END"}
 
 

@@ -32,18 +32,19 @@ from ..errors import SourceError
 from .engine import quote_identifier, quote_literal
 from .types import ColumnInfo, columns_of, duckdb_type, logical_type
 
-__all__ = ["NULL_TOKENS", "Evidence", "build_typed_table", "decide_type",
-           "is_number_column_with_text"]
+__all__ = ["DATE_PATTERN", "INTEGER_PATTERN", "LEADING_ZERO_PATTERN", "NULL_TOKENS",
+           "NULL_TOKEN_MAX_LENGTH", "NUMBER_PATTERN", "TIMESTAMP_PATTERN", "Evidence",
+           "build_typed_table", "decide_type", "is_number_column_with_text"]
 
 NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none", "#n/a", "nil")
 """Values (compared trimmed and lower-cased) that text sources use for a missing value."""
-_TOKEN_LENGTH = max(len(token) for token in NULL_TOKENS)
+NULL_TOKEN_MAX_LENGTH = max(len(token) for token in NULL_TOKENS)
 
-_INT = r"[+-]?[0-9]+"
-_NUM = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?|[+-]?(?i:inf|infinity)"
-_LEADING_ZERO = r"[+-]?0[0-9]+([.][0-9]*)?([eE][+-]?[0-9]+)?"
-_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-_TIMESTAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?"
+INTEGER_PATTERN = r"[+-]?[0-9]+"
+NUMBER_PATTERN = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?|[+-]?(?i:inf|infinity)"
+LEADING_ZERO_PATTERN = r"[+-]?0[0-9]+([.][0-9]*)?([eE][+-]?[0-9]+)?"
+DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+TIMESTAMP_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?"
 
 Locate = Callable[[int], str]
 """Turns a 0-based data row into a place a user can find (``line 12``, ``row 12 of sheet 'x'``)."""
@@ -134,7 +135,7 @@ class _Column:
         q = quote_identifier(self.name)
         if not self.inferred:
             return q
-        return (f"(CASE WHEN length(trim({q})) <= {_TOKEN_LENGTH} AND lower(trim({q})) IN "
+        return (f"(CASE WHEN length(trim({q})) <= {NULL_TOKEN_MAX_LENGTH} AND lower(trim({q})) IN "
                 f"({_tokens()}) THEN NULL ELSE {q} END)")
 
     @property
@@ -215,15 +216,16 @@ def _evidence_sql(raw: str, name: str) -> str:
     """
     flags = [
         "CASE WHEN TRY_CAST(v AS DOUBLE) IS NOT NULL "
-        f"THEN regexp_full_match(v, {quote_literal(_NUM)}) ELSE false END AS num",
-        f"CASE WHEN v[5] = '-' THEN (regexp_full_match(v, {quote_literal(_DATE)}) "
+        f"THEN regexp_full_match(v, {quote_literal(NUMBER_PATTERN)}) ELSE false END AS num",
+        f"CASE WHEN v[5] = '-' THEN (regexp_full_match(v, {quote_literal(DATE_PATTERN)}) "
         "AND TRY_CAST(v AS DATE) IS NOT NULL) ELSE false END AS is_date",
-        f"CASE WHEN v[5] = '-' THEN (regexp_full_match(v, {quote_literal(_TIMESTAMP)}) "
+        f"CASE WHEN v[5] = '-' THEN (regexp_full_match(v, {quote_literal(TIMESTAMP_PATTERN)}) "
         "AND TRY_CAST(v AS TIMESTAMP) IS NOT NULL) ELSE false END AS is_ts",
     ]
     number_flags = [
-        f"CASE WHEN num THEN regexp_full_match(v, {quote_literal(_INT)}) ELSE false END AS int",
-        f"CASE WHEN num THEN regexp_full_match(v, {quote_literal(_LEADING_ZERO)}) "
+        f"CASE WHEN num THEN regexp_full_match(v, {quote_literal(INTEGER_PATTERN)}) "
+        "ELSE false END AS int",
+        f"CASE WHEN num THEN regexp_full_match(v, {quote_literal(LEADING_ZERO_PATTERN)}) "
         "ELSE false END AS zero",
     ]
     evidence = [  # in the order of Evidence's fields
@@ -244,5 +246,5 @@ def _evidence_sql(raw: str, name: str) -> str:
 
 def _without_tokens(trimmed: str) -> str:
     """SQL: the trimmed value, or NULL when it is a null token (short values only are checked)."""
-    return (f"CASE WHEN length({trimmed}) <= {_TOKEN_LENGTH} AND lower({trimmed}) IN "
+    return (f"CASE WHEN length({trimmed}) <= {NULL_TOKEN_MAX_LENGTH} AND lower({trimmed}) IN "
             f"({_tokens()}) THEN NULL ELSE {trimmed} END")
