@@ -165,17 +165,21 @@ TRICKY_ROWS = """INSERT IGNORE INTO tricky VALUES
 
 def test_lines_give_the_drivers_values_exactly(server: MariaDBServer, tmp_path: Path) -> None:
     """A table is read as CSV lines the server writes; a query as the driver's values. Both give
-    the same typed rows and backup, byte for byte."""
+    the same typed rows and backup, byte for byte. (A query's text with a binary collation —
+    ``u``, and MariaDB's JSON — is cast to text as the README says: its metadata does not tell
+    it from bytes.)"""
     server.execute(TRICKY, TRICKY_ROWS)
     con, lines = _load(server.url(), tmp_path / "lines", table="tricky")
-    con2, values = _load(server.url(), tmp_path / "values", query="SELECT * FROM tricky "
-                                                                   "ORDER BY id")
+    con2, values = _load(server.url(), tmp_path / "values", query=(
+        "SELECT id, d, f, t, l, CAST(u AS CHAR) AS u, b, bl, dt, tm, st, CAST(j AS CHAR) AS j, y "
+        "FROM tricky ORDER BY id"))
     assert pq.read_table(lines.raw_path).equals(pq.read_table(values.raw_path))
     rows = con.execute(f"SELECT * FROM {lines.table}").fetchall()
     assert rows == con2.execute(f"SELECT * FROM {values.table}").fetchall()
-    assert rows[0][3:8] == ('quote " and, comma\r\nnext', "café", "c385c38422", "220a00", "")
+    assert rows[0][3:8] == ('quote " and, comma\r\nnext', "café", 'ÅÄ"', "220a00", "")
     assert rows[1][3:8] == ("", None, "", "", None) and rows[2][3] == "NULL"
     assert rows[0][1] == 0.1 + 0.2 and rows[2][8] is None and rows[0][10] == "a,b"
+    assert [row[11] for row in rows] == ['{"k": [1, "x"]}', None, "null", "[]"]
 
 
 def test_a_row_longer_than_max_allowed_packet_is_read_as_values(
@@ -192,3 +196,18 @@ def test_a_row_longer_than_max_allowed_packet_is_read_as_values(
         server.execute("SET GLOBAL max_allowed_packet = 16777216")
     assert con.execute(f"SELECT id, length(doc) FROM {loaded.table}").fetchall() == [
         (1, 5), (2, 70000), (3, 5)]
+
+
+def test_text_with_a_binary_collation_is_read_as_text(server: MariaDBServer,
+                                                      tmp_path: Path) -> None:
+    """The protocol flags ``utf8mb4_bin`` text as binary, like a VARBINARY: the table's declared
+    character sets tell them apart."""
+    server.execute("CREATE TABLE IF NOT EXISTS collated (id INT PRIMARY KEY, "
+                   "code VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, "
+                   "raw VARBINARY(8))",
+                   "INSERT IGNORE INTO collated VALUES (1, 'Ab-é', X'00FF'), (2, NULL, NULL)")
+    con, loaded = _load(server.url(), tmp_path, table="collated")
+    assert {c.name: c.engine_type for c in loaded.columns} == {
+        "id": "BIGINT", "code": "VARCHAR", "raw": "VARCHAR"}
+    assert con.execute(f"SELECT * FROM {loaded.table} ORDER BY id").fetchall() == [
+        (1, "Ab-é", "00ff"), (2, None, None)]

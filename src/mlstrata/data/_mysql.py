@@ -57,6 +57,8 @@ _DECIMALS = {0, 246}  # DECIMAL, NEWDECIMAL
 _DATES = {10, 14}  # DATE, NEWDATE
 _TIMESTAMPS = {7, 12}  # TIMESTAMP, DATETIME
 _BYTES = {249, 250, 251, 252, 253, 254, 255}  # BLOB and string types; binary when flagged
+_TEXT_COLUMNS = ("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                 "DATABASE() AND table_name = %s AND character_set_name IS NOT NULL")
 _TABLES = ("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
            "ORDER BY 1")
 
@@ -75,12 +77,14 @@ def read_mysql(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: str
         sql, what, table = source_statement(shown, tables, table, query)
         plan = (plan_reads(lambda q: fetch_all(db, q), lambda q: explained_rows(db, q), table,
                            tables[table], workers) if table else None)
+        declared = fetch_all(db, _TEXT_COLUMNS, (table,)) if table else []
         cursor = db.cursor()
         cursor.execute(plan.statement("FALSE") if plan else sql)  # a table: its columns only
         names = [str(column[0]) for column in cursor.description]
         check_unique(names, f"{shown}: {what}")
         types = [mysql_engine_type(d, f) for d, f in zip(cursor.description,
                                                          driver.flags(cursor), strict=True)]
+        types = _text_as_text(types, names, declared)
         binary = tuple(n for n, kind in enumerate(types) if kind != "VARCHAR")
         schema, select = wire_schema(names, binary), _typed_select(names, types)
         create_table(con, raw, schema, select)
@@ -156,6 +160,20 @@ def mysql_engine_type(description: Sequence[Any], flags: int) -> str:
     if code in _BYTES and flags & _BINARY:
         return "BLOB"
     return "VARCHAR"
+
+
+def _text_as_text(types: Sequence[str], names: Sequence[str],
+                  declared: Sequence[tuple[Any, ...]]) -> list[str]:
+    """``types`` with the table's text columns (``declared``: the names of those with a character
+    set) read as text. The protocol flags a text column with a binary collation
+    (``utf8mb4_bin``) as binary, as it flags BLOBs, so the flags alone would show it as hex.
+
+    >>> _text_as_text(["BLOB", "BLOB", "BIGINT"], ["code", "photo", "n"], [("code",)])
+    ['VARCHAR', 'BLOB', 'BIGINT']
+    """
+    text = {str(name) for (name, *_) in declared}
+    return ["VARCHAR" if kind == "BLOB" and name in text else kind
+            for name, kind in zip(names, types, strict=True)]
 
 
 def _line(names: Sequence[str], types: Sequence[str]) -> str:

@@ -120,11 +120,11 @@ def server_error(exc: Exception) -> tuple[int | None, str]:
     return None, first_line(exc)
 
 
-def fetch_all(db: Any, sql: str) -> list[tuple[Any, ...]]:
-    """The rows of a small query, text values decoded."""
+def fetch_all(db: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a small query (``params`` bound to its ``%s``), text values decoded."""
     cursor = db.cursor()
     try:
-        cursor.execute(sql)
+        cursor.execute(sql, tuple(params) or None)
         return [tuple(v.decode() if isinstance(v, bytes) else v for v in row)
                 for row in cursor.fetchall()]
     finally:
