@@ -3,6 +3,7 @@ the single stream's row for row (key order), the fallbacks, and the worker proto
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,8 @@ def test_ranges_of_a_skewed_key_hold_comparable_row_counts(
     most of the table, and the parallel read is still the single stream row for row."""
     db = connect(mysql_driver(), server.url())
     try:
-        plan = plan_reads(lambda q: fetch_all(db, q), lambda q: explained_rows(db, q), "skewed",
-                          "`skewed`", 3)
+        plan = plan_reads(functools.partial(fetch_all, db), lambda q: explained_rows(db, q),
+                          "skewed", "`skewed`", 3)
         counts = [int(fetch_all(db, f"SELECT COUNT(*) FROM skewed WHERE id BETWEEN {lo} "
                                     f"AND {hi}")[0][0]) for lo, hi in plan.ranges]
     finally:
@@ -159,3 +160,18 @@ def test_one_connection_by_default_beside_the_server_or_on_few_cores(
         assert connections(local) == 1
     monkeypatch.setattr(_mysql_ranges.os, "cpu_count", lambda: 2)
     assert connections("mysql://ann@db.example:3306/sales") == 1
+
+
+def test_a_table_name_with_a_backslash_and_a_quote_finds_its_key_in_any_sql_mode(
+        server: MariaDBServer) -> None:
+    """The table name is bound as a parameter, which the driver escapes for the session's
+    ``sql_mode`` (with NO_BACKSLASH_ESCAPES a backslash-escaped literal names another table)."""
+    server.execute("CREATE TABLE IF NOT EXISTS `o'neil\\loans` (id INT PRIMARY KEY, x INT)")
+    db = connect(mysql_driver(), server.url())
+    try:
+        db.cursor().execute("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'")
+        plan = plan_reads(functools.partial(fetch_all, db), lambda q: explained_rows(db, q),
+                          "o'neil\\loans", "`o'neil\\loans`", 1)
+    finally:
+        db.close()
+    assert plan.order_by == ("id",)

@@ -26,6 +26,7 @@ from urllib.parse import unquote
 
 from ..errors import SourceError
 from .engine import quote_literal
+from .inference import DATE_PATTERN, TIMESTAMP_PATTERN
 
 __all__ = ["GLOB_CHARS", "LAKE_FORMATS", "glob_regex", "has_glob", "is_bookkeeping",
            "lake_format", "partition_literal", "partition_type", "partitions", "split_glob"]
@@ -37,8 +38,8 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?")
+_DATE = re.compile(DATE_PATTERN)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 
 
 def has_glob(text: str) -> bool:

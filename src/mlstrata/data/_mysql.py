@@ -19,6 +19,7 @@ message or the catalog.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -75,7 +76,7 @@ def read_mysql(url: str, con: duckdb.DuckDBPyConnection, staging: Path, raw: str
     try:
         tables = {name: mysql_quote(name) for (name,) in fetch_all(db, _TABLES)}
         sql, what, table = source_statement(shown, tables, table, query)
-        plan = (plan_reads(lambda q: fetch_all(db, q), lambda q: explained_rows(db, q), table,
+        plan = (plan_reads(functools.partial(fetch_all, db), lambda q: explained_rows(db, q), table,
                            tables[table], workers) if table else None)
         declared = fetch_all(db, _TEXT_COLUMNS, (table,)) if table else []
         cursor = db.cursor()

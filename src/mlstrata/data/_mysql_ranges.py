@@ -53,12 +53,12 @@ _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"
 _PRIMARY_KEY = """SELECT k.column_name, c.data_type FROM information_schema.key_column_usage k
 JOIN information_schema.columns c ON c.table_schema = k.table_schema
   AND c.table_name = k.table_name AND c.column_name = k.column_name
-WHERE k.table_schema = DATABASE() AND k.table_name = {name} AND k.constraint_name = 'PRIMARY'
+WHERE k.table_schema = DATABASE() AND k.table_name = %s AND k.constraint_name = 'PRIMARY'
 ORDER BY k.ordinal_position"""
 _ESTIMATE = ("SELECT table_rows FROM information_schema.tables WHERE table_schema = DATABASE() "
-             "AND table_name = {name}")
+             "AND table_name = %s")
 
-Fetch = Callable[[str], list[tuple[Any, ...]]]
+Fetch = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]  # (sql, its %s parameters)
 Estimate = Callable[[str], int]  # the server's estimate of the rows a statement reads
 
 
@@ -121,18 +121,18 @@ def _is_local(url: str) -> bool:
 
 def plan_reads(fetch: Fetch, estimate: Estimate, name: str, quoted: str,
                workers: int) -> KeyPlan:
-    """How to read table ``name`` (``quoted`` for SQL); ``fetch`` runs a query on the server and
-    returns its rows as text, ``estimate`` returns the server's estimate of a query's rows."""
-    literal = "'" + name.replace("\\", "\\\\").replace("'", "''") + "'"
-    key = fetch(_PRIMARY_KEY.format(name=literal))
+    """How to read table ``name`` (``quoted`` for SQL); ``fetch`` runs a query on the server,
+    ``name`` bound as its parameter, and returns its rows as text; ``estimate`` returns the
+    server's estimate of a query's rows."""
+    key = fetch(_PRIMARY_KEY, (name,))
     plan = KeyPlan(quoted, tuple(str(column) for column, _ in key))
     if workers < 2 or len(key) != 1 or str(key[0][1]).lower() not in _INTEGER_TYPES:
         return plan
-    ((rows,),) = fetch(_ESTIMATE.format(name=literal)) or [(0,)]
+    ((rows,),) = fetch(_ESTIMATE, (name,)) or [(0,)]
     if int(rows or 0) < 2 * RANGE_ROWS:
         return plan
     column = mysql_quote(plan.order_by[0])
-    ((low, high),) = fetch(f"SELECT MIN({column}), MAX({column}) FROM {quoted}")
+    ((low, high),) = fetch(f"SELECT MIN({column}), MAX({column}) FROM {quoted}", ())
     if low is None:
         return plan
     ranges = row_ranges(
