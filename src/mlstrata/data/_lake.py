@@ -54,6 +54,7 @@ from ._object_store import (
     parse_s3_url,
     store_details,
 )
+from ._source_text import first_line
 from ._spark_source import is_spark, spark_snapshot
 from ._text_readers import (
     CsvFile,
@@ -376,9 +377,8 @@ def _parquet_view(file: _File, con: duckdb.DuckDBPyConnection, name: str) -> _Re
 
 
 def _unreadable_parquet(file: _File, exc: Exception) -> str:
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return (f"{file.shown} is not a readable Parquet file, it may be truncated or corrupt "
-            f"({reason}); copy or export it again")
+            f"({first_line(exc)}); copy or export it again")
 
 
 class _Table:

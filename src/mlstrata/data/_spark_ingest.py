@@ -35,8 +35,8 @@ from .. import _atomic
 from ..config import ColumnType, PiiAction
 from ..errors import DataError, SourceError
 from ._bundle import write_bundle
+from ._source_text import first_line
 from ._spark_source import (
-    first_line,
     partition_keys,
     spark_session,
     spark_target,

@@ -28,8 +28,9 @@ from typing import Any
 
 from ..errors import SourceError
 from ._lake_files import partitions
+from ._source_text import first_line
 
-__all__ = ["SPARK_PREFIX", "first_line", "is_spark", "partition_keys", "spark_session",
+__all__ = ["SPARK_PREFIX", "is_spark", "partition_keys", "spark_session",
            "spark_snapshot", "spark_target", "write_snapshot"]
 
 SPARK_PREFIX = "spark:"
@@ -173,9 +174,3 @@ def spark_session() -> Iterator[Any]:
         yield spark
     finally:
         spark.stop()
-
-
-def first_line(exc: Exception) -> str:
-    """The first line of an exception's message (Spark's run to pages)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
